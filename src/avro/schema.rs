@@ -1,0 +1,234 @@
+//! Record schemas compiled into a flat list of fields for encoding.
+
+use apache_avro::types::Value;
+use apache_avro::Schema;
+
+/// The original's `io.divolte.record.DefaultEventRecord` (divolte-schema 0.9.0).
+pub const DEFAULT_SCHEMA_JSON: &str = include_str!("default_event_record.avsc");
+
+/// Why a schema cannot be used.
+#[derive(Debug)]
+pub enum SchemaError {
+    /// Not a valid Avro schema.
+    Parse(apache_avro::Error),
+    /// The top-level type is not a record.
+    NotARecord,
+    /// A field's default does not match its type.
+    BadDefault {
+        /// Field name.
+        field: String,
+        /// Reason.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for SchemaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Parse(e) => write!(f, "invalid Avro schema: {e}"),
+            Self::NotARecord => f.write_str("the schema's top-level type must be a record"),
+            Self::BadDefault { field, reason } => {
+                write!(f, "field {field:?} has an invalid default: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SchemaError {}
+
+/// How a field's value is written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldKind {
+    /// `boolean`
+    Boolean,
+    /// `int`
+    Int,
+    /// `long`
+    Long,
+    /// `float`
+    Float,
+    /// `double`
+    Double,
+    /// `string`
+    String,
+    /// `bytes`
+    Bytes,
+    /// `["null", T]` or `[T, "null"]`: the branch index of null, and T.
+    Nullable {
+        /// Union branch of `null`.
+        null_branch: u8,
+        /// The non-null branch.
+        inner: Box<FieldKind>,
+    },
+    /// Any other schema (arrays, maps, records, enums, wider unions); written
+    /// through `apache-avro` values by the mapping stages that produce them.
+    Complex(Schema),
+}
+
+impl FieldKind {
+    fn of(schema: &Schema) -> Self {
+        match schema {
+            Schema::Boolean => Self::Boolean,
+            Schema::Int => Self::Int,
+            Schema::Long => Self::Long,
+            Schema::Float => Self::Float,
+            Schema::Double => Self::Double,
+            Schema::String => Self::String,
+            Schema::Bytes => Self::Bytes,
+            Schema::Union(u) if u.variants().len() == 2 => {
+                let v = u.variants();
+                match (&v[0], &v[1]) {
+                    (Schema::Null, other) => Self::nullable(0, other, schema),
+                    (other, Schema::Null) => Self::nullable(1, other, schema),
+                    _ => Self::Complex(schema.clone()),
+                }
+            }
+            other => Self::Complex(other.clone()),
+        }
+    }
+
+    fn nullable(null_branch: u8, inner: &Schema, whole: &Schema) -> Self {
+        match Self::of(inner) {
+            Self::Complex(_) => Self::Complex(whole.clone()),
+            k => Self::Nullable {
+                null_branch,
+                inner: Box::new(k),
+            },
+        }
+    }
+}
+
+/// One field of a compiled record.
+#[derive(Debug, Clone)]
+pub struct FieldLayout {
+    /// Field name.
+    pub name: String,
+    /// How values are written.
+    pub kind: FieldKind,
+    /// The default, already encoded; `None` when the field has none (it must be set).
+    pub default: Option<Vec<u8>>,
+}
+
+/// A record schema compiled for encoding: fields in schema order.
+#[derive(Debug, Clone)]
+pub struct RecordLayout {
+    /// The parsed schema (written into container file headers).
+    pub schema: Schema,
+    /// Fields in encoding order.
+    pub fields: Vec<FieldLayout>,
+}
+
+impl RecordLayout {
+    /// Compiles a record schema.
+    ///
+    /// # Errors
+    /// [`SchemaError`] when it is not a record or a default does not fit its field.
+    pub fn compile(schema: Schema) -> Result<Self, SchemaError> {
+        let Schema::Record(record) = &schema else {
+            return Err(SchemaError::NotARecord);
+        };
+        let mut fields = Vec::with_capacity(record.fields.len());
+        for f in &record.fields {
+            let default = match &f.default {
+                None => None,
+                Some(json) => {
+                    let bad = |reason: String| SchemaError::BadDefault {
+                        field: f.name.clone(),
+                        reason,
+                    };
+                    // Avro: a union's default belongs to its first branch.
+                    let target = match &f.schema {
+                        Schema::Union(u) => u.variants().first().cloned().unwrap_or(Schema::Null),
+                        s => s.clone(),
+                    };
+                    let value = Value::from(json.clone())
+                        .resolve(&target)
+                        .map_err(|e| bad(e.to_string()))?;
+                    let mut bytes = apache_avro::to_avro_datum(&target, value)
+                        .map_err(|e| bad(e.to_string()))?;
+                    if matches!(f.schema, Schema::Union(_)) {
+                        bytes.insert(0, 0); // branch 0, zig-zag encoded
+                    }
+                    Some(bytes)
+                }
+            };
+            fields.push(FieldLayout {
+                name: f.name.clone(),
+                kind: FieldKind::of(&f.schema),
+                default,
+            });
+        }
+        Ok(Self { schema, fields })
+    }
+
+    /// Position of the field called `name`.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+}
+
+/// The built-in default schema, compiled.
+pub fn default_schema() -> RecordLayout {
+    let schema = Schema::parse_str(DEFAULT_SCHEMA_JSON).expect("the built-in schema is valid");
+    RecordLayout::compile(schema).expect("the built-in schema compiles")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_schema_has_the_original_field_order_and_defaults() {
+        let layout = default_schema();
+        let names: Vec<&str> = layout.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names.len(), 26);
+        assert_eq!(
+            &names[..6],
+            [
+                "detectedDuplicate",
+                "detectedCorruption",
+                "firstInSession",
+                "timestamp",
+                "clientTimestamp",
+                "remoteHost"
+            ]
+        );
+        assert_eq!(names[15], "eventType");
+        assert_eq!(names[25], "userAgentOsVendor");
+        assert_eq!(layout.fields[0].default, None);
+        assert_eq!(layout.fields[6].default, Some(vec![0]), "null branch");
+        // "unknown" as an Avro string: length 7 zig-zag encoded, then the bytes.
+        assert_eq!(
+            layout.fields[15].default.as_deref(),
+            Some(&b"\x0eunknown"[..])
+        );
+        assert!(matches!(
+            layout.fields[8].kind,
+            FieldKind::Nullable { null_branch: 0, .. }
+        ));
+        assert_eq!(
+            layout
+                .schema
+                .canonical_form()
+                .contains("io.divolte.record.DefaultEventRecord"),
+            true
+        );
+    }
+
+    #[test]
+    fn rejects_non_records_and_bad_defaults() {
+        assert!(matches!(
+            RecordLayout::compile(Schema::Int),
+            Err(SchemaError::NotARecord)
+        ));
+        let bad = Schema::parse_str(
+            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int","default":"x"}]}"#,
+        );
+        if let Ok(schema) = bad {
+            assert!(matches!(
+                RecordLayout::compile(schema),
+                Err(SchemaError::BadDefault { .. })
+            ));
+        }
+    }
+}

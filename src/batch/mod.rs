@@ -1,0 +1,247 @@
+//! Shard-local batches of encoded records, and their hand-off to sinks.
+//!
+//! Each shard keeps one open [`Batch`] per sink lane (a lane is one flush
+//! thread of one sink). Records of one party always go to the same lane, on
+//! every shard, so a party's events stay in order within a sink thread.
+//! Batches cross to the flush threads through bounded crossbeam channels
+//! with `try_send`: a full channel drops the batch (counted, logged at most
+//! once a second) and never blocks the shard.
+
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::metrics::{Counter, ShardMetrics, SinkMetrics};
+
+/// Records per batch before it is handed off without waiting for the commit.
+pub const MAX_BATCH_RECORDS: usize = 256;
+
+/// What flush threads receive.
+#[derive(Debug)]
+pub enum SinkMessage {
+    /// Records to deliver.
+    Records(Batch),
+    /// No more records will come: flush, publish and exit. Sent by `main`
+    /// after every shard has stopped.
+    Drain,
+}
+
+/// One record in a batch: ranges into [`Batch::data`].
+#[derive(Debug, Clone)]
+pub struct RecordMeta {
+    /// Party id (Kafka key).
+    pub key: Range<usize>,
+    /// Avro binary datum.
+    pub value: Range<usize>,
+    /// Server receive time, ms since the epoch.
+    pub timestamp: i64,
+}
+
+/// Encoded records, stored back to back in one buffer.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Keys and values of all records.
+    pub data: Vec<u8>,
+    /// Where each record's parts are.
+    pub records: Vec<RecordMeta>,
+}
+
+impl Batch {
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Appends one record.
+    pub fn push(&mut self, key: &str, value: &[u8], timestamp: i64) {
+        let k = self.data.len();
+        self.data.extend_from_slice(key.as_bytes());
+        let v = self.data.len();
+        self.data.extend_from_slice(value);
+        self.records.push(RecordMeta {
+            key: k..v,
+            value: v..self.data.len(),
+            timestamp,
+        });
+    }
+
+    /// The value bytes of record `i`.
+    pub fn value(&self, i: usize) -> &[u8] {
+        &self.data[self.records[i].value.clone()]
+    }
+
+    /// The key bytes of record `i`.
+    pub fn key(&self, i: usize) -> &[u8] {
+        &self.data[self.records[i].key.clone()]
+    }
+}
+
+/// The sending side of one sink: one channel per flush thread.
+#[derive(Debug, Clone)]
+pub struct SinkLanes {
+    /// Sink name, for logs.
+    pub name: String,
+    /// One bounded channel per flush thread. Capacity is the sink's
+    /// `buffer_size` in records divided by [`MAX_BATCH_RECORDS`]; when full,
+    /// the batch is dropped and counted.
+    pub lanes: Vec<Sender<SinkMessage>>,
+    /// The sink's counters (queue depth is kept here).
+    pub metrics: Arc<SinkMetrics>,
+}
+
+struct Lane {
+    batch: Batch,
+    tx: Sender<SinkMessage>,
+}
+
+struct SinkBatches {
+    name: String,
+    lanes: Vec<Lane>,
+    metrics: Arc<SinkMetrics>,
+}
+
+/// All open batches of one shard.
+pub struct ShardBatches {
+    sinks: Vec<SinkBatches>,
+    hasher: ahash::RandomState,
+    metrics: Arc<ShardMetrics>,
+    last_drop_warning: Option<Instant>,
+}
+
+impl ShardBatches {
+    /// Batches for `sinks` (indexed like the runtime's sink list).
+    pub fn new(sinks: &[SinkLanes], metrics: Arc<ShardMetrics>) -> Self {
+        Self {
+            sinks: sinks
+                .iter()
+                .map(|s| SinkBatches {
+                    name: s.name.clone(),
+                    lanes: s
+                        .lanes
+                        .iter()
+                        .map(|tx| Lane {
+                            batch: Batch::default(),
+                            tx: tx.clone(),
+                        })
+                        .collect(),
+                    metrics: s.metrics.clone(),
+                })
+                .collect(),
+            // Fixed seeds: every shard must send a party to the same lane.
+            hasher: ahash::RandomState::with_seeds(0x6469_766f, 0x6c74_65, 0x7061_7274, 0x7920),
+            metrics,
+            last_drop_warning: None,
+        }
+    }
+
+    /// The lane hash of a party id.
+    pub fn party_hash(&self, party_id: &str) -> u64 {
+        self.hasher.hash_one(party_id)
+    }
+
+    /// Appends a record for `sink`. A batch that reaches
+    /// [`MAX_BATCH_RECORDS`] is handed off at once.
+    pub fn push(&mut self, sink: usize, party_hash: u64, key: &str, value: &[u8], timestamp: i64) {
+        let s = &mut self.sinks[sink];
+        let lane = (party_hash % s.lanes.len() as u64) as usize;
+        s.lanes[lane].batch.push(key, value, timestamp);
+        if s.lanes[lane].batch.len() >= MAX_BATCH_RECORDS {
+            self.send(sink, lane);
+        }
+    }
+
+    /// Hands every non-empty batch to its flush thread.
+    pub fn hand_off_all(&mut self) {
+        for sink in 0..self.sinks.len() {
+            for lane in 0..self.sinks[sink].lanes.len() {
+                if !self.sinks[sink].lanes[lane].batch.is_empty() {
+                    self.send(sink, lane);
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, sink: usize, lane: usize) {
+        let s = &mut self.sinks[sink];
+        let batch = std::mem::take(&mut s.lanes[lane].batch);
+        let n = batch.len() as u64;
+        s.metrics.queued.fetch_add(n, Ordering::Relaxed);
+        let error = match s.lanes[lane].tx.try_send(SinkMessage::Records(batch)) {
+            Ok(()) => return,
+            Err(TrySendError::Full(_)) => "queue full",
+            Err(TrySendError::Disconnected(_)) => "flush thread stopped",
+        };
+        s.metrics.queued.fetch_sub(n, Ordering::Relaxed);
+        self.metrics.add(Counter::RecordsQueueFull, n);
+        let now = Instant::now();
+        if self
+            .last_drop_warning
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            self.last_drop_warning = Some(now);
+            tracing::error!(sink = %s.name, records = n, error, "Failed to enqueue records for sink. Dropping them.");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lanes(n: usize, cap: usize) -> (SinkLanes, Vec<crossbeam_channel::Receiver<SinkMessage>>) {
+        let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam_channel::bounded(cap)).unzip();
+        (
+            SinkLanes {
+                name: "s".into(),
+                lanes: txs,
+                metrics: Arc::default(),
+            },
+            rxs,
+        )
+    }
+
+    #[test]
+    fn a_party_always_goes_to_the_same_lane() {
+        let (sink, rxs) = lanes(4, 16);
+        let metrics = Arc::new(ShardMetrics::default());
+        let mut a = ShardBatches::new(std::slice::from_ref(&sink), metrics.clone());
+        let mut b = ShardBatches::new(&[sink], metrics);
+        for batches in [&mut a, &mut b] {
+            let h = batches.party_hash("0:abc:party");
+            batches.push(0, h, "0:abc:party", b"r", 1);
+            batches.hand_off_all();
+        }
+        let per_lane: Vec<usize> = rxs.iter().map(|r| r.len()).collect();
+        assert_eq!(per_lane.iter().sum::<usize>(), 2);
+        assert!(
+            per_lane.contains(&2),
+            "both shards used one lane: {per_lane:?}"
+        );
+    }
+
+    #[test]
+    fn a_full_channel_drops_and_counts_without_blocking() {
+        let (sink, rxs) = lanes(1, 1);
+        let metrics = Arc::new(ShardMetrics::default());
+        let mut b = ShardBatches::new(&[sink.clone()], metrics.clone());
+        for i in 0..3 {
+            b.push(0, 0, "k", &[i], 0);
+            b.hand_off_all();
+        }
+        assert_eq!(rxs[0].len(), 1);
+        assert_eq!(metrics.get(Counter::RecordsQueueFull), 2);
+        assert_eq!(sink.metrics.queued.load(Ordering::Relaxed), 1);
+        let Ok(SinkMessage::Records(got)) = rxs[0].recv() else {
+            panic!("expected records")
+        };
+        assert_eq!((got.key(0), got.value(0)), (&b"k"[..], &[0u8][..]));
+    }
+}

@@ -1,0 +1,292 @@
+//! Cross-object rules of the original (reference 7.7) plus the limits of this
+//! collector, each reported with its key path and a way out.
+
+use std::collections::BTreeMap;
+
+use super::{Config, ConfigError, KafkaMode, SinkConfig, SourceConfig};
+
+/// Checks the whole tree; returns every problem found.
+pub fn validate(config: &Config) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let empty_sources = BTreeMap::new();
+    let empty_sinks = BTreeMap::new();
+    let sources = config.sources.as_ref().unwrap_or(&empty_sources);
+    let sinks = config.sinks.as_ref().unwrap_or(&empty_sinks);
+    validate_server(config, &mut errors);
+    validate_sources(sources, &mut errors);
+
+    for name in sources.keys() {
+        if sinks.contains_key(name) {
+            errors.push(ConfigError::new(
+                format!("divolte.sinks.{name}"),
+                format!("a source is also named {name:?}; source and sink names must differ"),
+            ));
+        }
+    }
+
+    let mut sink_schema: BTreeMap<&str, (&str, Option<&std::path::Path>)> = BTreeMap::new();
+    let mut sink_confluent: BTreeMap<&str, (&str, i32)> = BTreeMap::new();
+    for (mname, mapping) in config.mappings.iter().flatten() {
+        let path = format!("divolte.mappings.{mname}");
+        if mapping.mapping_script_file.is_some() {
+            errors.push(ConfigError::new(
+                format!("{path}.mapping_script_file"),
+                "mapping scripts are not supported by this build yet; remove the key to use the built-in default mapping",
+            ));
+        }
+        match &mapping.sources {
+            None => errors.push(ConfigError::new(
+                format!("{path}.sources"),
+                "required: list the sources this mapping reads",
+            )),
+            Some(list) if list.is_empty() => errors.push(ConfigError::new(
+                format!("{path}.sources"),
+                "must name at least one source",
+            )),
+            Some(list) => {
+                for s in list.iter().filter(|s| !sources.contains_key(*s)) {
+                    errors.push(ConfigError::new(
+                        format!("{path}.sources"),
+                        format!(
+                            "unknown source {s:?}; declared sources: {:?}",
+                            sources.keys().collect::<Vec<_>>()
+                        ),
+                    ));
+                }
+            }
+        }
+        let Some(sink_list) = &mapping.sinks else {
+            errors.push(ConfigError::new(
+                format!("{path}.sinks"),
+                "required: list the sinks this mapping writes to",
+            ));
+            continue;
+        };
+        if sink_list.is_empty() {
+            errors.push(ConfigError::new(
+                format!("{path}.sinks"),
+                "must name at least one sink",
+            ));
+        }
+        for s in sink_list {
+            let Some(sink) = sinks.get(s) else {
+                errors.push(ConfigError::new(
+                    format!("{path}.sinks"),
+                    format!(
+                        "unknown sink {s:?}; declared sinks: {:?}",
+                        sinks.keys().collect::<Vec<_>>()
+                    ),
+                ));
+                continue;
+            };
+            let schema = mapping
+                .schema_file
+                .as_deref()
+                .filter(|_| mapping.mapping_script_file.is_some());
+            if let Some((other, other_schema)) = sink_schema.insert(s, (mname, schema)) {
+                if other_schema != schema {
+                    errors.push(ConfigError::new(
+                        format!("{path}.schema_file"),
+                        format!("sink {s:?} also receives mapping {other:?} with a different schema; one sink takes one schema"),
+                    ));
+                }
+            }
+            if let SinkConfig::Kafka(k) = sink {
+                if k.mode == KafkaMode::Confluent {
+                    match mapping.confluent_id {
+                        None => errors.push(ConfigError::new(
+                            format!("{path}.confluent_id"),
+                            format!("required because sink {s:?} uses mode = \"confluent\""),
+                        )),
+                        Some(id) => {
+                            if let Some((other, other_id)) = sink_confluent.insert(s, (mname, id)) {
+                                if other_id != id {
+                                    errors.push(ConfigError::new(
+                                        format!("{path}.confluent_id"),
+                                        format!("sink {s:?} also receives mapping {other:?} with confluent_id {other_id}; one sink takes one schema id"),
+                                    ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    for (name, sink) in config.active_sinks() {
+        let path = format!("divolte.sinks.{name}");
+        match sink {
+            SinkConfig::Hdfs(h) => {
+                for (key, dir) in [("working_dir", &h.file_strategy.working_dir), ("publish_dir", &h.file_strategy.publish_dir)] {
+                    if dir.contains("://") && !dir.starts_with("file://") {
+                        errors.push(ConfigError::new(
+                            format!("{path}.file_strategy.{key}"),
+                            "only local directories (a path or file://) are supported",
+                        ));
+                    }
+                }
+                if h.file_strategy.sync_file_after_records == 0 {
+                    errors.push(ConfigError::new(format!("{path}.file_strategy.sync_file_after_records"), "must be at least 1"));
+                }
+            }
+            SinkConfig::Kafka(_) => errors.push(ConfigError::new(
+                path,
+                "Kafka sinks are not supported by this build yet; set divolte.global.kafka.enabled = false",
+            )),
+            SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => errors.push(ConfigError::new(
+                path,
+                "Google Cloud sinks are not supported; disable them (divolte.global.gcs/gcps.enabled = false)",
+            )),
+        }
+    }
+    let g = &config.global;
+    for (key, threads, size) in [
+        ("hdfs", g.hdfs.threads, g.hdfs.buffer_size),
+        ("kafka", g.kafka.threads, g.kafka.buffer_size),
+    ] {
+        if threads == 0 {
+            errors.push(ConfigError::new(
+                format!("divolte.global.{key}.threads"),
+                "must be at least 1",
+            ));
+        }
+        if size == 0 {
+            errors.push(ConfigError::new(
+                format!("divolte.global.{key}.buffer_size"),
+                "must be at least 1",
+            ));
+        }
+    }
+    if g.mapper.user_agent_parser.cache_size == 0 {
+        errors.push(ConfigError::new(
+            "divolte.global.mapper.user_agent_parser.cache_size",
+            "must be at least 1",
+        ));
+    }
+    let kind = g.mapper.user_agent_parser.kind.to_ascii_lowercase();
+    if !["non_updating", "online_updating", "caching_and_updating"].contains(&kind.as_str()) {
+        errors.push(ConfigError::new(
+            "divolte.global.mapper.user_agent_parser.type",
+            "expected non_updating, online_updating or caching_and_updating",
+        ));
+    }
+    errors
+}
+
+fn validate_server(config: &Config, errors: &mut Vec<ConfigError>) {
+    let s = &config.global.server;
+    let path = "divolte.global.server";
+    if s.max_header_bytes < 256 {
+        errors.push(ConfigError::new(
+            format!("{path}.max_header_bytes"),
+            "must be at least 256",
+        ));
+    }
+    if s.max_connections == 0 {
+        errors.push(ConfigError::new(
+            format!("{path}.max_connections"),
+            "must be at least 1",
+        ));
+    }
+    if s.header_read_timeout.0.is_zero() || s.idle_timeout.0.is_zero() {
+        errors.push(ConfigError::new(
+            format!("{path}.idle_timeout"),
+            "timeouts must be greater than zero",
+        ));
+    }
+    let no_cpus = match &s.cores {
+        Some(super::Cores::Count(n)) => *n == 0,
+        Some(super::Cores::List(l)) => l.is_empty(),
+        None => false,
+    };
+    if no_cpus {
+        errors.push(ConfigError::new(
+            format!("{path}.cores"),
+            "must name at least one CPU",
+        ));
+    }
+    if let Some(host) = &s.host {
+        if host.parse::<std::net::IpAddr>().is_err() && host != "localhost" {
+            errors.push(ConfigError::new(
+                format!("{path}.host"),
+                format!("{host:?} is not an IP address"),
+            ));
+        }
+    }
+}
+
+fn validate_sources(sources: &BTreeMap<String, SourceConfig>, errors: &mut Vec<ConfigError>) {
+    let mut paths: BTreeMap<String, String> = BTreeMap::new();
+    let mut claim = |p: String, owner: &str, key: String, errors: &mut Vec<ConfigError>| {
+        if let Some(other) = paths.insert(p.clone(), owner.to_owned()) {
+            errors.push(ConfigError::new(
+                key,
+                format!("path {p} is already served by source {other:?}"),
+            ));
+        }
+    };
+    for (name, source) in sources {
+        let path = format!("divolte.sources.{name}");
+        match source {
+            SourceConfig::Browser(b) => {
+                if !b.prefix.starts_with('/') {
+                    errors.push(ConfigError::new(
+                        format!("{path}.prefix"),
+                        "must start with /",
+                    ));
+                }
+                let js = &b.javascript.name;
+                let stem_ok = js.strip_suffix(".js").is_some_and(|stem| {
+                    !stem.is_empty()
+                        && stem
+                            .bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+                });
+                if !stem_ok {
+                    errors.push(ConfigError::new(
+                        format!("{path}.javascript.name"),
+                        "must match ^[A-Za-z0-9_-]+\\.js$",
+                    ));
+                }
+                if b.event_suffix.is_empty() || b.event_suffix.contains('/') {
+                    errors.push(ConfigError::new(
+                        format!("{path}.event_suffix"),
+                        "must be a non-empty path segment",
+                    ));
+                }
+                let prefix = b.normalized_prefix();
+                claim(
+                    format!("{prefix}{}", b.event_suffix),
+                    name,
+                    format!("{path}.event_suffix"),
+                    errors,
+                );
+                claim(
+                    format!("{prefix}{js}"),
+                    name,
+                    format!("{path}.javascript.name"),
+                    errors,
+                );
+            }
+            SourceConfig::Json(j) => {
+                errors.push(ConfigError::new(
+                    path.clone(),
+                    "JSON sources are not supported by this build yet; remove the source",
+                ));
+                if !j.event_path.starts_with('/') {
+                    errors.push(ConfigError::new(
+                        format!("{path}.event_path"),
+                        "must start with /",
+                    ));
+                }
+                claim(
+                    j.event_path.clone(),
+                    name,
+                    format!("{path}.event_path"),
+                    errors,
+                );
+            }
+        }
+    }
+}

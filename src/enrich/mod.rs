@@ -1,0 +1,7 @@
+//! Enrichment: what the collector adds to an event beyond what the request
+//! says. Shard-local state only.
+//!
+//! Key components:
+//! - [`useragent::UserAgentCache`]: parsed user agents, bounded, one per shard.
+
+pub mod useragent;

@@ -1,0 +1,244 @@
+//! User-agent parsing with woothee, behind a bounded shard-local cache.
+//!
+//! The original used uadetector, whose database froze in 2014. woothee is
+//! maintained and fast; its answers are translated into the original's
+//! vocabulary (`Personal computer`, `OS X`, `Google Inc.` ...) so existing
+//! reports keep working. `docs/compatibility.md` lists the translation.
+
+use hashbrown::HashMap;
+
+/// The nine user-agent fields of the default schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAgent {
+    /// Browser or robot name (`Chrome`).
+    pub name: Box<str>,
+    /// Family (`Chrome`, `IE`).
+    pub family: Box<str>,
+    /// Producer (`Google Inc.`).
+    pub vendor: Box<str>,
+    /// Kind of client (`Browser`, `Mobile Browser`, `Robot`, ...).
+    pub kind: Box<str>,
+    /// Version (`38.0.2125.122`); empty when unknown.
+    pub version: Box<str>,
+    /// Device category (`Personal computer`, `Smartphone`, `Tablet`, ...).
+    pub device_category: Box<str>,
+    /// Operating system family (`OS X`, `Windows`, `iOS`, ...).
+    pub os_family: Box<str>,
+    /// Operating system version; empty when unknown.
+    pub os_version: Box<str>,
+    /// Operating system producer (`Apple Computer, Inc.`).
+    pub os_vendor: Box<str>,
+}
+
+const UNKNOWN: &str = "UNKNOWN";
+
+fn known(v: &str) -> &str {
+    if v == UNKNOWN {
+        ""
+    } else {
+        v
+    }
+}
+
+/// Parses a user agent without the cache.
+pub fn parse(parser: &woothee::parser::Parser, agent: &str) -> UserAgent {
+    let r = parser.parse(agent).unwrap_or_else(woothee::parser::WootheeResult::new);
+    let family = match r.name {
+        "Internet Explorer" => "IE",
+        UNKNOWN => "unknown",
+        n => n,
+    };
+    let vendor = match r.vendor {
+        "Google" => "Google Inc.",
+        "Mozilla" => "Mozilla Foundation",
+        "Apple" => "Apple Inc.",
+        "Microsoft" => "Microsoft Corporation.",
+        "Opera" => "Opera Software ASA.",
+        v => known(v),
+    };
+    let os_family = match r.os {
+        "Mac OSX" => "OS X",
+        "Mac OS Classic" => "Mac OS",
+        "iPhone" | "iPad" | "iPod" => "iOS",
+        "ChromeOS" => "Chrome OS",
+        "BlackBerry" | "BlackBerry 10" => "BlackBerry OS",
+        "Windows Phone OS" => "Windows Phone",
+        w if w.starts_with("Windows") => "Windows",
+        UNKNOWN => "Unknown",
+        other => other,
+    };
+    let os_vendor = match os_family {
+        "Windows" | "Windows Phone" => "Microsoft Corporation.",
+        "OS X" | "Mac OS" | "iOS" => "Apple Computer, Inc.",
+        "Android" | "Chrome OS" => "Google, Inc.",
+        "BlackBerry OS" => "Research In Motion Limited",
+        "Unknown" => "unknown",
+        _ => "",
+    };
+    let device_category = match (r.category, r.os) {
+        ("smartphone", "iPad") => "Tablet",
+        ("pc", _) => "Personal computer",
+        ("smartphone", _) => "Smartphone",
+        ("appliance", "InternetTVBrowser") => "Smart TV",
+        ("appliance", _) => "Game console",
+        ("mobilephone" | "crawler" | "misc", _) => "Other",
+        _ => "Unknown",
+    };
+    let kind = match (r.category, r.name) {
+        ("crawler", _) => "Robot",
+        (_, "HTTP Library" | "Indy Library") => "Library",
+        (_, "RSSReader" | "Safari RSSReader" | "Windows RSSReader") => "Feed reader",
+        ("smartphone" | "mobilephone", _) => "Mobile Browser",
+        ("pc", _) => "Browser",
+        ("appliance" | "misc", _) => "Other",
+        _ => "unknown",
+    };
+    UserAgent {
+        name: r.name.replace(UNKNOWN, "unknown").into(),
+        family: family.into(),
+        vendor: vendor.into(),
+        kind: kind.into(),
+        version: known(r.version).into(),
+        device_category: device_category.into(),
+        os_family: os_family.into(),
+        os_version: known(&r.os_version).into(),
+        os_vendor: os_vendor.into(),
+    }
+}
+
+/// Parsed user agents of one shard, bounded to `capacity` entries.
+///
+/// Two generations: new entries go into `current`; when it holds half the
+/// capacity, it becomes `previous` and the old `previous` is dropped. A hit
+/// in `previous` moves the entry forward. Busy agents stay cached, a flood
+/// of distinct agents costs at most `capacity` entries, and no per-entry
+/// bookkeeping is needed on hits.
+pub struct UserAgentCache {
+    parser: woothee::parser::Parser,
+    generation_size: usize,
+    current: HashMap<Box<str>, UserAgent, ahash::RandomState>,
+    previous: HashMap<Box<str>, UserAgent, ahash::RandomState>,
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that had to parse.
+    pub misses: u64,
+}
+
+impl UserAgentCache {
+    /// A cache holding at most `capacity` (at least 2) parsed agents.
+    pub fn new(capacity: usize) -> Self {
+        let generation_size = (capacity / 2).max(1);
+        Self {
+            parser: woothee::parser::Parser::new(),
+            generation_size,
+            current: HashMap::with_capacity_and_hasher(generation_size, ahash::RandomState::new()),
+            previous: HashMap::with_hasher(ahash::RandomState::new()),
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// Entries currently held.
+    pub fn len(&self) -> usize {
+        self.current.len() + self.previous.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The parsed form of `agent`.
+    pub fn get(&mut self, agent: &str) -> &UserAgent {
+        if self.current.contains_key(agent) {
+            self.hits += 1;
+        } else {
+            let parsed = match self.previous.remove(agent) {
+                Some(ua) => {
+                    self.hits += 1;
+                    ua
+                }
+                None => {
+                    self.misses += 1;
+                    parse(&self.parser, agent)
+                }
+            };
+            if self.current.len() >= self.generation_size {
+                self.previous = std::mem::replace(
+                    &mut self.current,
+                    HashMap::with_capacity_and_hasher(
+                        self.generation_size,
+                        ahash::RandomState::new(),
+                    ),
+                );
+            }
+            self.current.insert(agent.into(), parsed);
+        }
+        &self.current[agent]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHROME_MAC: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_10_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/38.0.2125.122 Safari/537.36";
+
+    #[test]
+    fn translates_into_the_original_vocabulary() {
+        let ua = parse(&woothee::parser::Parser::new(), CHROME_MAC);
+        assert_eq!(&*ua.name, "Chrome");
+        assert_eq!(&*ua.family, "Chrome");
+        assert_eq!(&*ua.vendor, "Google Inc.");
+        assert_eq!(&*ua.kind, "Browser");
+        assert_eq!(&*ua.version, "38.0.2125.122");
+        assert_eq!(&*ua.device_category, "Personal computer");
+        assert_eq!(&*ua.os_family, "OS X");
+        assert_eq!(&*ua.os_version, "10.10.1");
+        assert_eq!(&*ua.os_vendor, "Apple Computer, Inc.");
+    }
+
+    #[test]
+    fn classifies_phones_tablets_and_robots() {
+        let p = woothee::parser::Parser::new();
+        let iphone = parse(&p, "Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.0 Mobile/15E148 Safari/604.1");
+        assert_eq!(
+            (&*iphone.device_category, &*iphone.os_family, &*iphone.kind),
+            ("Smartphone", "iOS", "Mobile Browser")
+        );
+        let ipad = parse(&p, "Mozilla/5.0 (iPad; CPU OS 12_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.1 Mobile/15E148 Safari/604.1");
+        assert_eq!(&*ipad.device_category, "Tablet");
+        let bot = parse(
+            &p,
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        );
+        assert_eq!(&*bot.kind, "Robot");
+        let junk = parse(&p, "definitely not a browser");
+        assert_eq!(
+            (&*junk.name, &*junk.device_category, &*junk.version),
+            ("unknown", "Unknown", "")
+        );
+    }
+
+    #[test]
+    fn cache_stays_bounded_under_a_flood_of_distinct_agents() {
+        let mut cache = UserAgentCache::new(100);
+        for i in 0..10_000 {
+            cache.get(&format!("{CHROME_MAC} flood/{i}"));
+            assert!(cache.len() <= 100, "cache grew to {}", cache.len());
+        }
+        assert_eq!(cache.misses, 10_000);
+    }
+
+    #[test]
+    fn cache_keeps_busy_agents() {
+        let mut cache = UserAgentCache::new(10);
+        cache.get(CHROME_MAC);
+        for i in 0..1000 {
+            cache.get(&format!("other/{i}"));
+            cache.get(CHROME_MAC);
+        }
+        assert_eq!(cache.misses, 1001, "the busy agent was parsed once");
+        assert_eq!(&*cache.get(CHROME_MAC).name, "Chrome");
+    }
+}

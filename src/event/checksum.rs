@@ -1,0 +1,200 @@
+//! The event checksum (parameter `x`): MurmurHash3 x86_32, seed 0, over the
+//! canonical form of every other parameter, compared as a signed number.
+//!
+//! Canonical form: parameter names in sorted order, each as `name=` followed
+//! by every value (in arrival order) and `,`, then `;`. Values are the
+//! decoded strings, hashed as UTF-8. Hashing the real UTF-8 bytes matches the
+//! tag for every character; the original's Guava version hashed characters
+//! outside the BMP (emoji) wrongly and flagged such events as corrupt.
+
+use std::io::Cursor;
+
+/// MurmurHash3 x86_32 with seed 0, as a signed number like Guava's `asInt()`.
+pub fn murmur3_signed(bytes: &[u8]) -> i32 {
+    // Reading from an in-memory cursor cannot fail.
+    murmur3::murmur3_32(&mut Cursor::new(bytes), 0).unwrap_or(0) as i32
+}
+
+/// Appends the canonical form of `len` parameters (`param(i)` gives the
+/// i-th name and value in arrival order), leaving out `x`, to `out`.
+/// `order` is scratch space.
+pub fn canonical_form<'p>(
+    len: usize,
+    param: impl Fn(usize) -> (&'p [u8], &'p [u8]),
+    order: &mut Vec<u16>,
+    out: &mut Vec<u8>,
+) {
+    order.clear();
+    order.extend((0..len as u16).filter(|&i| param(i as usize).0 != b"x"));
+    // Stable: values of one name keep their arrival order.
+    order.sort_by(|&a, &b| param(a as usize).0.cmp(param(b as usize).0));
+    let mut current: Option<&[u8]> = None;
+    for &i in order.iter() {
+        let (name, value) = param(i as usize);
+        if current != Some(name) {
+            if current.is_some() {
+                out.push(b';');
+            }
+            out.extend_from_slice(name);
+            out.push(b'=');
+            current = Some(name);
+        }
+        out.extend_from_slice(value);
+        out.push(b',');
+    }
+    if current.is_some() {
+        out.push(b';');
+    }
+}
+
+/// Whether the checksum `x` (base 36) matches the canonical form's hash.
+/// A missing, empty or unparsable `x` does not match.
+pub fn verify(canonical: &[u8], x: Option<&str>) -> bool {
+    let Some(expected) = x.and_then(super::ids::parse_base36_i64) else {
+        return false;
+    };
+    expected == i64::from(murmur3_signed(canonical))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params_of(query: &str) -> Vec<(String, String)> {
+        query
+            .split('&')
+            .map(|kv| {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (k.to_owned(), v.to_owned())
+            })
+            .collect()
+    }
+
+    fn check(pairs: &[(&str, &str)]) -> Option<bool> {
+        let mut order = Vec::new();
+        let mut canon = Vec::new();
+        canonical_form(
+            pairs.len(),
+            |i| (pairs[i].0.as_bytes(), pairs[i].1.as_bytes()),
+            &mut order,
+            &mut canon,
+        );
+        let x = pairs.iter().find(|(k, _)| *k == "x").map(|(_, v)| *v);
+        Some(verify(&canon, x))
+    }
+
+    const BASE: &str = "c=i1t8q2b6&e=0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF0&f=f&h=qd&i=1ak&j=sj&k=2&l=http://localhost:8290/&n=f&p=0:i1t84hgy:5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG&s=0:i1t84hgy:95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8&t=pageView&v=0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF&w=uq";
+
+    fn with(query: &str, overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut p = params_of(query);
+        for (k, v) in overrides {
+            match p.iter_mut().find(|(pk, _)| pk == k) {
+                Some(slot) => slot.1 = (*v).to_owned(),
+                None => p.push(((*k).to_owned(), (*v).to_owned())),
+            }
+        }
+        p
+    }
+
+    fn borrowed(p: &[(String, String)]) -> Vec<(&str, &str)> {
+        p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    #[test]
+    fn reference_vector_ascii() {
+        let p = with(BASE, &[("x", "si9804")]);
+        assert_eq!(check(&borrowed(&p)), Some(true));
+        let bad = with(BASE, &[("x", "si9805")]);
+        assert_eq!(check(&borrowed(&bad)), Some(false));
+    }
+
+    fn short_ids(t: &str, x: &str) -> Vec<(String, String)> {
+        with(
+            BASE,
+            &[
+                ("p", "0:i1t84hgy:party"),
+                ("s", "0:i1t84hgy:session"),
+                ("v", "0:pageView"),
+                ("e", "0:eventId"),
+                ("t", t),
+                ("x", x),
+            ],
+        )
+    }
+
+    #[test]
+    fn reference_vector_non_ascii() {
+        let p = short_ids("ụñ⚕©ºḌℨ", "-ql2p2c");
+        assert_eq!(check(&borrowed(&p)), Some(true));
+    }
+
+    #[test]
+    fn reference_vector_sentinel() {
+        let p = short_ids("sentinelEvent", "-y99lem");
+        assert_eq!(check(&borrowed(&p)), Some(true));
+    }
+
+    #[test]
+    fn missing_empty_or_garbage_checksum_is_corrupt() {
+        let p = params_of(BASE);
+        assert_eq!(check(&borrowed(&p)), Some(false));
+        for x in ["", "not base36!"] {
+            let p = with(BASE, &[("x", x)]);
+            assert_eq!(check(&borrowed(&p)), Some(false), "x={x:?}");
+        }
+    }
+
+    #[test]
+    fn emoji_are_hashed_as_real_utf8() {
+        // The hash of the canonical form with an emoji, computed over its
+        // UTF-8 bytes, verifies; the same value stated for the UTF-16
+        // surrogates encoded one by one (as the original hashed them) does not.
+        let mut p = short_ids("😀 launch", "");
+        let pairs = borrowed(&p);
+        let mut order = Vec::new();
+        let mut canon = Vec::new();
+        canonical_form(
+            pairs.len(),
+            |i| (pairs[i].0.as_bytes(), pairs[i].1.as_bytes()),
+            &mut order,
+            &mut canon,
+        );
+        let hash = murmur3_signed(&canon);
+        let mut x = Vec::new();
+        super::super::ids::push_base36(&mut x, i64::from(hash));
+        p.iter_mut().find(|(k, _)| k == "x").unwrap().1 = String::from_utf8(x).unwrap();
+        assert_eq!(check(&borrowed(&p)), Some(true));
+        let cesu: Vec<u8> = {
+            let s = String::from_utf8(canon.clone()).unwrap();
+            let mut out = Vec::new();
+            for unit in s.encode_utf16() {
+                let c = char::from_u32(u32::from(unit)).map_or(
+                    [
+                        0xED,
+                        0xA0 | ((unit >> 6) & 0x0F) as u8,
+                        0x80 | (unit & 0x3F) as u8,
+                    ]
+                    .to_vec(),
+                    |c| c.to_string().into_bytes(),
+                );
+                out.extend(c);
+            }
+            out
+        };
+        assert_ne!(murmur3_signed(&cesu), hash);
+    }
+
+    #[test]
+    fn repeated_parameters_hash_every_value_in_order() {
+        let a = [("a", "1"), ("b", "2"), ("a", "3")];
+        let mut order = Vec::new();
+        let mut canon = Vec::new();
+        canonical_form(
+            a.len(),
+            |i| (a[i].0.as_bytes(), a[i].1.as_bytes()),
+            &mut order,
+            &mut canon,
+        );
+        assert_eq!(canon, b"a=1,3,;b=2,;");
+    }
+}

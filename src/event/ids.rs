@@ -1,0 +1,132 @@
+//! Divolte identifiers (`0:<timestamp base 36>:<unique id>`) and base-36 numbers.
+//!
+//! The original parses the timestamp with Java's `Long.parseLong(x, 36)` and
+//! stores the identifier re-rendered with `Long.toString(ts, 36)`, so `+abc`
+//! or upper-case digits come out normalised. The unique part is opaque.
+
+/// Parses a base-36 `i64` the way Java's `Long.parseLong(x, 36)` does:
+/// optional sign, digits and letters of either case, no overflow.
+pub fn parse_base36_i64(s: &str) -> Option<i64> {
+    if s.is_empty() {
+        return None;
+    }
+    i64::from_str_radix(s, 36).ok()
+}
+
+/// Parses a base-36 `i32` like Java's `Integer.parseInt(x, 36)`.
+pub fn parse_base36_i32(s: &str) -> Option<i32> {
+    if s.is_empty() {
+        return None;
+    }
+    i32::from_str_radix(s, 36).ok()
+}
+
+/// Formats `n` in lower-case base 36, like Java's `Long.toString(n, 36)`,
+/// into `buf`; returns the used tail.
+pub fn format_base36(n: i64, buf: &mut [u8; 14]) -> &[u8] {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut v = n.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(v % 36) as usize];
+        v /= 36;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// Appends `n` in lower-case base 36.
+pub fn push_base36(out: &mut Vec<u8>, n: i64) {
+    out.extend_from_slice(format_base36(n, &mut [0; 14]));
+}
+
+/// A parsed identifier, borrowing its unique part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DivolteId<'a> {
+    /// Milliseconds since the epoch when the identifier was made.
+    pub timestamp: i64,
+    /// The unique part (not validated, as in the original).
+    pub unique: &'a str,
+}
+
+impl<'a> DivolteId<'a> {
+    /// Parses `0:<ts36>:<id>`; `None` when the version is not `0`, the
+    /// timestamp is not base 36, or there are not exactly three parts.
+    pub fn parse(s: &'a str) -> Option<Self> {
+        let mut parts = s.splitn(4, ':');
+        let (version, ts, unique) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || version != "0" {
+            return None;
+        }
+        Some(Self {
+            timestamp: parse_base36_i64(ts)?,
+            unique,
+        })
+    }
+
+    /// Whether `raw` (the text this id was parsed from) is already in
+    /// normalised form, so it can be used as is.
+    pub fn is_rendered_as(&self, raw: &str) -> bool {
+        let ts_len = raw.len() - self.unique.len() - 3;
+        raw.as_bytes()[2..2 + ts_len] == *format_base36(self.timestamp, &mut [0; 14])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_original_test_identifier() {
+        let id = DivolteId::parse("0:16:abc").unwrap();
+        assert_eq!(id.timestamp, 42);
+        assert_eq!(id.unique, "abc");
+    }
+
+    #[test]
+    fn recognises_identifiers_in_normal_form() {
+        let id = DivolteId::parse("0:+I1T84HGY:x").unwrap();
+        assert!(!id.is_rendered_as("0:+I1T84HGY:x"));
+        assert!(DivolteId::parse("0:i1t84hgy:x")
+            .unwrap()
+            .is_rendered_as("0:i1t84hgy:x"));
+    }
+
+    #[test]
+    fn accepts_an_empty_unique_part_and_colons_nowhere_else() {
+        assert_eq!(DivolteId::parse("0:1:").unwrap().unique, "");
+        assert!(DivolteId::parse("1:16:abc").is_none());
+        assert!(DivolteId::parse("0:16").is_none());
+        assert!(DivolteId::parse("0:16:a:b").is_none());
+        assert!(DivolteId::parse("0::abc").is_none());
+        assert!(
+            DivolteId::parse("0:zzzzzzzzzzzzzzzz:abc").is_none(),
+            "overflow"
+        );
+    }
+
+    #[test]
+    fn base36_round_trips_like_java() {
+        for n in [0i64, 35, 36, -1, -1_234_567, i64::MAX, i64::MIN + 1] {
+            let mut out = Vec::new();
+            push_base36(&mut out, n);
+            assert_eq!(
+                parse_base36_i64(std::str::from_utf8(&out).unwrap()),
+                Some(n)
+            );
+        }
+        assert_eq!(parse_base36_i32("1ak"), Some(1676));
+        assert_eq!(
+            parse_base36_i32("1.i"),
+            None,
+            "fractional pixel ratios do not parse"
+        );
+    }
+}

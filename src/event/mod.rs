@@ -1,0 +1,101 @@
+//! Events: what a request says, parsed into one [`Event`] type shared by
+//! every source.
+//!
+//! Key components:
+//! - [`Event`]: one event, borrowing from the request and a shard-local scratch.
+//! - [`pixel`]: browser events from `GET /csc-event` query strings.
+//! - [`checksum`]: the `x` parameter check that flags corrupt events.
+//! - [`ids`]: Divolte identifiers and base-36 numbers.
+//! - [`mincode`]: the tag's compact JSON encoding of custom parameters.
+
+pub mod checksum;
+pub mod ids;
+pub mod mincode;
+pub mod pixel;
+
+/// Where an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// The JavaScript tag's pixel requests.
+    Browser,
+    /// JSON posts.
+    Json,
+}
+
+/// One event as the mapping stage sees it. Text fields borrow from the
+/// request buffer or the shard's scratch arena, so building an event does
+/// not allocate.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    /// Index of the configured source that received it.
+    pub source: usize,
+    /// Kind of that source.
+    pub kind: SourceKind,
+    /// Server receive time, ms since the epoch.
+    pub timestamp: i64,
+    /// Client address (or forwarded address when configured).
+    pub remote_host: &'a str,
+    /// Normalised party id.
+    pub party_id: &'a str,
+    /// Normalised session id.
+    pub session_id: &'a str,
+    /// Event id.
+    pub event_id: &'a str,
+    /// Page-view id (browser events).
+    pub page_view_id: Option<&'a str>,
+    /// Client clock at the event, ms since the epoch.
+    pub client_timestamp: i64,
+    /// The client says the party id is new.
+    pub new_party: bool,
+    /// The client says this is the first event of the session.
+    pub first_in_session: bool,
+    /// The checksum did not match.
+    pub corrupt: bool,
+    /// The duplicate memory has seen this event before.
+    pub duplicate: bool,
+    /// Page location.
+    pub location: Option<&'a str>,
+    /// Page referrer.
+    pub referer: Option<&'a str>,
+    /// Event type (`pageView` for automatic page views).
+    pub event_type: Option<&'a str>,
+    /// Viewport width in CSS pixels.
+    pub viewport_pixel_width: Option<i32>,
+    /// Viewport height in CSS pixels.
+    pub viewport_pixel_height: Option<i32>,
+    /// Screen width.
+    pub screen_pixel_width: Option<i32>,
+    /// Screen height.
+    pub screen_pixel_height: Option<i32>,
+    /// Device pixel ratio (integral values only, as the original).
+    pub device_pixel_ratio: Option<i32>,
+    /// Custom parameters, still mincode-encoded; decoded only when a mapping asks.
+    pub custom_parameters: Option<&'a str>,
+    /// First `User-Agent` header.
+    pub user_agent: Option<&'a str>,
+    /// All request headers, for mappings that read headers and cookies.
+    pub headers: &'a [httparse::Header<'a>],
+}
+
+/// Why a request carried no usable event. Each is counted; none is an error
+/// for the client, which still gets its normal answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejected {
+    /// `p` missing or not a Divolte identifier.
+    InvalidPartyId,
+    /// `s` missing or not a Divolte identifier.
+    InvalidSessionId,
+    /// A required parameter (`v`, `e`, `c`, `n`, `f`) missing or unparsable.
+    Incomplete,
+}
+
+impl Rejected {
+    /// Label used in logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InvalidPartyId => "invalid_party_id",
+            Self::InvalidSessionId => "invalid_session_id",
+            Self::Incomplete => "incomplete",
+        }
+    }
+}

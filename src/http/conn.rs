@@ -1,0 +1,410 @@
+//! The connection loop: read, frame, hand complete requests to a
+//! [`Service`], write responses in order.
+//!
+//! A connection alternates between two phases. *Handle*: every complete
+//! request in the read buffer is parsed and answered into the write buffer
+//! (this is how pipelined requests are answered in order). *Flush*: the
+//! service settles whatever the answers depend on (for events: the batch is
+//! handed to its sink), then the write buffer goes out in one write. Then
+//! the connection reads again, with a deadline that depends on whether it is
+//! idle or inside a request.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use super::body::decode_chunked;
+use super::request::{canonical_path, Method, Request};
+use super::{DateCache, Error, Response, Status};
+
+/// Most headers accepted in one request; more gets 431.
+pub const MAX_HEADERS: usize = 64;
+
+/// Initial read buffer per connection; grows up to the limits on demand.
+const INITIAL_READ_BUFFER: usize = 4096;
+
+/// Framing limits and timeouts of one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Request line plus headers; more gets 431, or 414 when the request line alone is longer.
+    pub max_head_bytes: usize,
+    /// Default body limit (a [`Service`] may lower or raise it per path); more gets 413.
+    pub max_body_bytes: usize,
+    /// A request must be complete this long after its first byte, else 408.
+    pub request_timeout: Duration,
+    /// An idle keep-alive connection is closed after this long.
+    pub idle_timeout: Duration,
+}
+
+/// What the collector does with requests; the HTTP layer knows nothing else.
+pub trait Service {
+    /// Something the answers written so far depend on; the connection waits
+    /// for [`Service::settle`] of the latest ticket before writing them.
+    type Ticket: Copy;
+
+    /// Largest body accepted for `path`.
+    fn body_limit(&self, path: &str, default: usize) -> usize;
+
+    /// Answers one request. Returns a ticket when the answer may only be
+    /// sent after the service settled something.
+    fn call(&self, req: &Request<'_>, res: &mut Response<'_>) -> Option<Self::Ticket>;
+
+    /// Completes once `ticket` is settled.
+    fn settle(&self, ticket: Self::Ticket) -> impl Future<Output = ()>;
+
+    /// Whether the server is draining: finish the current requests, then close.
+    fn draining(&self) -> bool;
+
+    /// The shard's date cache.
+    fn date(&self) -> &DateCache;
+
+    /// Told about every request refused by the HTTP layer (for counting).
+    fn rejected(&self, error: Error);
+}
+
+/// Outcome of trying to take one request off the front of the read buffer.
+enum Step {
+    /// A request was answered; it used this many bytes.
+    Done { consumed: usize },
+    /// The request is incomplete. `continue_wanted`: the client waits for `100 Continue`.
+    NeedMore { continue_wanted: bool },
+    /// The request is invalid; answer and close.
+    Fail(Error),
+}
+
+/// Read buffer with a hard ceiling: growing on partial input ends there.
+struct ReadBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    max: usize,
+}
+
+impl ReadBuf {
+    fn new(max: usize) -> Self {
+        Self {
+            buf: vec![0; INITIAL_READ_BUFFER.min(max)],
+            start: 0,
+            end: 0,
+            max,
+        }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.end - self.start >= self.max
+    }
+
+    /// Free space to read into, compacting or growing as needed.
+    fn spare(&mut self) -> &mut [u8] {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < self.max {
+                let grown = (self.buf.len() * 2).min(self.max);
+                self.buf.resize(grown, 0);
+            }
+        }
+        &mut self.buf[self.end..]
+    }
+}
+
+/// Serves one connection until the peer closes, an error closes it, or the
+/// server drains. `idle` is shared with the shard, which closes idle
+/// connections when a drain begins.
+pub async fn serve<S: Service>(
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    svc: &S,
+    limits: &Limits,
+    idle: &Cell<bool>,
+) {
+    // Chunk framing can take more room than the body it carries.
+    let mut rbuf = ReadBuf::new(limits.max_head_bytes + 2 * limits.max_body_bytes + 1024);
+    let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
+    let mut body_scratch: Vec<u8> = Vec::new();
+    let mut request_started: Option<Instant> = None;
+    let mut continue_sent = false;
+    let _ = stream.set_write_timeout(Some(limits.idle_timeout));
+
+    loop {
+        let mut closing = false;
+        let mut ticket = None;
+        while !rbuf.is_empty() {
+            let step = handle_one(
+                rbuf.data(),
+                peer,
+                svc,
+                limits,
+                &mut wbuf,
+                &mut body_scratch,
+                &mut ticket,
+                &mut closing,
+            );
+            match step {
+                Step::Done { consumed } => {
+                    rbuf.consume(consumed);
+                    request_started = None;
+                    continue_sent = false;
+                    if closing {
+                        break;
+                    }
+                }
+                Step::NeedMore { continue_wanted } => {
+                    if rbuf.is_full() {
+                        fail(svc, &mut wbuf, Error::BodyTooLarge);
+                        closing = true;
+                    } else if continue_wanted && !continue_sent {
+                        wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        continue_sent = true;
+                    }
+                    break;
+                }
+                Step::Fail(e) => {
+                    fail(svc, &mut wbuf, e);
+                    closing = true;
+                    break;
+                }
+            }
+        }
+        if !wbuf.is_empty() {
+            if let Some(t) = ticket {
+                svc.settle(t).await;
+            }
+            if stream_write(stream, &wbuf).await.is_err() {
+                return;
+            }
+            wbuf.clear();
+        }
+        if closing {
+            return;
+        }
+
+        let timeout = if rbuf.is_empty() {
+            if svc.draining() {
+                return;
+            }
+            idle.set(true);
+            limits.idle_timeout
+        } else {
+            let started = *request_started.get_or_insert_with(Instant::now);
+            match limits.request_timeout.checked_sub(started.elapsed()) {
+                Some(left) if !left.is_zero() => left,
+                _ => {
+                    fail(svc, &mut wbuf, Error::HeadTimeout);
+                    let _ = stream_write(stream, &wbuf).await;
+                    return;
+                }
+            }
+        };
+        let _ = stream.set_read_timeout(Some(timeout));
+        let read = stream_read(stream, rbuf.spare()).await;
+        idle.set(false);
+        match read {
+            Ok(0) => return,
+            Ok(n) => {
+                if rbuf.is_empty() {
+                    request_started = Some(Instant::now());
+                }
+                rbuf.end += n;
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut && !rbuf.is_empty() => {
+                fail(svc, &mut wbuf, Error::HeadTimeout);
+                let _ = stream_write(stream, &wbuf).await;
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+async fn stream_read(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    stream.read(buf).await
+}
+
+async fn stream_write(stream: &mut TcpStream, buf: &[u8]) -> io::Result<()> {
+    stream.write_all(buf).await
+}
+
+/// Writes the error answer for `e`; the connection closes after it.
+fn fail<S: Service>(svc: &S, wbuf: &mut Vec<u8>, e: Error) {
+    svc.rejected(e);
+    svc.date().with_line(SystemTime::now(), |date| {
+        let mut res = Response::new(wbuf, date, false, true, false);
+        res.text(e.status(), &[], "");
+    });
+}
+
+/// Bytes up to which a request head is accepted, for telling 414 from 431:
+/// when the request line alone does not end within the limit, it is the URI.
+fn head_too_large(buf: &[u8], max: usize) -> Error {
+    let window = &buf[..buf.len().min(max)];
+    if window.contains(&b'\n') {
+        Error::HeaderTooLarge
+    } else {
+        Error::UriTooLong
+    }
+}
+
+/// Body framing declared by the headers.
+enum Framing {
+    Empty,
+    Length(usize),
+    Chunked,
+}
+
+/// Parses and answers the request at the front of `buf`, if complete.
+#[allow(clippy::too_many_arguments)]
+fn handle_one<S: Service>(
+    buf: &[u8],
+    peer: SocketAddr,
+    svc: &S,
+    limits: &Limits,
+    wbuf: &mut Vec<u8>,
+    body_scratch: &mut Vec<u8>,
+    ticket: &mut Option<S::Ticket>,
+    closing: &mut bool,
+) -> Step {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut headers);
+    let head_len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n > limits.max_head_bytes => {
+            return Step::Fail(head_too_large(buf, limits.max_head_bytes))
+        }
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
+            return Step::Fail(head_too_large(buf, limits.max_head_bytes))
+        }
+        Ok(httparse::Status::Partial) => {
+            return Step::NeedMore {
+                continue_wanted: false,
+            }
+        }
+        Err(httparse::Error::TooManyHeaders) => return Step::Fail(Error::HeaderTooLarge),
+        Err(_) => return Step::Fail(Error::Malformed),
+    };
+    let (Some(method_str), Some(target), Some(minor_version)) =
+        (parsed.method, parsed.path, parsed.version)
+    else {
+        return Step::Fail(Error::Malformed);
+    };
+    let headers = parsed.headers;
+
+    let mut framing = Framing::Empty;
+    let mut keep_alive = minor_version == 1;
+    let mut continue_wanted = false;
+    for h in headers.iter() {
+        let name = h.name;
+        if name.eq_ignore_ascii_case("content-length") {
+            let Some(n) = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+            else {
+                return Step::Fail(Error::BadFraming);
+            };
+            framing = match framing {
+                Framing::Empty => Framing::Length(n),
+                Framing::Length(m) if m == n => framing,
+                // Conflicting lengths, or a length beside chunked: refuse
+                // rather than guess where the next request starts.
+                _ => return Step::Fail(Error::BadFraming),
+            };
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+            if !last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+                return Step::Fail(Error::UnsupportedTransferEncoding);
+            }
+            if !matches!(framing, Framing::Empty) {
+                return Step::Fail(Error::BadFraming);
+            }
+            framing = Framing::Chunked;
+        } else if name.eq_ignore_ascii_case("connection") {
+            for token in h.value.split(|&b| b == b',') {
+                let token = token.trim_ascii();
+                if token.eq_ignore_ascii_case(b"close") {
+                    keep_alive = false;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && minor_version == 0 {
+                    keep_alive = true;
+                }
+            }
+        } else if name.eq_ignore_ascii_case("expect") {
+            continue_wanted = h.value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+        }
+    }
+
+    let (raw_path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let mut path_scratch = String::new();
+    let path = canonical_path(raw_path, &mut path_scratch);
+    let body_limit = svc.body_limit(path, limits.max_body_bytes);
+    let (body, consumed): (&[u8], usize) = match framing {
+        Framing::Empty => (&[], head_len),
+        Framing::Length(n) if n > body_limit => return Step::Fail(Error::BodyTooLarge),
+        Framing::Length(n) => {
+            if buf.len() < head_len + n {
+                return Step::NeedMore { continue_wanted };
+            }
+            (&buf[head_len..head_len + n], head_len + n)
+        }
+        Framing::Chunked => match decode_chunked(&buf[head_len..], body_scratch, body_limit) {
+            Ok(Some(n)) => (body_scratch.as_slice(), head_len + n),
+            Ok(None) => return Step::NeedMore { continue_wanted },
+            Err(e) => return Step::Fail(e),
+        },
+    };
+
+    let request = Request {
+        method: Method::from_token(method_str),
+        method_str,
+        path,
+        query,
+        minor_version,
+        headers,
+        body,
+        peer,
+        received: SystemTime::now(),
+    };
+    let close = !keep_alive || svc.draining();
+    let head_only = request.method == Method::Head;
+    svc.date().with_line(request.received, |date| {
+        let mut res = Response::new(
+            wbuf,
+            date,
+            head_only,
+            close,
+            keep_alive && minor_version == 0,
+        );
+        if let Some(t) = svc.call(&request, &mut res) {
+            *ticket = Some(t);
+        }
+        if !res.is_written() {
+            res.text(Status::INTERNAL_SERVER_ERROR, &[], "");
+        }
+        *closing = res.closes();
+    });
+    Step::Done { consumed }
+}

@@ -1,0 +1,115 @@
+//! A parsed request: a borrowed view of the connection's read buffer.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+/// Request methods the collector routes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`
+    Get,
+    /// `HEAD` (answered like GET, without a body)
+    Head,
+    /// `POST`
+    Post,
+    /// Anything else; the raw token is in [`Request::method_str`].
+    Other,
+}
+
+impl Method {
+    pub(crate) fn from_token(token: &str) -> Self {
+        match token {
+            "GET" => Self::Get,
+            "HEAD" => Self::Head,
+            "POST" => Self::Post,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// One complete request. Everything borrows from the connection's buffers,
+/// so building it allocates nothing.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// Routed method.
+    pub method: Method,
+    /// The method token as sent (for `405` messages).
+    pub method_str: &'a str,
+    /// Path with `.` and `..` segments resolved, without the query.
+    pub path: &'a str,
+    /// Raw query string after `?`, if any.
+    pub query: Option<&'a str>,
+    /// `0` for HTTP/1.0, `1` for HTTP/1.1.
+    pub minor_version: u8,
+    /// Headers in arrival order.
+    pub headers: &'a [httparse::Header<'a>],
+    /// The body, de-chunked.
+    pub body: &'a [u8],
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// When the request was complete, as wall-clock time.
+    pub received: SystemTime,
+}
+
+impl<'a> Request<'a> {
+    /// Values of every header named `name` (case-insensitive), in order.
+    pub fn headers_named(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let headers = self.headers;
+        headers
+            .iter()
+            .filter(move |h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value)
+    }
+
+    /// The first header named `name`, as text if it is valid UTF-8.
+    pub fn header(&self, name: &'a str) -> Option<&'a str> {
+        self.headers_named(name)
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+}
+
+/// Resolves `.` and `..` segments the way the original's canonical-path
+/// handler does, so `/a/../csc-event` routes like `/csc-event`. Paths
+/// without dot segments (nearly all) are returned untouched.
+pub fn canonical_path<'a>(path: &'a str, scratch: &'a mut String) -> &'a str {
+    if !path.contains("/.") {
+        return path;
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for seg in path.split('/').skip(1) {
+        match seg {
+            "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    scratch.clear();
+    for s in &segments {
+        scratch.push('/');
+        scratch.push_str(s);
+    }
+    let trailing = path.ends_with("/.") || path.ends_with("/..");
+    if scratch.is_empty() || trailing {
+        scratch.push('/');
+    }
+    scratch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_path;
+
+    #[test]
+    fn resolves_dot_segments() {
+        let mut s = String::new();
+        assert_eq!(canonical_path("/csc-event", &mut s), "/csc-event");
+        assert_eq!(canonical_path("/a/../csc-event", &mut s), "/csc-event");
+        assert_eq!(canonical_path("/./ping", &mut s), "/ping");
+        assert_eq!(canonical_path("/../../ping", &mut s), "/ping");
+        assert_eq!(canonical_path("/a/b/..", &mut s), "/a/");
+        assert_eq!(canonical_path("/..", &mut s), "/");
+    }
+}

@@ -1,0 +1,101 @@
+//! Writing responses into a connection's output buffer.
+
+use super::Status;
+
+/// Appends one response to the connection's output buffer. Created by the
+/// connection for each request; the handler picks the status, headers and
+/// body, while the connection decides `Date`, `Server` and `Connection`.
+pub struct Response<'a> {
+    out: &'a mut Vec<u8>,
+    date_line: &'a [u8],
+    head_only: bool,
+    close: bool,
+    keep_alive_header: bool,
+    written: bool,
+}
+
+impl<'a> Response<'a> {
+    pub(crate) fn new(
+        out: &'a mut Vec<u8>,
+        date_line: &'a [u8],
+        head_only: bool,
+        close: bool,
+        keep_alive_header: bool,
+    ) -> Self {
+        Self {
+            out,
+            date_line,
+            head_only,
+            close,
+            keep_alive_header,
+            written: false,
+        }
+    }
+
+    /// Whether a response has been written.
+    pub fn is_written(&self) -> bool {
+        self.written
+    }
+
+    /// Asks the connection to close after this response (and says so in a
+    /// `Connection: close` header).
+    pub fn close_after(&mut self) {
+        self.close = true;
+    }
+
+    pub(crate) fn closes(&self) -> bool {
+        self.close
+    }
+
+    /// Writes a complete response. `headers` are complete lines including
+    /// `\r\n`, typically constants, so that the common responses are a few
+    /// memory copies. The body is omitted for HEAD requests (its length is
+    /// still announced) and for 204/304.
+    pub fn send(
+        &mut self,
+        status: Status,
+        headers: &[&str],
+        content_type: Option<&str>,
+        body: &[u8],
+    ) {
+        debug_assert!(!self.written, "one response per request");
+        self.written = true;
+        let out = &mut *self.out;
+        out.extend_from_slice(status.line.as_bytes());
+        out.extend_from_slice(b"Server: divolte\r\n");
+        out.extend_from_slice(self.date_line);
+        for h in headers {
+            out.extend_from_slice(h.as_bytes());
+        }
+        if let Some(ct) = content_type {
+            out.extend_from_slice(b"Content-Type: ");
+            out.extend_from_slice(ct.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        let bodiless = status.code == 204 || status.code == 304;
+        if !bodiless {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if self.close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        } else if self.keep_alive_header {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if !self.head_only && !bodiless {
+            out.extend_from_slice(body);
+        }
+    }
+
+    /// `text/plain; charset=utf-8` response.
+    pub fn text(&mut self, status: Status, headers: &[&str], body: &str) {
+        self.send(
+            status,
+            headers,
+            Some("text/plain; charset=utf-8"),
+            body.as_bytes(),
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! A thread-per-core clickstream collector, wire- and output-compatible
+//! with Divolte Collector.
+//!
+//! # The model
+//!
+//! One shard (a glommio executor) runs pinned on each configured CPU. Each
+//! shard binds the listen port with `SO_REUSEPORT`, so the kernel spreads
+//! connections over shards, and a request never leaves the shard that read
+//! it until its record is encoded:
+//!
+//! ```text
+//! socket → http → event → enrich → mapping → avro → batch ─┬→ file flush thread(s)
+//!         (one shard per core, no locks)                   └→ (bounded channels)
+//! ```
+//!
+//! Batches cross to dedicated flush threads through bounded crossbeam
+//! channels with `try_send`; that is the only place data crosses threads.
+//! Nothing on the request path takes a lock or blocks. A response that
+//! acknowledges an event is written after the event's batch was handed to
+//! its sink ([`shard::commit`]). One shared atomic ([`lifecycle`]) drives
+//! `/ping` and the drain on SIGTERM.
+#![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod avro;
+pub mod batch;
+pub mod config;
+pub mod enrich;
+pub mod event;
+pub mod http;
+pub mod lifecycle;
+pub mod mapping;
+pub mod metrics;
+pub mod shard;
+pub mod sink;
+pub mod startup;

@@ -1,0 +1,208 @@
+//! Counters and their Prometheus text exposition.
+//!
+//! Every counter is named once, in [`Counter`]. Each shard owns a
+//! [`ShardMetrics`] block of atomics that only it writes; a scrape sums the
+//! blocks of all shards and sinks. Nothing is locked, and a counter update is
+//! one uncontended atomic add on a cache line no other core writes.
+//!
+//! Key components:
+//! - [`Counter`]: every shard counter with its metric name, labels and help.
+//! - [`ShardMetrics`]: one shard's counters.
+//! - [`SinkMetrics`]: one sink's counters, written by its flush threads.
+//! - [`Registry`]: everything a scrape reads; [`Registry::render`].
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+macro_rules! counters {
+    ($($variant:ident => ($name:literal, $labels:literal, $help:literal),)*) => {
+        /// Every shard-side counter.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Counter {
+            $(
+                #[doc = $help]
+                $variant,
+            )*
+        }
+
+        impl Counter {
+            /// All counters, in exposition order.
+            pub const ALL: &'static [Counter] = &[$(Counter::$variant,)*];
+
+            /// Metric name, label set and help text.
+            pub fn describe(self) -> (&'static str, &'static str, &'static str) {
+                match self {
+                    $(Counter::$variant => ($name, $labels, $help),)*
+                }
+            }
+        }
+    };
+}
+
+counters! {
+    RequestsEvent => ("divolte_http_requests_total", "endpoint=\"browser_event\"", "Requests received, by endpoint."),
+    RequestsPing => ("divolte_http_requests_total", "endpoint=\"ping\"", "Requests received, by endpoint."),
+    RequestsMetrics => ("divolte_http_requests_total", "endpoint=\"metrics\"", "Requests received, by endpoint."),
+    RequestsNotFound => ("divolte_http_requests_total", "endpoint=\"not_found\"", "Requests received, by endpoint."),
+    RequestsMethodNotAllowed => ("divolte_http_requests_total", "endpoint=\"method_not_allowed\"", "Requests received, by endpoint."),
+    RequestsRefused => ("divolte_http_requests_total", "endpoint=\"refused\"", "Requests received, by endpoint."),
+    ErrorMalformed => ("divolte_http_errors_total", "status=\"400\"", "Requests refused by the HTTP layer, by status."),
+    ErrorTimeout => ("divolte_http_errors_total", "status=\"408\"", "Requests refused by the HTTP layer, by status."),
+    ErrorBodyTooLarge => ("divolte_http_errors_total", "status=\"413\"", "Requests refused by the HTTP layer, by status."),
+    ErrorUriTooLong => ("divolte_http_errors_total", "status=\"414\"", "Requests refused by the HTTP layer, by status."),
+    ErrorHeaderTooLarge => ("divolte_http_errors_total", "status=\"431\"", "Requests refused by the HTTP layer, by status."),
+    ErrorUnsupportedEncoding => ("divolte_http_errors_total", "status=\"501\"", "Requests refused by the HTTP layer, by status."),
+    ConnectionsAccepted => ("divolte_connections_accepted_total", "", "TCP connections accepted."),
+    ConnectionsRefused => ("divolte_connections_refused_total", "", "Connections refused because the shard was at max_connections."),
+    EventsReceived => ("divolte_events_received_total", "source=\"browser\"", "Events received, before validation."),
+    EventsNotModified => ("divolte_events_not_modified_total", "", "Pixel requests answered 304 for the sentinel ETag and not logged."),
+    RejectedPartyId => ("divolte_events_rejected_total", "reason=\"invalid_party_id\"", "Events dropped because a required parameter was missing or invalid."),
+    RejectedSessionId => ("divolte_events_rejected_total", "reason=\"invalid_session_id\"", "Events dropped because a required parameter was missing or invalid."),
+    RejectedIncomplete => ("divolte_events_rejected_total", "reason=\"incomplete\"", "Events dropped because a required parameter was missing or invalid."),
+    EventsCorrupt => ("divolte_events_corrupt_total", "", "Events whose checksum did not match."),
+    DiscardedCorrupt => ("divolte_events_discarded_total", "reason=\"corrupt\"", "Events a mapping discarded on purpose."),
+    DiscardedDuplicate => ("divolte_events_discarded_total", "reason=\"duplicate\"", "Events a mapping discarded on purpose."),
+    RecordsMapped => ("divolte_records_mapped_total", "", "Records produced by mappings."),
+    RecordsMappingFailed => ("divolte_records_dropped_total", "cause=\"mapping_error\"", "Records lost before reaching a sink, by cause."),
+    RecordsQueueFull => ("divolte_records_dropped_total", "cause=\"queue_full\"", "Records lost before reaching a sink, by cause."),
+    UserAgentCacheHits => ("divolte_user_agent_cache_hits_total", "", "User-agent lookups answered from the shard cache."),
+    UserAgentCacheMisses => ("divolte_user_agent_cache_misses_total", "", "User-agent lookups that parsed."),
+}
+
+/// One shard's counters. Written only by that shard.
+#[derive(Debug)]
+pub struct ShardMetrics {
+    values: Vec<AtomicU64>,
+}
+
+impl Default for ShardMetrics {
+    fn default() -> Self {
+        Self {
+            values: Counter::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl ShardMetrics {
+    /// Adds `n` to `c`.
+    #[inline]
+    pub fn add(&self, c: Counter, n: u64) {
+        self.values[c as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Adds one to `c`.
+    #[inline]
+    pub fn inc(&self, c: Counter) {
+        self.add(c, 1);
+    }
+
+    /// Current value of `c`.
+    pub fn get(&self, c: Counter) -> u64 {
+        self.values[c as usize].load(Ordering::Relaxed)
+    }
+
+    /// Sets `c` to `v` (for values a shard tracks itself, such as cache hits).
+    pub fn set(&self, c: Counter, v: u64) {
+        self.values[c as usize].store(v, Ordering::Relaxed);
+    }
+}
+
+/// One sink's counters, shared by its flush threads.
+#[derive(Debug, Default)]
+pub struct SinkMetrics {
+    /// Records written (synced) to the sink.
+    pub delivered: AtomicU64,
+    /// Records lost in the sink (write errors).
+    pub failed: AtomicU64,
+    /// Files published (file sinks).
+    pub files_published: AtomicU64,
+    /// Write errors.
+    pub errors: AtomicU64,
+    /// Records waiting in the sink's channels.
+    pub queued: AtomicU64,
+}
+
+/// Everything a scrape reads.
+#[derive(Debug, Default)]
+pub struct Registry {
+    /// Per-shard counters, one block per shard.
+    pub shards: Vec<Arc<ShardMetrics>>,
+    /// Per-sink counters, by sink name.
+    pub sinks: Vec<(String, Arc<SinkMetrics>)>,
+}
+
+impl Registry {
+    /// Sum of `c` over all shards.
+    pub fn total(&self, c: Counter) -> u64 {
+        self.shards.iter().map(|s| s.get(c)).sum()
+    }
+
+    /// Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut last_name = "";
+        for &c in Counter::ALL {
+            let (name, labels, help) = c.describe();
+            if name != last_name {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+                last_name = name;
+            }
+            let total = self.total(c);
+            if labels.is_empty() {
+                let _ = writeln!(out, "{name} {total}");
+            } else {
+                let _ = writeln!(out, "{name}{{{labels}}} {total}");
+            }
+        }
+        let sink_series: [(&str, &str, &str, fn(&SinkMetrics) -> &AtomicU64); 5] = [
+            (
+                "divolte_sink_delivered_total",
+                "counter",
+                "Records a sink delivered.",
+                |m| &m.delivered,
+            ),
+            (
+                "divolte_sink_failed_total",
+                "counter",
+                "Records a sink lost to errors.",
+                |m| &m.failed,
+            ),
+            (
+                "divolte_sink_errors_total",
+                "counter",
+                "Sink write errors.",
+                |m| &m.errors,
+            ),
+            (
+                "divolte_sink_files_published_total",
+                "counter",
+                "Files a file sink published.",
+                |m| &m.files_published,
+            ),
+            (
+                "divolte_sink_queue_records",
+                "gauge",
+                "Records waiting for a sink's flush threads.",
+                |m| &m.queued,
+            ),
+        ];
+        for (name, kind, help, field) in sink_series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (sink, m) in &self.sinks {
+                let _ = writeln!(
+                    out,
+                    "{name}{{sink=\"{sink}\"}} {}",
+                    field(m).load(Ordering::Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP divolte_build_info Build information.\n# TYPE divolte_build_info gauge\ndivolte_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        out
+    }
+}

@@ -1,0 +1,234 @@
+//! Shards: one glommio executor per CPU, each pinned, each accepting its
+//! own connections on a `SO_REUSEPORT` listener and running the whole
+//! request path locally.
+//!
+//! A shard holds: its listener; one task per connection (the HTTP loop of
+//! [`crate::http::serve`] with the shard's [`pipeline::Pipeline`] as
+//! service); a flusher task that hands batches to the sinks (see
+//! [`commit`]); and a registry of open connections used to close idle ones
+//! when draining. Work leaves a shard only as batches on the sinks' bounded
+//! channels.
+//!
+//! Key components:
+//! - [`Runtime`]: everything shards share, immutable after startup.
+//! - [`run`]: starts the pool and blocks until every shard has stopped.
+//! - [`pipeline::Pipeline`]: routing and the event stages.
+//! - [`commit::GroupCommit`]: answers wait until their events are handed off.
+
+pub mod commit;
+pub mod pipeline;
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_lite::AsyncWriteExt;
+use glommio::net::{TcpListener, TcpStream};
+use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
+use slab::Slab;
+
+use crate::batch::SinkLanes;
+use crate::http::Limits;
+use crate::lifecycle::{Lifecycle, Phase};
+use crate::mapping::Mapping;
+use crate::metrics::{Counter, Registry};
+use pipeline::Pipeline;
+
+/// What a path routes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A browser source's pixel.
+    BrowserEvent {
+        /// Source index.
+        source: usize,
+    },
+    /// Liveness.
+    Ping,
+    /// Prometheus metrics.
+    Metrics,
+}
+
+/// Everything the shards share. Built once by `main`, then read-only.
+pub struct Runtime {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// HTTP limits.
+    pub limits: Limits,
+    /// Exact-path routes.
+    pub routes: hashbrown::HashMap<String, Endpoint, ahash::RandomState>,
+    /// Compiled mappings.
+    pub mappings: Vec<Mapping>,
+    /// For each source index, the mappings that read it.
+    pub mappings_by_source: Vec<Vec<usize>>,
+    /// Sending side of each active sink.
+    pub sinks: Vec<SinkLanes>,
+    /// Shared lifecycle state.
+    pub lifecycle: Arc<Lifecycle>,
+    /// Metrics of every shard and sink.
+    pub registry: Arc<Registry>,
+    /// Parsed user agents cached per shard.
+    pub user_agent_cache_size: usize,
+    /// Open connections per shard.
+    pub max_connections: usize,
+    /// How long connections may finish after the listeners closed.
+    pub shutdown_timeout: Duration,
+    /// Log every request.
+    pub debug_requests: bool,
+}
+
+/// glommio reserves this much locked memory per shard for its I/O rings;
+/// the collector does no buffered file I/O on shards, so the minimum does.
+const SHARD_IO_MEMORY: usize = 512 * 1024;
+
+/// How often an accepting shard checks whether to stop.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+/// Runs one shard per CPU in `cpus` until the lifecycle reaches `Stopping`
+/// and every shard has drained.
+///
+/// # Errors
+/// A shard could not start (CPU not available, port in use, locked-memory limit).
+pub fn run(rt: Arc<Runtime>, cpus: &[usize]) -> std::io::Result<()> {
+    let online = CpuSet::online().map_err(|e| std::io::Error::other(e.to_string()))?;
+    let sets: Vec<CpuSet> = cpus
+        .iter()
+        .map(|&cpu| online.clone().filter(|l| l.cpu == cpu))
+        .collect();
+    let next_shard = Arc::new(AtomicUsize::new(0));
+    let handles = LocalExecutorPoolBuilder::new(PoolPlacement::Custom(sets))
+        .name("shard")
+        .io_memory(SHARD_IO_MEMORY)
+        .on_all_shards(move || {
+            let rt = rt.clone();
+            let index = next_shard.fetch_add(1, Ordering::Relaxed);
+            async move { serve_shard(rt, index).await }
+        })
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut first_error = None;
+    for result in handles.join_all() {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(std::io::Error::other(e.to_string()));
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// An open connection, as the shard sees it when draining.
+struct OpenConnection {
+    fd: RawFd,
+    idle: Rc<Cell<bool>>,
+}
+
+type Connections = Rc<RefCell<Slab<OpenConnection>>>;
+
+async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
+    let metrics = rt.registry.shards[index].clone();
+    let pipeline = Rc::new(Pipeline::new(rt.clone(), metrics.clone()));
+    let flusher = glommio::spawn_local({
+        let p = pipeline.clone();
+        async move { p.run_flusher().await }
+    })
+    .detach();
+    let listener = TcpListener::bind(rt.addr)?;
+    tracing::info!(shard = index, address = %rt.addr, "Shard listening.");
+    let connections: Connections = Rc::new(RefCell::new(Slab::new()));
+
+    let mut stop = pin!(async {
+        while rt.lifecycle.phase() < Phase::Stopping {
+            glommio::timer::sleep(STOP_POLL).await;
+        }
+    });
+    loop {
+        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            stop.as_mut().await;
+            None
+        })
+        .await;
+        let stream = match accepted {
+            None => break,
+            Some(Ok(s)) => s,
+            Some(Err(error)) => {
+                tracing::warn!(shard = index, %error, "Accept failed.");
+                glommio::timer::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if connections.borrow().len() >= rt.max_connections {
+            metrics.inc(Counter::ConnectionsRefused);
+            glommio::spawn_local(refuse(stream)).detach();
+            continue;
+        }
+        metrics.inc(Counter::ConnectionsAccepted);
+        glommio::spawn_local(connection(
+            stream,
+            pipeline.clone(),
+            connections.clone(),
+            rt.clone(),
+        ))
+        .detach();
+    }
+    drop(listener);
+    tracing::info!(
+        shard = index,
+        open = connections.borrow().len(),
+        "Shard stopped accepting; finishing connections."
+    );
+
+    let deadline = Instant::now() + rt.shutdown_timeout;
+    while !connections.borrow().is_empty() && Instant::now() < deadline {
+        for (_, c) in connections.borrow().iter() {
+            if c.idle.get() {
+                // SAFETY: `fd` belongs to a live connection (it is removed
+                // from the registry before its stream is dropped); shutting
+                // down the read side only makes its pending read return 0.
+                unsafe { libc::shutdown(c.fd, libc::SHUT_RD) };
+            }
+        }
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    pipeline.flush_now();
+    drop(flusher);
+    tracing::info!(
+        shard = index,
+        abandoned = connections.borrow().len(),
+        "Shard stopped."
+    );
+    Ok(())
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    pipeline: Rc<Pipeline>,
+    connections: Connections,
+    rt: Arc<Runtime>,
+) {
+    let idle = Rc::new(Cell::new(false));
+    let key = connections.borrow_mut().insert(OpenConnection {
+        fd: stream.as_raw_fd(),
+        idle: idle.clone(),
+    });
+    let _ = stream.set_nodelay(true);
+    if let Ok(peer) = stream.peer_addr() {
+        crate::http::serve(&mut stream, peer, &*pipeline, &rt.limits, &idle).await;
+    }
+    connections.borrow_mut().remove(key);
+    let _ = stream.close().await;
+}
+
+async fn refuse(mut stream: TcpStream) {
+    let _ = stream
+        .write_all(b"HTTP/1.1 503 Service Unavailable\r\nServer: divolte\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await;
+    let _ = stream.close().await;
+}

@@ -1,0 +1,263 @@
+//! The shard's [`Service`]: routes a request and, for events, runs every
+//! stage in order (event → enrich → mapping → avro → batch). This is the
+//! only module that joins the stages.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::avro::encode_record;
+use crate::batch::ShardBatches;
+use crate::enrich::useragent::UserAgentCache;
+use crate::event::pixel::PixelScratch;
+use crate::event::Rejected;
+use crate::http::{self, DateCache, Method, Request, Response, Service, Status};
+use crate::lifecycle::{PING_OK, PING_SHUTTING_DOWN};
+use crate::mapping::Discard;
+use crate::metrics::{Counter, ShardMetrics};
+
+use super::commit::{GroupCommit, Ticket};
+use super::{Endpoint, Runtime};
+
+/// The fixed ETag of the pixel; a browser revalidating it gets a 304 and
+/// the request is not logged as an event.
+pub const PIXEL_ETAG: &str = "\"6b3edc43-20ec-4078-bc47-e965dd76b88a\"";
+
+/// A transparent 1x1 GIF.
+pub const PIXEL_GIF: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// Cache headers of the pixel (and its 304), exactly as the original sends them.
+const PIXEL_HEADERS: &[&str] = &[
+    "ETag: \"6b3edc43-20ec-4078-bc47-e965dd76b88a\"\r\n",
+    "Cache-Control: private, no-cache, proxy-revalidate\r\n",
+    "Pragma: no-cache\r\n",
+    "Expires: Fri, 14 Apr 1995 11:30:00 GMT\r\n",
+];
+
+/// Mutable per-shard state of the stages.
+struct Stages {
+    pixel: PixelScratch,
+    user_agents: UserAgentCache,
+    batches: ShardBatches,
+    /// One encoded record, copied into each sink's batch.
+    record: Vec<u8>,
+    last_mapping_warning: Option<Instant>,
+}
+
+/// One shard's request handler.
+pub struct Pipeline {
+    rt: Arc<Runtime>,
+    metrics: Arc<ShardMetrics>,
+    date: DateCache,
+    stages: RefCell<Stages>,
+    commit: GroupCommit,
+}
+
+impl Pipeline {
+    /// The pipeline of a shard whose counters are `metrics`.
+    pub fn new(rt: Arc<Runtime>, metrics: Arc<ShardMetrics>) -> Self {
+        let stages = Stages {
+            pixel: PixelScratch::default(),
+            user_agents: UserAgentCache::new(rt.user_agent_cache_size),
+            batches: ShardBatches::new(&rt.sinks, metrics.clone()),
+            record: Vec::with_capacity(1024),
+            last_mapping_warning: None,
+        };
+        Self {
+            rt,
+            metrics,
+            date: DateCache::default(),
+            stages: RefCell::new(stages),
+            commit: GroupCommit::default(),
+        }
+    }
+
+    /// The flusher task's body: hand off batches whenever a connection waits.
+    pub async fn run_flusher(&self) {
+        loop {
+            self.commit.round_wanted().await;
+            self.stages.borrow_mut().batches.hand_off_all();
+            self.commit.complete_round();
+        }
+    }
+
+    /// Hands off whatever is still batched (at shutdown).
+    pub fn flush_now(&self) {
+        self.stages.borrow_mut().batches.hand_off_all();
+        self.commit.complete_round();
+    }
+
+    /// Runs a browser event through every stage; returns the ticket to wait
+    /// for when a record was batched.
+    fn browser_event(&self, req: &Request<'_>, source: usize) -> Option<Ticket> {
+        let m = &self.metrics;
+        m.inc(Counter::EventsReceived);
+        let mut stages = self.stages.borrow_mut();
+        let Stages {
+            pixel,
+            user_agents,
+            batches,
+            record,
+            last_mapping_warning,
+        } = &mut *stages;
+        let event = match pixel.parse(req, source) {
+            Ok(e) => e,
+            Err(reason) => {
+                m.inc(match reason {
+                    Rejected::InvalidPartyId => Counter::RejectedPartyId,
+                    Rejected::InvalidSessionId => Counter::RejectedSessionId,
+                    Rejected::Incomplete => Counter::RejectedIncomplete,
+                });
+                tracing::debug!(
+                    reason = reason.label(),
+                    query = req.query.unwrap_or(""),
+                    "Improper request. Event dropped."
+                );
+                return None;
+            }
+        };
+        if event.corrupt {
+            m.inc(Counter::EventsCorrupt);
+        }
+        let user_agent = event.user_agent.map(|a| &*user_agents.get(a));
+        let party_hash = batches.party_hash(event.party_id);
+        let mut batched = false;
+        for &mi in &self.rt.mappings_by_source[source] {
+            let mapping = &self.rt.mappings[mi];
+            let mut values = Vec::new();
+            match mapping.map(&event, user_agent, &mut values) {
+                Ok(()) => {}
+                Err(Discard::Corrupt) => {
+                    m.inc(Counter::DiscardedCorrupt);
+                    continue;
+                }
+                Err(Discard::Duplicate) => {
+                    m.inc(Counter::DiscardedDuplicate);
+                    continue;
+                }
+            }
+            record.clear();
+            if let Err(error) = encode_record(&mapping.layout, &values, record) {
+                m.inc(Counter::RecordsMappingFailed);
+                let now = Instant::now();
+                if last_mapping_warning
+                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+                {
+                    *last_mapping_warning = Some(now);
+                    tracing::error!(mapping = %mapping.name, ?error, "Cannot encode record. Dropping it.");
+                }
+                continue;
+            }
+            for &sink in &mapping.sinks {
+                batches.push(sink, party_hash, event.party_id, record, event.timestamp);
+            }
+            m.inc(Counter::RecordsMapped);
+            batched = true;
+        }
+        m.set(Counter::UserAgentCacheHits, user_agents.hits);
+        m.set(Counter::UserAgentCacheMisses, user_agents.misses);
+        batched.then(|| self.commit.ticket())
+    }
+}
+
+/// Whether an `If-None-Match` header names the pixel's ETag (weak
+/// comparison, lists allowed).
+fn matches_pixel_etag(req: &Request<'_>) -> bool {
+    req.headers_named("if-none-match").any(|v| {
+        v.split(|&b| b == b',').any(|tag| {
+            let tag = tag.trim_ascii();
+            let tag = tag.strip_prefix(b"W/").unwrap_or(tag);
+            tag == PIXEL_ETAG.as_bytes()
+        })
+    })
+}
+
+fn method_not_allowed(req: &Request<'_>, res: &mut Response<'_>, allow: &str) {
+    let body = format!("HTTP method {} not allowed.", req.method_str);
+    res.text(Status::METHOD_NOT_ALLOWED, &[allow], &body);
+}
+
+impl Service for Pipeline {
+    type Ticket = Ticket;
+
+    fn body_limit(&self, _path: &str, default: usize) -> usize {
+        default
+    }
+
+    fn call(&self, req: &Request<'_>, res: &mut Response<'_>) -> Option<Ticket> {
+        if self.rt.debug_requests {
+            tracing::debug!(method = req.method_str, path = req.path, query = req.query.unwrap_or(""), peer = %req.peer, "Request.");
+        }
+        let m = &self.metrics;
+        match self.rt.routes.get(req.path) {
+            Some(Endpoint::BrowserEvent { source }) => {
+                m.inc(Counter::RequestsEvent);
+                if req.method != Method::Get {
+                    m.inc(Counter::RequestsMethodNotAllowed);
+                    method_not_allowed(req, res, "Allow: GET\r\n");
+                    return None;
+                }
+                if matches_pixel_etag(req) {
+                    m.inc(Counter::EventsNotModified);
+                    res.send(Status::NOT_MODIFIED, PIXEL_HEADERS, None, &[]);
+                    return None;
+                }
+                let ticket = self.browser_event(req, *source);
+                res.send(Status::OK, PIXEL_HEADERS, Some("image/gif"), PIXEL_GIF);
+                ticket
+            }
+            Some(Endpoint::Ping) => {
+                m.inc(Counter::RequestsPing);
+                if self.rt.lifecycle.is_live() {
+                    res.text(Status::OK, &[], PING_OK);
+                } else {
+                    res.text(Status::SERVICE_UNAVAILABLE, &[], PING_SHUTTING_DOWN);
+                }
+                None
+            }
+            Some(Endpoint::Metrics) => {
+                m.inc(Counter::RequestsMetrics);
+                let body = self.rt.registry.render();
+                res.send(
+                    Status::OK,
+                    &[],
+                    Some("text/plain; version=0.0.4; charset=utf-8"),
+                    body.as_bytes(),
+                );
+                None
+            }
+            None => {
+                m.inc(Counter::RequestsNotFound);
+                res.text(Status::NOT_FOUND, &[], "Not found.");
+                None
+            }
+        }
+    }
+
+    async fn settle(&self, ticket: Ticket) {
+        self.commit.wait(ticket).await;
+    }
+
+    fn draining(&self) -> bool {
+        self.rt.lifecycle.phase() >= crate::lifecycle::Phase::Stopping
+    }
+
+    fn date(&self) -> &DateCache {
+        &self.date
+    }
+
+    fn rejected(&self, error: http::Error) {
+        self.metrics.inc(match error {
+            http::Error::Malformed | http::Error::BadFraming => Counter::ErrorMalformed,
+            http::Error::UriTooLong => Counter::ErrorUriTooLong,
+            http::Error::HeaderTooLarge => Counter::ErrorHeaderTooLarge,
+            http::Error::BodyTooLarge => Counter::ErrorBodyTooLarge,
+            http::Error::HeadTimeout => Counter::ErrorTimeout,
+            http::Error::UnsupportedTransferEncoding => Counter::ErrorUnsupportedEncoding,
+        });
+    }
+}

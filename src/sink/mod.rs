@@ -1,0 +1,92 @@
+//! Sinks: dedicated flush threads that receive batches from the shards and
+//! deliver them. Shards never call into a sink; they only `try_send`.
+//!
+//! Key components:
+//! - [`start`]: spawns the flush threads of every active sink.
+//! - [`file`]: Avro container files, rolled and published.
+
+pub mod file;
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::batch::{SinkLanes, SinkMessage, MAX_BATCH_RECORDS};
+use crate::config::{Config, SinkConfig};
+use crate::metrics::SinkMetrics;
+
+/// Running sinks: what shards send to, and the threads to join at shutdown.
+pub struct Sinks {
+    /// Sending side of each active sink, in a fixed order (sink index).
+    pub lanes: Vec<SinkLanes>,
+    /// Flush threads; each exits after [`Sinks::drain`].
+    pub threads: Vec<JoinHandle<()>>,
+}
+
+impl Sinks {
+    /// Tells every flush thread that no more records will come, and waits
+    /// until each has flushed and published what it holds. Call only after
+    /// every shard has stopped.
+    pub fn drain(self) {
+        for lane in self.lanes.iter().flat_map(|s| s.lanes.iter()) {
+            // Blocks while the queue is full: the thread is still writing.
+            let _ = lane.send(SinkMessage::Drain);
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Channel capacity in batches for a sink whose queue holds `buffer_size` records.
+fn channel_capacity(buffer_size: usize) -> usize {
+    buffer_size.div_ceil(MAX_BATCH_RECORDS).max(1)
+}
+
+/// Starts every active sink. `schema_of(sink)` gives the schema the sink's
+/// mappings write.
+///
+/// # Errors
+/// A sink that cannot start (e.g. its directories cannot be created).
+pub fn start(
+    config: &Config,
+    schema_of: impl Fn(&str) -> apache_avro::Schema,
+) -> std::io::Result<Sinks> {
+    let mut sinks = Sinks {
+        lanes: Vec::new(),
+        threads: Vec::new(),
+    };
+    for (name, sink) in config.active_sinks() {
+        let metrics = Arc::new(SinkMetrics::default());
+        let (threads, buffer_size) = match sink {
+            SinkConfig::Hdfs(_) => (config.global.hdfs.threads, config.global.hdfs.buffer_size),
+            SinkConfig::Kafka(_) | SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => {
+                unreachable!("validation admits only file sinks")
+            }
+        };
+        let mut senders = Vec::with_capacity(threads);
+        for lane in 0..threads {
+            let (tx, rx) = crossbeam_channel::bounded::<SinkMessage>(channel_capacity(
+                buffer_size / threads.max(1),
+            ));
+            senders.push(tx);
+            let handle = match sink {
+                SinkConfig::Hdfs(cfg) => file::spawn(
+                    name,
+                    lane,
+                    cfg.file_strategy.clone(),
+                    schema_of(name),
+                    rx,
+                    metrics.clone(),
+                )?,
+                _ => unreachable!("validation admits only file sinks"),
+            };
+            sinks.threads.push(handle);
+        }
+        sinks.lanes.push(SinkLanes {
+            name: name.clone(),
+            lanes: senders,
+            metrics,
+        });
+    }
+    Ok(sinks)
+}

@@ -1,0 +1,199 @@
+//! Phase two of startup: a validated [`Config`] becomes runtime objects
+//! (compiled mappings, routes, running sinks), and the process runs until
+//! it has drained.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::avro::default_schema;
+use crate::config::{Config, Cores, SourceConfig};
+use crate::http::Limits;
+use crate::lifecycle::{Lifecycle, Phase};
+use crate::mapping::{default::DefaultMapping, Mapping, Program};
+use crate::metrics::{Registry, ShardMetrics};
+use crate::shard::{self, Endpoint, Runtime};
+use crate::sink;
+
+/// A startup failure, for `main` to report.
+pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The CPUs to run shards on: the configured ones, or every CPU this
+/// process may use (which respects `taskset`).
+///
+/// # Errors
+/// A configured CPU is not one the process may run on.
+pub fn shard_cpus(cores: Option<&Cores>) -> Result<Vec<usize>, StartupError> {
+    let allowed: Vec<usize> = core_affinity::get_core_ids()
+        .ok_or("cannot read this process's CPU affinity")?
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    match cores {
+        None => Ok(allowed),
+        Some(Cores::Count(n)) if *n <= allowed.len() => Ok(allowed[..*n].to_vec()),
+        Some(Cores::Count(n)) => Err(format!(
+            "divolte.global.server.cores = {n}, but this process may only use {} CPUs ({allowed:?})",
+            allowed.len()
+        )
+        .into()),
+        Some(Cores::List(list)) => match list.iter().find(|c| !allowed.contains(c)) {
+            Some(bad) => Err(format!("divolte.global.server.cores names CPU {bad}, but this process may only use {allowed:?}").into()),
+            None => Ok(list.clone()),
+        },
+    }
+}
+
+/// The listen address (`host` unset means loopback, as the original).
+///
+/// # Errors
+/// `host` is not an IP address.
+pub fn listen_addr(config: &Config) -> Result<SocketAddr, StartupError> {
+    let s = &config.global.server;
+    let ip: IpAddr = match s.host.as_deref() {
+        None | Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(h) => h.parse()?,
+    };
+    Ok(SocketAddr::new(ip, s.port))
+}
+
+/// Runs the collector until a signal has drained it.
+///
+/// # Errors
+/// Anything that keeps it from starting.
+pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
+    let cpus = shard_cpus(config.global.server.cores.as_ref())?;
+    let addr = listen_addr(&config)?;
+    let sources: Vec<(&String, &SourceConfig)> = config.sources.iter().flatten().collect();
+    let layout = Arc::new(default_schema());
+    let active: Vec<String> = config.active_sinks().map(|(n, _)| n.clone()).collect();
+
+    let mut mappings = Vec::new();
+    for (name, m) in config.mappings.iter().flatten() {
+        let program = Program::Default(
+            DefaultMapping::new(&layout).map_err(|f| format!("default schema lacks {f}"))?,
+        );
+        let source_idx = m
+            .sources
+            .iter()
+            .flatten()
+            .filter_map(|s| sources.iter().position(|(n, _)| *n == s))
+            .collect();
+        let sink_idx: Vec<usize> = m
+            .sinks
+            .iter()
+            .flatten()
+            .filter_map(|s| active.iter().position(|n| n == s))
+            .collect();
+        if sink_idx.is_empty() {
+            tracing::warn!(mapping = %name, "Mapping writes to no enabled sink; its records go nowhere.");
+        }
+        mappings.push(Mapping {
+            name: name.clone(),
+            sources: source_idx,
+            sinks: sink_idx,
+            layout: layout.clone(),
+            discard_corrupted: m.discard_corrupted,
+            discard_duplicates: m.discard_duplicates,
+            program,
+        });
+    }
+    let mappings_by_source = (0..sources.len())
+        .map(|s| {
+            mappings
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| m.sources.contains(&s))
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .collect();
+
+    let mut routes = hashbrown::HashMap::with_hasher(ahash::RandomState::new());
+    routes.insert("/ping".to_owned(), Endpoint::Ping);
+    routes.insert("/metrics".to_owned(), Endpoint::Metrics);
+    for (i, (name, source)) in sources.iter().enumerate() {
+        if let SourceConfig::Browser(b) = source {
+            let path = format!("{}{}", b.normalized_prefix(), b.event_suffix);
+            tracing::info!(source = %name, path = %path, "Browser source.");
+            if !b.http_response_delay.0.is_zero() {
+                tracing::warn!(source = %name, "http_response_delay is not supported and is ignored.");
+            }
+            routes.insert(path, Endpoint::BrowserEvent { source: i });
+        }
+    }
+
+    let schema = layout.schema.clone();
+    let sinks = sink::start(&config, |_| schema.clone())?;
+    for (name, s) in config.active_sinks() {
+        if let crate::config::SinkConfig::Hdfs(h) = s {
+            tracing::info!(sink = %name, working_dir = %h.file_strategy.working_dir, publish_dir = %h.file_strategy.publish_dir, threads = config.global.hdfs.threads, "File sink writes Avro files.");
+        }
+    }
+    let registry = Arc::new(Registry {
+        shards: cpus
+            .iter()
+            .map(|_| Arc::new(ShardMetrics::default()))
+            .collect(),
+        sinks: sinks
+            .lanes
+            .iter()
+            .map(|l| (l.name.clone(), l.metrics.clone()))
+            .collect(),
+    });
+    let server = &config.global.server;
+    let lifecycle = Arc::new(Lifecycle::default());
+    let runtime = Arc::new(Runtime {
+        addr,
+        limits: Limits {
+            max_head_bytes: server.max_header_bytes,
+            max_body_bytes: server.max_body_bytes,
+            request_timeout: server.header_read_timeout.0,
+            idle_timeout: server.idle_timeout.0,
+        },
+        routes,
+        mappings,
+        mappings_by_source,
+        sinks: sinks.lanes.clone(),
+        lifecycle: lifecycle.clone(),
+        registry,
+        user_agent_cache_size: config.global.mapper.user_agent_parser.cache_size,
+        max_connections: server.max_connections,
+        shutdown_timeout: server.shutdown_timeout.0,
+        debug_requests: server.debug_requests,
+    });
+    watch_signals(lifecycle, server.shutdown_delay.0)?;
+    tracing::info!(config = config_source, address = %addr, shards = cpus.len(), cpus = ?cpus, "Starting server on {addr}.");
+
+    let served = shard::run(runtime, &cpus);
+    // Every shard has stopped and handed off its last batch.
+    sinks.drain();
+    served?;
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+/// On SIGTERM or SIGINT: `/ping` fails at once, traffic is served for
+/// `delay`, then the shards stop accepting and drain.
+fn watch_signals(lifecycle: Arc<Lifecycle>, delay: Duration) -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                tracing::info!(
+                    signal = sig,
+                    delay_ms = delay.as_millis() as u64,
+                    "Shutdown requested; /ping now answers 503."
+                );
+                lifecycle.advance(Phase::Draining);
+                std::thread::sleep(delay);
+                tracing::info!("Closing listeners.");
+                lifecycle.advance(Phase::Stopping);
+            }
+        })?;
+    Ok(())
+}
