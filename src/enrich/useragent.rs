@@ -42,7 +42,9 @@ fn known(v: &str) -> &str {
 
 /// Parses a user agent without the cache.
 pub fn parse(parser: &woothee::parser::Parser, agent: &str) -> UserAgent {
-    let r = parser.parse(agent).unwrap_or_else(woothee::parser::WootheeResult::new);
+    let r = parser
+        .parse(agent)
+        .unwrap_or_else(woothee::parser::WootheeResult::new);
     let family = match r.name {
         "Internet Explorer" => "IE",
         UNKNOWN => "unknown",

@@ -1,0 +1,373 @@
+//! A real collector process for integration tests: started from the built
+//! binary with a generated configuration, spoken to over real sockets,
+//! stopped with a real signal.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// How a test wants its collector.
+pub struct Options {
+    /// Extra TOML appended to the generated configuration.
+    pub toml: String,
+    /// `global.server.cores`.
+    pub cores: usize,
+    /// Whether the generated config declares the default file sink.
+    pub file_sink: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            toml: String::new(),
+            cores: 1,
+            file_sink: true,
+        }
+    }
+}
+
+/// A running collector.
+pub struct Collector {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+/// A free loopback port (the collector binds it with SO_REUSEPORT on every shard).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Collector {
+    pub fn start(opts: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let work = dir.path().join("work");
+        let publish = dir.path().join("publish");
+        let mut toml = format!("[global.server]\nport = {port}\ncores = {}\n", opts.cores);
+        toml.push_str(&opts.toml);
+        if opts.file_sink {
+            toml.push_str(&format!(
+                "\n[sinks.hdfs]\ntype = \"hdfs\"\n[sinks.hdfs.file_strategy]\nworking_dir = \"{}\"\npublish_dir = \"{}\"\n",
+                work.display(),
+                publish.display()
+            ));
+        }
+        let config = dir.path().join("collector.toml");
+        std::fs::write(&config, toml).unwrap();
+        let log = dir.path().join("collector.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_divolte-collector"))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let c = Self {
+            port,
+            dir,
+            child: Some(child),
+            log,
+        };
+        c.wait_until_ready();
+        c
+    }
+
+    fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) =
+                self.try_request("GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            {
+                if r.starts_with("HTTP/1.1 200") {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("collector did not start; log:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn publish_dir(&self) -> PathBuf {
+        self.dir.path().join("publish")
+    }
+
+    pub fn work_dir(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s
+    }
+
+    fn try_request(&self, raw: &str) -> std::io::Result<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        s.write_all(raw.as_bytes())?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out)?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// Sends raw bytes on a new connection and reads until the server closes it.
+    pub fn raw(&self, raw: &[u8]) -> Vec<u8> {
+        let mut s = self.connect();
+        s.write_all(raw).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    }
+
+    /// One GET with `Connection: close`; the whole response as text.
+    pub fn get(&self, target: &str, headers: &str) -> String {
+        String::from_utf8_lossy(
+            &self.raw(
+                format!(
+                    "GET {target} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+        )
+        .into_owned()
+    }
+
+    /// Sum of a metric over all its series with `labels` (a label substring), from `/metrics`.
+    pub fn metric(&self, name: &str, labels: &str) -> u64 {
+        let text = self.get("/metrics", "");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                l.starts_with(name)
+                    && (l.as_bytes().get(name.len()) == Some(&b' ')
+                        || l.as_bytes().get(name.len()) == Some(&b'{'))
+            })
+            .filter(|l| l.contains(labels))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum()
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let pid = self.child.as_ref().unwrap().id() as i32;
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(pid, sig) };
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn stop(mut self) -> (ExitStatus, Self) {
+        self.signal(libc::SIGTERM);
+        let status = self.wait_exit(Duration::from_secs(30));
+        (status, self)
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("collector did not exit; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every record of every published `.avro` file in `dir`, read with apache-avro.
+pub fn read_avro_dir(dir: &Path) -> Vec<apache_avro::types::Value> {
+    let mut records = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "avro"))
+    {
+        let reader = apache_avro::Reader::new(std::fs::File::open(&f).unwrap()).unwrap();
+        for r in reader {
+            records.push(r.unwrap());
+        }
+    }
+    records
+}
+
+/// Field `name` of a record value.
+pub fn field<'a>(
+    record: &'a apache_avro::types::Value,
+    name: &str,
+) -> &'a apache_avro::types::Value {
+    let apache_avro::types::Value::Record(fields) = record else {
+        panic!("not a record: {record:?}")
+    };
+    &fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no field {name}"))
+        .1
+}
+
+/// A nullable string field's value.
+pub fn opt_str(record: &apache_avro::types::Value, name: &str) -> Option<String> {
+    match field(record, name) {
+        apache_avro::types::Value::Union(_, v) => match &**v {
+            apache_avro::types::Value::String(s) => Some(s.clone()),
+            apache_avro::types::Value::Null => None,
+            other => panic!("{name} is {other:?}"),
+        },
+        apache_avro::types::Value::String(s) => Some(s.clone()),
+        other => panic!("{name} is {other:?}"),
+    }
+}
+
+/// The published records as JSON, read by Python's fastavro (an independent reader).
+pub fn read_with_fastavro(dir: &Path) -> Vec<serde_json::Value> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_avro.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "fastavro reader failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A realistic pixel query as the tag sends it, with a valid checksum.
+pub struct Pixel {
+    pub party: String,
+    pub session: String,
+    pub page_view: String,
+    pub event: String,
+    pub event_type: String,
+    pub location: String,
+    pub checksum: bool,
+}
+
+impl Default for Pixel {
+    fn default() -> Self {
+        Self {
+            party: "0:i1t84hgy:5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG".into(),
+            session: "0:i1t84hgy:95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8".into(),
+            page_view: "0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF".into(),
+            event: "0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF0".into(),
+            event_type: "pageView".into(),
+            location: "http://localhost:8290/".into(),
+            checksum: true,
+        }
+    }
+}
+
+impl Pixel {
+    /// The query string, URL-encoded as `encodeURIComponent` does, with `x` computed.
+    pub fn query(&self) -> String {
+        let params: Vec<(&str, String)> = vec![
+            ("p", self.party.clone()),
+            ("s", self.session.clone()),
+            ("v", self.page_view.clone()),
+            ("e", self.event.clone()),
+            ("c", "i1t8q2b6".into()),
+            ("n", "f".into()),
+            ("f", "t".into()),
+            ("l", self.location.clone()),
+            ("i", "1ak".into()),
+            ("j", "sj".into()),
+            ("k", "2".into()),
+            ("w", "uq".into()),
+            ("h", "qd".into()),
+            ("t", self.event_type.clone()),
+        ];
+        let mut q: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_component(v)))
+            .collect();
+        if self.checksum {
+            let mut sorted = params.clone();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            let canonical: String = sorted.iter().map(|(k, v)| format!("{k}={v},;")).collect();
+            let hash = murmur3::murmur3_32(&mut std::io::Cursor::new(canonical.as_bytes()), 0)
+                .unwrap() as i32;
+            q.push(format!("x={}", base36(i64::from(hash))));
+        }
+        q.join("&")
+    }
+}
+
+pub fn base36(n: i64) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut v = n.unsigned_abs();
+    let mut out = Vec::new();
+    loop {
+        out.push(digits[(v % 36) as usize]);
+        v /= 36;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push(b'-');
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap()
+}
+
+/// JavaScript's `encodeURIComponent`.
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+pub const CHROME_UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_10_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/38.0.2125.122 Safari/537.36";
+
+/// Waits until `cond` holds or panics after `limit`.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
