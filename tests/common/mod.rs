@@ -17,6 +17,8 @@ pub struct Options {
     pub cores: usize,
     /// Whether the generated config declares the default file sink.
     pub file_sink: bool,
+    /// Extra keys for that sink's `file_strategy` table.
+    pub file_strategy: String,
 }
 
 impl Default for Options {
@@ -25,6 +27,7 @@ impl Default for Options {
             toml: String::new(),
             cores: 1,
             file_sink: true,
+            file_strategy: String::new(),
         }
     }
 }
@@ -56,9 +59,10 @@ impl Collector {
         toml.push_str(&opts.toml);
         if opts.file_sink {
             toml.push_str(&format!(
-                "\n[sinks.hdfs]\ntype = \"hdfs\"\n[sinks.hdfs.file_strategy]\nworking_dir = \"{}\"\npublish_dir = \"{}\"\n",
+                "\n[sinks.hdfs]\ntype = \"hdfs\"\n[sinks.hdfs.file_strategy]\nworking_dir = \"{}\"\npublish_dir = \"{}\"\n{}\n",
                 work.display(),
-                publish.display()
+                publish.display(),
+                opts.file_strategy
             ));
         }
         let config = dir.path().join("collector.toml");

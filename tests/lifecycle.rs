@@ -1,0 +1,137 @@
+//! Shutdown: `/ping` fails first, traffic continues through the delay,
+//! then listeners close and every acknowledged event is published.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{opt_str, read_avro_dir, Collector, Options, Pixel};
+
+/// Sends events on one keep-alive connection until the server goes away;
+/// returns the event ids that were answered with the GIF.
+fn event_sender(
+    c: &Collector,
+    worker: usize,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    let port = c.port;
+    std::thread::spawn(move || {
+        let mut acked = Vec::new();
+        let mut n = 0;
+        'outer: while !stop.load(Ordering::Relaxed) {
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                break;
+            };
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            loop {
+                n += 1;
+                let id = format!("http://test/w{worker}/e{n}");
+                let q = Pixel {
+                    location: id.clone(),
+                    ..Pixel::default()
+                }
+                .query();
+                if s.write_all(format!("GET /csc-event?{q} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+                    .is_err()
+                {
+                    continue 'outer;
+                }
+                let mut buf = vec![0u8; 2048];
+                let mut got = 0;
+                let complete = loop {
+                    match s.read(&mut buf[got..]) {
+                        Ok(0) | Err(_) => break false,
+                        Ok(k) => got += k,
+                    }
+                    let text = String::from_utf8_lossy(&buf[..got]);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        if got >= end + 4 + 43 {
+                            break true;
+                        }
+                    }
+                };
+                if complete && buf.starts_with(b"HTTP/1.1 200") {
+                    acked.push(id);
+                    if String::from_utf8_lossy(&buf[..got]).contains("Connection: close") {
+                        continue 'outer;
+                    }
+                } else {
+                    continue 'outer;
+                }
+            }
+        }
+        acked
+    })
+}
+
+#[test]
+fn sigterm_fails_ping_then_drains_and_publishes_every_acknowledged_event() {
+    let c = Collector::start(Options {
+        toml: "shutdown_delay = \"1500 milliseconds\"\nshutdown_timeout = \"5 seconds\"\n".into(),
+        cores: 2,
+        ..Options::default()
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..4).map(|w| event_sender(&c, w, stop.clone())).collect();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let signalled = Instant::now();
+    c.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    let ping = c.get("/ping", "");
+    assert!(ping.starts_with("HTTP/1.1 503"), "{ping}");
+    assert!(ping.ends_with("No p*ng for you, shutting down"), "{ping}");
+    // During the delay, new connections are still served.
+    let during = c.get(
+        &format!(
+            "/csc-event?{}",
+            Pixel {
+                location: "http://test/during".into(),
+                ..Pixel::default()
+            }
+            .query()
+        ),
+        "",
+    );
+    assert!(during.starts_with("HTTP/1.1 200"), "{during}");
+
+    let mut c = c;
+    let status = c.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit {status:?}\n{}", c.log_text());
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(1500),
+        "exited before shutdown_delay"
+    );
+    stop.store(true, Ordering::Relaxed);
+    let mut acked: Vec<String> = senders
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    acked.push("http://test/during".into());
+    assert!(
+        acked.len() > 100,
+        "load was too light to mean anything: {}",
+        acked.len()
+    );
+
+    let published: std::collections::HashSet<String> = read_avro_dir(&c.publish_dir())
+        .iter()
+        .filter_map(|r| opt_str(r, "location"))
+        .collect();
+    let missing: Vec<&String> = acked.iter().filter(|id| !published.contains(*id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged events missing, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(
+        std::fs::read_dir(c.work_dir()).unwrap().count(),
+        0,
+        "nothing left in the working directory"
+    );
+}
