@@ -1,1 +1,102 @@
-fn main() {}
+//! Micro-benchmarks of the request path, stage by stage and whole.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use divolte::avro::{default_schema, encode_record};
+use divolte::enrich::useragent::UserAgentCache;
+use divolte::event::checksum;
+use divolte::event::pixel::PixelScratch;
+use divolte::http::{Method, Request, MAX_HEADERS};
+use divolte::mapping::default::DefaultMapping;
+
+/// A realistic pixel query (~600 bytes) as the tag sends it.
+const QUERY: &str = "p=0%3Ai1t84hgy%3A5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG&s=0%3Ai1t84hgy%3A95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8&v=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF&e=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF0&c=i1t8q2b6&n=f&f=f&l=https%3A%2F%2Fshop.example.com%2Fcategory%2Fshoes%2Frunning%3Futm_source%3Dnewsletter%26utm_medium%3Demail%26utm_campaign%3Dspring-sale%23reviews&r=https%3A%2F%2Fwww.google.com%2Fsearch%3Fq%3Drunning%2Bshoes%2Bsale%26hl%3Den&i=1ak&j=sj&k=2&w=uq&h=qd&t=pageView&u=(sproduct!sku-12345!dquantity!2!jprice!89.95!)&x=-1f8gq3c";
+
+const REQUEST: &[u8] = b"GET /csc-event?p=0%3Ai1t84hgy%3A5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG&s=0%3Ai1t84hgy%3A95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8&v=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF&e=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF0&c=i1t8q2b6&n=f&f=f&l=https%3A%2F%2Fshop.example.com%2F&t=pageView&x=1 HTTP/1.1\r\nHost: collector.example.com\r\nUser-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\r\nAccept: image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8\r\nAccept-Encoding: gzip, deflate, br\r\nAccept-Language: en-US,en;q=0.9,nl;q=0.8\r\nReferer: https://shop.example.com/category/shoes/running\r\nCookie: _dvp=0:i1t84hgy:5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG; _dvs=0:i1t84hgy:95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8; session=abc123\r\nConnection: keep-alive\r\n\r\n";
+
+const UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
+fn headers() -> Vec<httparse::Header<'static>> {
+    vec![
+        httparse::Header { name: "Host", value: b"collector.example.com" },
+        httparse::Header { name: "User-Agent", value: UA.as_bytes() },
+        httparse::Header { name: "Accept", value: b"image/avif,image/webp,*/*;q=0.8" },
+    ]
+}
+
+fn request<'a>(headers: &'a [httparse::Header<'a>]) -> Request<'a> {
+    Request {
+        method: Method::Get,
+        method_str: "GET",
+        path: "/csc-event",
+        query: Some(QUERY),
+        minor_version: 1,
+        headers,
+        body: &[],
+        peer: SocketAddr::from(([192, 0, 2, 7], 51234)),
+        received: SystemTime::now(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("stages");
+    g.throughput(Throughput::Elements(1));
+
+    g.bench_function("http_head_parse", |b| {
+        b.iter(|| {
+            let mut h = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut h);
+            black_box(req.parse(black_box(REQUEST)).unwrap());
+        })
+    });
+
+    let canonical = b"c=i1t8q2b6,;e=0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF0,;f=f,;h=qd,;i=1ak,;j=sj,;k=2,;l=https://shop.example.com/category/shoes/running?utm_source=newsletter,;n=f,;p=0:i1t84hgy:5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG,;s=0:i1t84hgy:95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8,;t=pageView,;v=0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF,;w=uq,;";
+    g.bench_function("checksum_murmur3", |b| b.iter(|| black_box(checksum::murmur3_signed(black_box(canonical)))));
+
+    let hs = headers();
+    let req = request(&hs);
+    let mut scratch = PixelScratch::default();
+    g.bench_function("pixel_parse_and_verify", |b| {
+        b.iter(|| {
+            black_box(scratch.parse(black_box(&req), 0).unwrap().corrupt);
+        })
+    });
+
+    let mut cache = UserAgentCache::new(1000);
+    g.bench_function("user_agent_cache_hit", |b| b.iter(|| black_box(cache.get(black_box(UA)).name.len())));
+
+    let layout = default_schema();
+    let mapping = DefaultMapping::new(&layout).unwrap();
+    let mut out = Vec::with_capacity(1024);
+    g.bench_function("default_mapping_and_encode", |b| {
+        let event = scratch.parse(&req, 0).unwrap();
+        let ua = cache.get(UA).clone();
+        b.iter(|| {
+            let mut values = vec![None; layout.fields.len()];
+            mapping.map(&event, Some(&ua), &mut values);
+            out.clear();
+            encode_record(&layout, &values, &mut out).unwrap();
+            black_box(out.len());
+        })
+    });
+
+    let mut scratch2 = PixelScratch::default();
+    g.bench_function("full_event_path", |b| {
+        b.iter(|| {
+            let event = scratch2.parse(black_box(&req), 0).unwrap();
+            let ua = event.user_agent.map(|a| cache.get(a));
+            let mut values = vec![None; layout.fields.len()];
+            mapping.map(&event, ua, &mut values);
+            out.clear();
+            encode_record(&layout, &values, &mut out).unwrap();
+            black_box(out.len());
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

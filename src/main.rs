@@ -7,11 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(
-    name = "divolte-collector",
-    version,
-    about = "Clickstream collector compatible with Divolte Collector"
-)]
+#[command(name = "divolte-collector", version, about = "Clickstream collector compatible with Divolte Collector")]
 struct Cli {
     /// Configuration file (TOML). Without it the embedded defaults run.
     #[arg(long, short = 'c')]
@@ -39,8 +35,7 @@ enum LogFormat {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_thread_names(true)
@@ -74,10 +69,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let source = cli.config.as_ref().map_or_else(
-        || "embedded defaults".to_owned(),
-        |p| p.display().to_string(),
-    );
+    let source = cli.config.as_ref().map_or_else(|| "embedded defaults".to_owned(), |p| p.display().to_string());
     match divolte::startup::run(config, &source) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

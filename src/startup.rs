@@ -38,7 +38,10 @@ pub fn shard_cpus(cores: Option<&Cores>) -> Result<Vec<usize>, StartupError> {
         )
         .into()),
         Some(Cores::List(list)) => match list.iter().find(|c| !allowed.contains(c)) {
-            Some(bad) => Err(format!("divolte.global.server.cores names CPU {bad}, but this process may only use {allowed:?}").into()),
+            Some(bad) => {
+                Err(format!("divolte.global.server.cores names CPU {bad}, but this process may only use {allowed:?}")
+                    .into())
+            }
             None => Ok(list.clone()),
         },
     }
@@ -70,21 +73,10 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
 
     let mut mappings = Vec::new();
     for (name, m) in config.mappings.iter().flatten() {
-        let program = Program::Default(
-            DefaultMapping::new(&layout).map_err(|f| format!("default schema lacks {f}"))?,
-        );
-        let source_idx = m
-            .sources
-            .iter()
-            .flatten()
-            .filter_map(|s| sources.iter().position(|(n, _)| *n == s))
-            .collect();
-        let sink_idx: Vec<usize> = m
-            .sinks
-            .iter()
-            .flatten()
-            .filter_map(|s| active.iter().position(|n| n == s))
-            .collect();
+        let program = Program::Default(DefaultMapping::new(&layout).map_err(|f| format!("default schema lacks {f}"))?);
+        let source_idx = m.sources.iter().flatten().filter_map(|s| sources.iter().position(|(n, _)| *n == s)).collect();
+        let sink_idx: Vec<usize> =
+            m.sinks.iter().flatten().filter_map(|s| active.iter().position(|n| n == s)).collect();
         if sink_idx.is_empty() {
             tracing::warn!(mapping = %name, "Mapping writes to no enabled sink; its records go nowhere.");
         }
@@ -99,14 +91,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         });
     }
     let mappings_by_source = (0..sources.len())
-        .map(|s| {
-            mappings
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.sources.contains(&s))
-                .map(|(i, _)| i)
-                .collect()
-        })
+        .map(|s| mappings.iter().enumerate().filter(|(_, m)| m.sources.contains(&s)).map(|(i, _)| i).collect())
         .collect();
 
     let mut routes = hashbrown::HashMap::with_hasher(ahash::RandomState::new());
@@ -131,15 +116,8 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         }
     }
     let registry = Arc::new(Registry {
-        shards: cpus
-            .iter()
-            .map(|_| Arc::new(ShardMetrics::default()))
-            .collect(),
-        sinks: sinks
-            .lanes
-            .iter()
-            .map(|l| (l.name.clone(), l.metrics.clone()))
-            .collect(),
+        shards: cpus.iter().map(|_| Arc::new(ShardMetrics::default())).collect(),
+        sinks: sinks.lanes.iter().map(|l| (l.name.clone(), l.metrics.clone())).collect(),
     });
     let server = &config.global.server;
     let lifecycle = Arc::new(Lifecycle::default());
@@ -176,24 +154,19 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
 /// On SIGTERM or SIGINT: `/ping` fails at once, traffic is served for
 /// `delay`, then the shards stop accepting and drain.
 fn watch_signals(lifecycle: Arc<Lifecycle>, delay: Duration) -> std::io::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-    ])?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                tracing::info!(
-                    signal = sig,
-                    delay_ms = delay.as_millis() as u64,
-                    "Shutdown requested; /ping now answers 503."
-                );
-                lifecycle.advance(Phase::Draining);
-                std::thread::sleep(delay);
-                tracing::info!("Closing listeners.");
-                lifecycle.advance(Phase::Stopping);
-            }
-        })?;
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            tracing::info!(
+                signal = sig,
+                delay_ms = delay.as_millis() as u64,
+                "Shutdown requested; /ping now answers 503."
+            );
+            lifecycle.advance(Phase::Draining);
+            std::thread::sleep(delay);
+            tracing::info!("Closing listeners.");
+            lifecycle.advance(Phase::Stopping);
+        }
+    })?;
     Ok(())
 }

@@ -12,11 +12,7 @@ fn bin() -> Command {
 fn check_config_accepts_the_shipped_example() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config/divolte-collector.toml");
     let out = bin().args(["check-config", example]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("configuration is valid"));
 }
 
@@ -24,11 +20,7 @@ fn check_config_accepts_the_shipped_example() {
 fn check_config_lists_every_error_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
-    std::fs::write(
-        &file,
-        "[global.server]\nport = 70000\nfoo = 1\n[mappings.m]\nsinks = [\"nowhere\"]\n",
-    )
-    .unwrap();
+    std::fs::write(&file, "[global.server]\nport = 70000\nfoo = 1\n[mappings.m]\nsinks = [\"nowhere\"]\n").unwrap();
     let out = bin().arg("check-config").arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -57,17 +49,12 @@ fn embedded_defaults_listen_on_the_original_port_when_free() {
     // DIVOLTE_PORT keeps the test off 8290 in case something else holds it;
     // the override path is the one the original's reference.conf offers.
     let port = common::free_port();
-    let mut child = bin()
-        .env("DIVOLTE_PORT", port.to_string())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = bin().env("DIVOLTE_PORT", port.to_string()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let mut ok = false;
     for _ in 0..100 {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             use std::io::{Read, Write};
-            s.write_all(b"GET /ping HTTP/1.1\r\nConnection: close\r\n\r\n")
-                .unwrap();
+            s.write_all(b"GET /ping HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
             let mut r = String::new();
             s.read_to_string(&mut r).unwrap();
             ok = r.ends_with("pong");
@@ -83,8 +70,5 @@ fn embedded_defaults_listen_on_the_original_port_when_free() {
     assert!(ok, "no pong; log:\n{log}");
     assert!(status.success(), "{log}");
     assert!(log.contains("embedded defaults"), "{log}");
-    assert!(
-        log.contains("publish_dir=/tmp"),
-        "startup log names the output directory:\n{log}"
-    );
+    assert!(log.contains("publish_dir=/tmp"), "startup log names the output directory:\n{log}");
 }

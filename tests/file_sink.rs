@@ -10,32 +10,20 @@ use common::{eventually, read_avro_dir, Collector, Options, Pixel};
 
 fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.map(|e| e.unwrap().path())
-                .filter(|p| p.to_string_lossy().ends_with(suffix))
-                .collect()
-        })
+        .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.to_string_lossy().ends_with(suffix)).collect())
         .unwrap_or_default();
     v.sort();
     v
 }
 
 fn records_in(path: &Path) -> usize {
-    apache_avro::Reader::new(std::fs::File::open(path).unwrap())
-        .unwrap()
-        .count()
+    apache_avro::Reader::new(std::fs::File::open(path).unwrap()).unwrap().count()
 }
 
 fn send_events(c: &Collector, n: usize, tag: &str) {
     for i in 0..n {
-        let q = Pixel {
-            location: format!("http://t/{tag}/{i}"),
-            ..Pixel::default()
-        }
-        .query();
-        assert!(c
-            .get(&format!("/csc-event?{q}"), "")
-            .starts_with("HTTP/1.1 200"));
+        let q = Pixel { location: format!("http://t/{tag}/{i}"), ..Pixel::default() }.query();
+        assert!(c.get(&format!("/csc-event?{q}"), "").starts_with("HTTP/1.1 200"));
     }
 }
 
@@ -51,23 +39,15 @@ fn collector(strategy: &str) -> Collector {
 fn records_are_synced_in_blocks_while_the_file_is_open() {
     let c = collector("sync_file_after_records = 5\nroll_every = \"1 hour\"\nsync_file_after_duration = \"1 hour\"");
     send_events(&c, 12, "a");
-    eventually(Duration::from_secs(5), || {
-        files(&c.work_dir(), ".avro.partial").len() == 1
-    });
+    eventually(Duration::from_secs(5), || files(&c.work_dir(), ".avro.partial").len() == 1);
     let partial = &files(&c.work_dir(), ".avro.partial")[0];
     // Two blocks of five are synced; the last two wait for the next sync.
     eventually(Duration::from_secs(5), || records_in(partial) == 10);
     let name = partial.file_name().unwrap().to_string_lossy().into_owned();
     let host = name.split("-divolte-tracking-").nth(1).unwrap();
-    assert!(
-        name.len() > 20 && name[..14].bytes().all(|b| b.is_ascii_digit()),
-        "{name}"
-    );
+    assert!(name.len() > 20 && name[..14].bytes().all(|b| b.is_ascii_digit()), "{name}");
     assert!(host.ends_with(".avro.partial"), "{name}");
-    assert!(
-        files(&c.publish_dir(), ".avro").is_empty(),
-        "nothing published before the roll"
-    );
+    assert!(files(&c.publish_dir(), ".avro").is_empty(), "nothing published before the roll");
     assert_eq!(c.metric("divolte_sink_delivered_total", "hdfs"), 10);
 }
 
@@ -75,9 +55,7 @@ fn records_are_synced_in_blocks_while_the_file_is_open() {
 fn pending_records_are_synced_after_the_sync_duration() {
     let c = collector("sync_file_after_records = 1000\nsync_file_after_duration = \"1 second\"");
     send_events(&c, 3, "b");
-    eventually(Duration::from_secs(5), || {
-        files(&c.work_dir(), ".avro.partial").len() == 1
-    });
+    eventually(Duration::from_secs(5), || files(&c.work_dir(), ".avro.partial").len() == 1);
     let partial = files(&c.work_dir(), ".avro.partial")[0].clone();
     eventually(Duration::from_secs(5), || records_in(&partial) == 3);
 }
@@ -86,22 +64,15 @@ fn pending_records_are_synced_after_the_sync_duration() {
 fn files_roll_and_publish_and_no_empty_file_is_ever_published() {
     let c = collector("roll_every = \"1 second\"\nsync_file_after_records = 1000");
     send_events(&c, 4, "first");
-    eventually(Duration::from_secs(6), || {
-        files(&c.publish_dir(), ".avro").len() == 1
-    });
+    eventually(Duration::from_secs(6), || files(&c.publish_dir(), ".avro").len() == 1);
     assert!(files(&c.work_dir(), ".partial").is_empty());
     // Idle roll periods publish nothing.
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(files(&c.publish_dir(), ".avro").len(), 1);
     send_events(&c, 2, "second");
-    eventually(Duration::from_secs(6), || {
-        files(&c.publish_dir(), ".avro").len() == 2
-    });
+    eventually(Duration::from_secs(6), || files(&c.publish_dir(), ".avro").len() == 2);
     let published = files(&c.publish_dir(), ".avro");
-    assert_eq!(
-        published.iter().map(|p| records_in(p)).collect::<Vec<_>>(),
-        vec![4, 2]
-    );
+    assert_eq!(published.iter().map(|p| records_in(p)).collect::<Vec<_>>(), vec![4, 2]);
     assert_ne!(published[0], published[1]);
     assert_eq!(c.metric("divolte_sink_files_published_total", "hdfs"), 2);
     let (status, c) = c.stop();
@@ -113,9 +84,5 @@ fn files_roll_and_publish_and_no_empty_file_is_ever_published() {
 fn missing_directories_are_created_at_startup() {
     let c = Collector::start(Options::default());
     assert!(c.work_dir().is_dir() && c.publish_dir().is_dir());
-    assert!(
-        c.log_text().contains("File sink writes Avro files"),
-        "{}",
-        c.log_text()
-    );
+    assert!(c.log_text().contains("File sink writes Avro files"), "{}", c.log_text());
 }

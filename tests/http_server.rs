@@ -33,9 +33,7 @@ fn read_responses(s: &mut std::net::TcpStream, n: usize) -> Vec<String> {
             let len: usize = head
                 .lines()
                 .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length: ")
-                        .map(|v| v.trim().parse().unwrap())
+                    l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())
                 })
                 .unwrap_or(0);
             if buf.len() < end + 4 + len {
@@ -55,10 +53,7 @@ fn ping_answers_pong_as_plain_text_with_server_and_date() {
     assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
     assert!(r.contains("\r\nServer: divolte\r\n"), "{r}");
     assert!(r.contains("\r\nDate: "), "{r}");
-    assert!(
-        r.contains("\r\nContent-Type: text/plain; charset=utf-8\r\n"),
-        "{r}"
-    );
+    assert!(r.contains("\r\nContent-Type: text/plain; charset=utf-8\r\n"), "{r}");
     assert!(r.ends_with("\r\n\r\npong"), "{r}");
 }
 
@@ -68,28 +63,18 @@ fn ping_accepts_any_method_and_head_has_no_body() {
     let r = text(c.raw(b"DELETE /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
     assert!(r.starts_with("HTTP/1.1 200") && r.ends_with("pong"), "{r}");
     let r = text(c.raw(b"HEAD /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
-    assert!(
-        r.starts_with("HTTP/1.1 200")
-            && r.contains("Content-Length: 4\r\n")
-            && r.ends_with("\r\n\r\n"),
-        "{r}"
-    );
+    assert!(r.starts_with("HTTP/1.1 200") && r.contains("Content-Length: 4\r\n") && r.ends_with("\r\n\r\n"), "{r}");
 }
 
 #[test]
 fn unknown_path_is_404_and_wrong_method_is_405_with_allow() {
     let c = Collector::start(Options::default());
     assert!(c.get("/nope", "").starts_with("HTTP/1.1 404"));
-    let r = text(c.raw(
-        b"POST /csc-event HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-    ));
+    let r = text(c.raw(b"POST /csc-event HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"));
     assert!(r.starts_with("HTTP/1.1 405"), "{r}");
     assert!(r.contains("\r\nAllow: GET\r\n"), "{r}");
     assert!(r.ends_with("HTTP method POST not allowed."), "{r}");
-    assert_eq!(
-        c.metric("divolte_http_requests_total", "method_not_allowed"),
-        1
-    );
+    assert_eq!(c.metric("divolte_http_requests_total", "method_not_allowed"), 1);
 }
 
 #[test]
@@ -104,18 +89,13 @@ fn keep_alive_serves_many_requests_on_one_connection() {
     let before = c.metric("divolte_connections_accepted_total", "");
     let mut s = c.connect();
     for _ in 0..20 {
-        s.write_all(b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
+        s.write_all(b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
         let r = read_responses(&mut s, 1);
         assert!(r[0].ends_with("pong"));
         assert!(!r[0].contains("Connection: close"));
     }
     let after = c.metric("divolte_connections_accepted_total", "");
-    assert_eq!(
-        after - before,
-        2,
-        "one connection for 20 requests, plus this scrape's own"
-    );
+    assert_eq!(after - before, 2, "one connection for 20 requests, plus this scrape's own");
 }
 
 #[test]
@@ -129,17 +109,11 @@ fn pipelined_requests_are_answered_in_order() {
     }
     let mut all = String::new();
     s.read_to_string(&mut all).unwrap();
-    let statuses: Vec<&str> = all
-        .match_indices("HTTP/1.1 ")
-        .map(|(i, _)| &all[i + 9..i + 12])
-        .collect();
+    let statuses: Vec<&str> = all.match_indices("HTTP/1.1 ").map(|(i, _)| &all[i + 9..i + 12]).collect();
     assert_eq!(statuses, ["200", "404", "200", "200"], "{all}");
     // The HEAD answer announces the body but sends none.
     let head_answer = all.split("HTTP/1.1 ").nth(3).unwrap();
-    assert!(
-        head_answer.contains("Content-Length: 4\r\n") && head_answer.ends_with("\r\n\r\n"),
-        "{head_answer:?}"
-    );
+    assert!(head_answer.contains("Content-Length: 4\r\n") && head_answer.ends_with("\r\n\r\n"), "{head_answer:?}");
     assert!(all.ends_with("pong"));
 }
 
@@ -147,17 +121,12 @@ fn pipelined_requests_are_answered_in_order() {
 fn http_1_0_closes_unless_keep_alive_is_asked_for() {
     let c = Collector::start(Options::default());
     let r = text(c.raw(b"GET /ping HTTP/1.0\r\n\r\n"));
-    assert!(
-        r.contains("Connection: close") && r.ends_with("pong"),
-        "{r}"
-    );
+    assert!(r.contains("Connection: close") && r.ends_with("pong"), "{r}");
     let mut s = c.connect();
-    s.write_all(b"GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
     let r = read_responses(&mut s, 1);
     assert!(r[0].contains("Connection: keep-alive\r\n"), "{}", r[0]);
-    s.write_all(b"GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
     assert!(read_responses(&mut s, 1)[0].ends_with("pong"));
 }
 
@@ -165,8 +134,7 @@ fn http_1_0_closes_unless_keep_alive_is_asked_for() {
 fn connection_close_is_honoured() {
     let c = Collector::start(Options::default());
     // Read to end: returns only because the server closes.
-    let r =
-        text(c.raw(b"GET /ping HTTP/1.1\r\nConnection: close\r\n\r\nGET /ping HTTP/1.1\r\n\r\n"));
+    let r = text(c.raw(b"GET /ping HTTP/1.1\r\nConnection: close\r\n\r\nGET /ping HTTP/1.1\r\n\r\n"));
     assert_eq!(r.matches("HTTP/1.1 200").count(), 1, "{r}");
 }
 
@@ -183,8 +151,7 @@ fn content_length_and_chunked_bodies_are_consumed_before_the_next_request() {
 fn expect_100_continue_gets_an_interim_answer() {
     let c = Collector::start(Options::default());
     let mut s = c.connect();
-    s.write_all(b"GET /ping HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /ping HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n").unwrap();
     let mut buf = [0u8; 64];
     let n = s.read(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"HTTP/1.1 100 Continue\r\n\r\n");
@@ -197,10 +164,7 @@ fn head_over_the_limit_gets_431_and_a_long_request_line_414() {
     let c = small_limits();
     let big_header = format!("GET /ping HTTP/1.1\r\nX-Big: {}\r\n\r\n", "a".repeat(1024));
     let r = text(c.raw(big_header.as_bytes()));
-    assert!(
-        r.starts_with("HTTP/1.1 431") && r.contains("Connection: close"),
-        "{r}"
-    );
+    assert!(r.starts_with("HTTP/1.1 431") && r.contains("Connection: close"), "{r}");
     let long_uri = format!("GET /ping?{} HTTP/1.1\r\n\r\n", "q".repeat(1100));
     assert!(text(c.raw(long_uri.as_bytes())).starts_with("HTTP/1.1 414"));
     // One byte under the limit still works.
@@ -210,10 +174,7 @@ fn head_over_the_limit_gets_431_and_a_long_request_line_414() {
     assert_eq!(ok.len(), 1024);
     assert!(text(c.raw(ok.as_bytes())).starts_with("HTTP/1.1 200"));
     let too_many: String = (0..70).map(|i| format!("X-{i}: v\r\n")).collect();
-    assert!(
-        text(c.raw(format!("GET /ping HTTP/1.1\r\n{too_many}\r\n").as_bytes()))
-            .starts_with("HTTP/1.1 431")
-    );
+    assert!(text(c.raw(format!("GET /ping HTTP/1.1\r\n{too_many}\r\n").as_bytes())).starts_with("HTTP/1.1 431"));
     assert_eq!(c.metric("divolte_http_errors_total", "431"), 2);
 }
 
@@ -222,15 +183,11 @@ fn bodies_over_the_limit_get_413() {
     let c = small_limits();
     let r = text(c.raw(b"GET /ping HTTP/1.1\r\nContent-Length: 2049\r\n\r\n"));
     assert!(r.starts_with("HTTP/1.1 413"), "{r}");
-    let chunk = format!(
-        "GET /ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n801\r\n{}\r\n0\r\n\r\n",
-        "z".repeat(2049)
-    );
+    let chunk =
+        format!("GET /ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n801\r\n{}\r\n0\r\n\r\n", "z".repeat(2049));
     assert!(text(c.raw(chunk.as_bytes())).starts_with("HTTP/1.1 413"));
-    let at_limit = format!(
-        "GET /ping HTTP/1.1\r\nContent-Length: 2048\r\nConnection: close\r\n\r\n{}",
-        "z".repeat(2048)
-    );
+    let at_limit =
+        format!("GET /ping HTTP/1.1\r\nContent-Length: 2048\r\nConnection: close\r\n\r\n{}", "z".repeat(2048));
     assert!(text(c.raw(at_limit.as_bytes())).starts_with("HTTP/1.1 200"));
 }
 
@@ -288,8 +245,5 @@ fn idle_connections_are_closed_after_the_idle_timeout() {
     let mut buf = [0u8; 16];
     assert_eq!(s.read(&mut buf).unwrap(), 0, "server closed");
     let waited = start.elapsed();
-    assert!(
-        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5), "{waited:?}");
 }

@@ -12,11 +12,7 @@ use common::{opt_str, read_avro_dir, Collector, Options, Pixel};
 
 /// Sends events on one keep-alive connection until the server goes away;
 /// returns the event ids that were answered with the GIF.
-fn event_sender(
-    c: &Collector,
-    worker: usize,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Vec<String>> {
+fn event_sender(c: &Collector, worker: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<String>> {
     let port = c.port;
     std::thread::spawn(move || {
         let mut acked = Vec::new();
@@ -29,14 +25,8 @@ fn event_sender(
             loop {
                 n += 1;
                 let id = format!("http://test/w{worker}/e{n}");
-                let q = Pixel {
-                    location: id.clone(),
-                    ..Pixel::default()
-                }
-                .query();
-                if s.write_all(format!("GET /csc-event?{q} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
-                    .is_err()
-                {
+                let q = Pixel { location: id.clone(), ..Pixel::default() }.query();
+                if s.write_all(format!("GET /csc-event?{q} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes()).is_err() {
                     continue 'outer;
                 }
                 let mut buf = vec![0u8; 2048];
@@ -86,14 +76,7 @@ fn sigterm_fails_ping_then_drains_and_publishes_every_acknowledged_event() {
     assert!(ping.ends_with("No p*ng for you, shutting down"), "{ping}");
     // During the delay, new connections are still served.
     let during = c.get(
-        &format!(
-            "/csc-event?{}",
-            Pixel {
-                location: "http://test/during".into(),
-                ..Pixel::default()
-            }
-            .query()
-        ),
+        &format!("/csc-event?{}", Pixel { location: "http://test/during".into(), ..Pixel::default() }.query()),
         "",
     );
     assert!(during.starts_with("HTTP/1.1 200"), "{during}");
@@ -101,26 +84,14 @@ fn sigterm_fails_ping_then_drains_and_publishes_every_acknowledged_event() {
     let mut c = c;
     let status = c.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "exit {status:?}\n{}", c.log_text());
-    assert!(
-        signalled.elapsed() >= Duration::from_millis(1500),
-        "exited before shutdown_delay"
-    );
+    assert!(signalled.elapsed() >= Duration::from_millis(1500), "exited before shutdown_delay");
     stop.store(true, Ordering::Relaxed);
-    let mut acked: Vec<String> = senders
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let mut acked: Vec<String> = senders.into_iter().flat_map(|h| h.join().unwrap()).collect();
     acked.push("http://test/during".into());
-    assert!(
-        acked.len() > 100,
-        "load was too light to mean anything: {}",
-        acked.len()
-    );
+    assert!(acked.len() > 100, "load was too light to mean anything: {}", acked.len());
 
-    let published: std::collections::HashSet<String> = read_avro_dir(&c.publish_dir())
-        .iter()
-        .filter_map(|r| opt_str(r, "location"))
-        .collect();
+    let published: std::collections::HashSet<String> =
+        read_avro_dir(&c.publish_dir()).iter().filter_map(|r| opt_str(r, "location")).collect();
     let missing: Vec<&String> = acked.iter().filter(|id| !published.contains(*id)).collect();
     assert!(
         missing.is_empty(),
@@ -129,9 +100,5 @@ fn sigterm_fails_ping_then_drains_and_publishes_every_acknowledged_event() {
         acked.len(),
         &missing[..missing.len().min(5)]
     );
-    assert_eq!(
-        std::fs::read_dir(c.work_dir()).unwrap().count(),
-        0,
-        "nothing left in the working directory"
-    );
+    assert_eq!(std::fs::read_dir(c.work_dir()).unwrap().count(), 0, "nothing left in the working directory");
 }

@@ -4,9 +4,7 @@
 mod common;
 
 use apache_avro::types::Value;
-use common::{
-    field, opt_str, read_avro_dir, read_with_fastavro, Collector, Options, Pixel, CHROME_UA,
-};
+use common::{field, opt_str, read_avro_dir, read_with_fastavro, Collector, Options, Pixel, CHROME_UA};
 
 fn send(c: &Collector, query: &str, headers: &str) -> String {
     c.get(&format!("/csc-event?{query}"), headers)
@@ -15,11 +13,7 @@ fn send(c: &Collector, query: &str, headers: &str) -> String {
 #[test]
 fn a_pixel_event_becomes_a_default_event_record() {
     let c = Collector::start(Options::default());
-    let r = send(
-        &c,
-        &Pixel::default().query(),
-        &format!("User-Agent: {CHROME_UA}\r\n"),
-    );
+    let r = send(&c, &Pixel::default().query(), &format!("User-Agent: {CHROME_UA}\r\n"));
     assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
     for h in [
         "Content-Type: image/gif\r\n",
@@ -41,54 +35,22 @@ fn a_pixel_event_becomes_a_default_event_record() {
     assert_eq!(field(r, "detectedDuplicate"), &Value::Boolean(false));
     assert_eq!(field(r, "detectedCorruption"), &Value::Boolean(false));
     assert_eq!(field(r, "firstInSession"), &Value::Boolean(true));
-    assert_eq!(
-        field(r, "clientTimestamp"),
-        &Value::Long(i64::from_str_radix("i1t8q2b6", 36).unwrap())
-    );
-    let Value::Long(ts) = field(r, "timestamp") else {
-        panic!()
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    assert!(
-        (now - ts).abs() < 60_000,
-        "server timestamp {ts} vs now {now}"
-    );
+    assert_eq!(field(r, "clientTimestamp"), &Value::Long(i64::from_str_radix("i1t8q2b6", 36).unwrap()));
+    let Value::Long(ts) = field(r, "timestamp") else { panic!() };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!((now - ts).abs() < 60_000, "server timestamp {ts} vs now {now}");
     assert_eq!(field(r, "remoteHost"), &Value::String("127.0.0.1".into()));
-    assert_eq!(
-        opt_str(r, "location").as_deref(),
-        Some("http://localhost:8290/")
-    );
+    assert_eq!(opt_str(r, "location").as_deref(), Some("http://localhost:8290/"));
     assert_eq!(opt_str(r, "referer"), None);
-    assert_eq!(
-        field(r, "viewportPixelWidth"),
-        &Value::Union(1, Box::new(Value::Int(1106)))
-    );
-    assert_eq!(
-        field(r, "screenPixelHeight"),
-        &Value::Union(1, Box::new(Value::Int(1027)))
-    );
-    assert_eq!(
-        opt_str(r, "partyId").as_deref(),
-        Some("0:i1t84hgy:5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG")
-    );
-    assert_eq!(
-        opt_str(r, "pageViewId").as_deref(),
-        Some("0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF")
-    );
+    assert_eq!(field(r, "viewportPixelWidth"), &Value::Union(1, Box::new(Value::Int(1106))));
+    assert_eq!(field(r, "screenPixelHeight"), &Value::Union(1, Box::new(Value::Int(1027))));
+    assert_eq!(opt_str(r, "partyId").as_deref(), Some("0:i1t84hgy:5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG"));
+    assert_eq!(opt_str(r, "pageViewId").as_deref(), Some("0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF"));
     assert_eq!(field(r, "eventType"), &Value::String("pageView".into()));
     assert_eq!(opt_str(r, "userAgentString").as_deref(), Some(CHROME_UA));
     assert_eq!(opt_str(r, "userAgentName").as_deref(), Some("Chrome"));
-    assert_eq!(
-        opt_str(r, "userAgentVendor").as_deref(),
-        Some("Google Inc.")
-    );
-    assert_eq!(
-        opt_str(r, "userAgentDeviceCategory").as_deref(),
-        Some("Personal computer")
-    );
+    assert_eq!(opt_str(r, "userAgentVendor").as_deref(), Some("Google Inc."));
+    assert_eq!(opt_str(r, "userAgentDeviceCategory").as_deref(), Some("Personal computer"));
     assert_eq!(opt_str(r, "userAgentOsFamily").as_deref(), Some("OS X"));
     assert_eq!(opt_str(r, "userAgentOsVersion").as_deref(), Some("10.10.1"));
 
@@ -108,11 +70,7 @@ fn checksums_flag_corruption_including_the_reference_vectors() {
     // The original's test query (reference 2.5), checksum si9804: valid.
     let reference = "c=i1t8q2b6&e=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF0&f=f&h=qd&i=1ak&j=sj&k=2&l=http%3A%2F%2Flocalhost%3A8290%2F&n=f&p=0%3Ai1t84hgy%3A5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG&s=0%3Ai1t84hgy%3A95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8&t=pageView&v=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF&w=uq";
     let unicode = "c=i1t8q2b6&e=0%3AeventId&f=f&h=qd&i=1ak&j=sj&k=2&l=http%3A%2F%2Flocalhost%3A8290%2F&n=f&p=0%3Ai1t84hgy%3Aparty&s=0%3Ai1t84hgy%3Asession&t=%E1%BB%A5%C3%B1%E2%9A%95%C2%A9%C2%BA%E1%B8%8C%E2%84%A8&v=0%3ApageView&w=uq";
-    let emoji = Pixel {
-        event_type: "launch 🚀 now".into(),
-        event: "0:emoji".into(),
-        ..Pixel::default()
-    };
+    let emoji = Pixel { event_type: "launch 🚀 now".into(), event: "0:emoji".into(), ..Pixel::default() };
     let cases = [
         (format!("{reference}&x=si9804"), false),
         (format!("{reference}&x=si9805"), true),
@@ -132,70 +90,32 @@ fn checksums_flag_corruption_including_the_reference_vectors() {
     assert_eq!(records.len(), cases.len());
     let mut corrupt: Vec<(String, bool)> = records
         .iter()
-        .map(|r| {
-            (
-                opt_str(r, "sessionId").unwrap(),
-                field(r, "detectedCorruption") == &Value::Boolean(true),
-            )
-        })
+        .map(|r| (opt_str(r, "sessionId").unwrap(), field(r, "detectedCorruption") == &Value::Boolean(true)))
         .collect();
     corrupt.sort();
     let flagged = corrupt.iter().filter(|(_, c)| *c).count();
     assert_eq!(flagged, 4, "{corrupt:?}");
-    let emoji_record = records
-        .iter()
-        .find(|r| field(r, "eventType") == &Value::String("launch 🚀 now".into()))
-        .unwrap();
-    assert_eq!(
-        field(emoji_record, "detectedCorruption"),
-        &Value::Boolean(false),
-        "emoji checksums verify"
-    );
+    let emoji_record =
+        records.iter().find(|r| field(r, "eventType") == &Value::String("launch 🚀 now".into())).unwrap();
+    assert_eq!(field(emoji_record, "detectedCorruption"), &Value::Boolean(false), "emoji checksums verify");
 }
 
 #[test]
 fn events_without_a_valid_party_id_are_answered_but_dropped_and_counted() {
     let c = Collector::start(Options::default());
-    let no_party = Pixel {
-        party: "garbage".into(),
-        ..Pixel::default()
-    };
-    let no_session = Pixel {
-        session: "1:abc:def".into(),
-        ..Pixel::default()
-    };
-    for q in [
-        no_party.query(),
-        no_session.query(),
-        "p=0%3Aabc%3Adef&s=0%3Aabc%3Aghi".to_owned(),
-        String::new(),
-    ] {
+    let no_party = Pixel { party: "garbage".into(), ..Pixel::default() };
+    let no_session = Pixel { session: "1:abc:def".into(), ..Pixel::default() };
+    for q in [no_party.query(), no_session.query(), "p=0%3Aabc%3Adef&s=0%3Aabc%3Aghi".to_owned(), String::new()] {
         let r = send(&c, &q, "");
-        assert!(
-            r.starts_with("HTTP/1.1 200") && r.contains("image/gif"),
-            "{r}"
-        );
+        assert!(r.starts_with("HTTP/1.1 200") && r.contains("image/gif"), "{r}");
     }
-    assert_eq!(
-        c.metric("divolte_events_rejected_total", "invalid_party_id"),
-        2
-    );
-    assert_eq!(
-        c.metric("divolte_events_rejected_total", "invalid_session_id"),
-        1
-    );
+    assert_eq!(c.metric("divolte_events_rejected_total", "invalid_party_id"), 2);
+    assert_eq!(c.metric("divolte_events_rejected_total", "invalid_session_id"), 1);
     assert_eq!(c.metric("divolte_events_rejected_total", "incomplete"), 1);
     assert_eq!(c.metric("divolte_records_mapped_total", ""), 0);
     let (_, c) = c.stop();
-    assert!(
-        read_avro_dir(&c.publish_dir()).is_empty(),
-        "no file for no records"
-    );
-    assert_eq!(
-        std::fs::read_dir(c.work_dir()).unwrap().count(),
-        0,
-        "no partial file left"
-    );
+    assert!(read_avro_dir(&c.publish_dir()).is_empty(), "no file for no records");
+    assert_eq!(std::fs::read_dir(c.work_dir()).unwrap().count(), 0, "no partial file left");
 }
 
 #[test]
@@ -206,21 +126,12 @@ fn revalidating_the_pixel_gets_304_and_is_not_logged() {
         "W/\"6b3edc43-20ec-4078-bc47-e965dd76b88a\"",
         "\"other\", \"6b3edc43-20ec-4078-bc47-e965dd76b88a\"",
     ] {
-        let r = send(
-            &c,
-            &Pixel::default().query(),
-            &format!("If-None-Match: {inm}\r\n"),
-        );
+        let r = send(&c, &Pixel::default().query(), &format!("If-None-Match: {inm}\r\n"));
         assert!(r.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{r}");
         assert!(r.contains("ETag: \"6b3edc43-20ec-4078-bc47-e965dd76b88a\""));
         assert!(r.ends_with("\r\n\r\n"), "no body");
     }
-    assert!(send(
-        &c,
-        &Pixel::default().query(),
-        "If-None-Match: \"other\"\r\n"
-    )
-    .starts_with("HTTP/1.1 200"));
+    assert!(send(&c, &Pixel::default().query(), "If-None-Match: \"other\"\r\n").starts_with("HTTP/1.1 200"));
     assert_eq!(c.metric("divolte_events_not_modified_total", ""), 3);
     assert_eq!(c.metric("divolte_records_mapped_total", ""), 1);
 }
@@ -228,10 +139,7 @@ fn revalidating_the_pixel_gets_304_and_is_not_logged() {
 #[test]
 fn identifiers_are_normalised_and_first_values_win() {
     let c = Collector::start(Options::default());
-    let p = Pixel {
-        party: "0:+I1T84HGY:abc".into(),
-        ..Pixel::default()
-    };
+    let p = Pixel { party: "0:+I1T84HGY:abc".into(), ..Pixel::default() };
     let q = format!("{}&t=second&l=http%3A%2F%2Fother%2F", p.query());
     send(&c, &q, "");
     let (_, c) = c.stop();
@@ -239,29 +147,18 @@ fn identifiers_are_normalised_and_first_values_win() {
     let r = &records[0];
     assert_eq!(opt_str(r, "partyId").as_deref(), Some("0:i1t84hgy:abc"));
     assert_eq!(field(r, "eventType"), &Value::String("pageView".into()));
-    assert_eq!(
-        opt_str(r, "location").as_deref(),
-        Some("http://localhost:8290/")
-    );
-    assert_eq!(
-        field(r, "detectedCorruption"),
-        &Value::Boolean(true),
-        "the extra values changed the checksum input"
-    );
+    assert_eq!(opt_str(r, "location").as_deref(), Some("http://localhost:8290/"));
+    assert_eq!(field(r, "detectedCorruption"), &Value::Boolean(true), "the extra values changed the checksum input");
 }
 
 #[test]
 fn configured_prefix_and_suffix_route_the_pixel() {
     let c = Collector::start(Options {
-        toml: "[sources.web]\ntype = \"browser\"\nprefix = \"/tracking\"\nevent_suffix = \"hit\"\n"
-            .into(),
+        toml: "[sources.web]\ntype = \"browser\"\nprefix = \"/tracking\"\nevent_suffix = \"hit\"\n".into(),
         ..Options::default()
     });
     assert!(send(&c, &Pixel::default().query(), "").starts_with("HTTP/1.1 404"));
     let r = c.get(&format!("/tracking/hit?{}", Pixel::default().query()), "");
-    assert!(
-        r.starts_with("HTTP/1.1 200") && r.contains("image/gif"),
-        "{r}"
-    );
+    assert!(r.starts_with("HTTP/1.1 200") && r.contains("image/gif"), "{r}");
     assert_eq!(c.metric("divolte_records_mapped_total", ""), 1);
 }

@@ -29,11 +29,7 @@ fn new_marker() -> [u8; 16] {
     for (i, half) in marker.chunks_mut(8).enumerate() {
         let mut h = state.build_hasher();
         h.write_usize(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
+        h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
         half.copy_from_slice(&h.finish().to_le_bytes());
     }
     marker
@@ -60,12 +56,7 @@ impl<W: Write> ContainerWriter<W> {
             .into_inner()
             .map_err(io::Error::other)?;
         out.write_all(&header)?;
-        Ok(Self {
-            out,
-            marker,
-            block: Vec::new(),
-            block_records: 0,
-        })
+        Ok(Self { out, marker, block: Vec::new(), block_records: 0 })
     }
 
     /// Adds one encoded record to the pending block.
@@ -134,16 +125,8 @@ mod tests {
         let reader = apache_avro::Reader::new(&bytes[..]).unwrap();
         let records: Vec<_> = reader.map(|r| r.unwrap()).collect();
         assert_eq!(records.len(), 5);
-        let apache_avro::types::Value::Record(fields) = &records[4] else {
-            panic!("not a record")
-        };
-        assert_eq!(
-            fields[3],
-            ("timestamp".to_owned(), apache_avro::types::Value::Long(4))
-        );
-        assert_eq!(
-            fields[15].1,
-            apache_avro::types::Value::String("unknown".into())
-        );
+        let apache_avro::types::Value::Record(fields) = &records[4] else { panic!("not a record") };
+        assert_eq!(fields[3], ("timestamp".to_owned(), apache_avro::types::Value::Long(4)));
+        assert_eq!(fields[15].1, apache_avro::types::Value::String("unknown".into()));
     }
 }

@@ -42,9 +42,7 @@ fn write_long(out: &mut Vec<u8>, n: i64) {
 
 fn write_value(kind: &FieldKind, d: Datum<'_>, out: &mut Vec<u8>) -> bool {
     match (kind, d) {
-        (FieldKind::Nullable { null_branch, .. }, Datum::Null) => {
-            write_long(out, i64::from(*null_branch))
-        }
+        (FieldKind::Nullable { null_branch, .. }, Datum::Null) => write_long(out, i64::from(*null_branch)),
         (FieldKind::Nullable { null_branch, inner }, d) => {
             write_long(out, i64::from(1 - *null_branch));
             return write_value(inner, d, out);
@@ -137,10 +135,7 @@ mod tests {
             ("remoteHost", Value::String("192.0.2.1".into())),
             ("referer", null.clone()),
             ("location", s("https://example.com/ü")),
-            (
-                "viewportPixelWidth",
-                Value::Union(1, Box::new(Value::Int(1024))),
-            ),
+            ("viewportPixelWidth", Value::Union(1, Box::new(Value::Int(1024)))),
             ("viewportPixelHeight", null.clone()),
             ("screenPixelWidth", null.clone()),
             ("screenPixelHeight", null.clone()),
@@ -173,16 +168,10 @@ mod tests {
         let layout = default_schema();
         let mut out = vec![9];
         let values: Vec<Option<Datum>> = vec![None; layout.fields.len()];
-        assert_eq!(
-            encode_record(&layout, &values, &mut out),
-            Err(EncodeError::MissingField(0))
-        );
+        assert_eq!(encode_record(&layout, &values, &mut out), Err(EncodeError::MissingField(0)));
         let mut wrong = values.clone();
         wrong[0] = Some(Datum::String("yes"));
-        assert_eq!(
-            encode_record(&layout, &wrong, &mut out),
-            Err(EncodeError::TypeMismatch(0))
-        );
+        assert_eq!(encode_record(&layout, &wrong, &mut out), Err(EncodeError::TypeMismatch(0)));
         assert_eq!(out, vec![9], "output untouched on error");
     }
 }

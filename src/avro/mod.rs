@@ -19,6 +19,4 @@ mod encode;
 mod schema;
 
 pub use encode::{encode_record, Datum, EncodeError};
-pub use schema::{
-    default_schema, FieldKind, FieldLayout, RecordLayout, SchemaError, DEFAULT_SCHEMA_JSON,
-};
+pub use schema::{default_schema, FieldKind, FieldLayout, RecordLayout, SchemaError, DEFAULT_SCHEMA_JSON};

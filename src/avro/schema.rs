@@ -90,10 +90,7 @@ impl FieldKind {
     fn nullable(null_branch: u8, inner: &Schema, whole: &Schema) -> Self {
         match Self::of(inner) {
             Self::Complex(_) => Self::Complex(whole.clone()),
-            k => Self::Nullable {
-                null_branch,
-                inner: Box::new(k),
-            },
+            k => Self::Nullable { null_branch, inner: Box::new(k) },
         }
     }
 }
@@ -132,31 +129,21 @@ impl RecordLayout {
             let default = match &f.default {
                 None => None,
                 Some(json) => {
-                    let bad = |reason: String| SchemaError::BadDefault {
-                        field: f.name.clone(),
-                        reason,
-                    };
+                    let bad = |reason: String| SchemaError::BadDefault { field: f.name.clone(), reason };
                     // Avro: a union's default belongs to its first branch.
                     let target = match &f.schema {
                         Schema::Union(u) => u.variants().first().cloned().unwrap_or(Schema::Null),
                         s => s.clone(),
                     };
-                    let value = Value::from(json.clone())
-                        .resolve(&target)
-                        .map_err(|e| bad(e.to_string()))?;
-                    let mut bytes = apache_avro::to_avro_datum(&target, value)
-                        .map_err(|e| bad(e.to_string()))?;
+                    let value = Value::from(json.clone()).resolve(&target).map_err(|e| bad(e.to_string()))?;
+                    let mut bytes = apache_avro::to_avro_datum(&target, value).map_err(|e| bad(e.to_string()))?;
                     if matches!(f.schema, Schema::Union(_)) {
                         bytes.insert(0, 0); // branch 0, zig-zag encoded
                     }
                     Some(bytes)
                 }
             };
-            fields.push(FieldLayout {
-                name: f.name.clone(),
-                kind: FieldKind::of(&f.schema),
-                default,
-            });
+            fields.push(FieldLayout { name: f.name.clone(), kind: FieldKind::of(&f.schema), default });
         }
         Ok(Self { schema, fields })
     }
@@ -184,51 +171,25 @@ mod tests {
         assert_eq!(names.len(), 26);
         assert_eq!(
             &names[..6],
-            [
-                "detectedDuplicate",
-                "detectedCorruption",
-                "firstInSession",
-                "timestamp",
-                "clientTimestamp",
-                "remoteHost"
-            ]
+            ["detectedDuplicate", "detectedCorruption", "firstInSession", "timestamp", "clientTimestamp", "remoteHost"]
         );
         assert_eq!(names[15], "eventType");
         assert_eq!(names[25], "userAgentOsVendor");
         assert_eq!(layout.fields[0].default, None);
         assert_eq!(layout.fields[6].default, Some(vec![0]), "null branch");
         // "unknown" as an Avro string: length 7 zig-zag encoded, then the bytes.
-        assert_eq!(
-            layout.fields[15].default.as_deref(),
-            Some(&b"\x0eunknown"[..])
-        );
-        assert!(matches!(
-            layout.fields[8].kind,
-            FieldKind::Nullable { null_branch: 0, .. }
-        ));
-        assert_eq!(
-            layout
-                .schema
-                .canonical_form()
-                .contains("io.divolte.record.DefaultEventRecord"),
-            true
-        );
+        assert_eq!(layout.fields[15].default.as_deref(), Some(&b"\x0eunknown"[..]));
+        assert!(matches!(layout.fields[8].kind, FieldKind::Nullable { null_branch: 0, .. }));
+        assert!(layout.schema.canonical_form().contains("io.divolte.record.DefaultEventRecord"));
     }
 
     #[test]
     fn rejects_non_records_and_bad_defaults() {
-        assert!(matches!(
-            RecordLayout::compile(Schema::Int),
-            Err(SchemaError::NotARecord)
-        ));
-        let bad = Schema::parse_str(
-            r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int","default":"x"}]}"#,
-        );
+        assert!(matches!(RecordLayout::compile(Schema::Int), Err(SchemaError::NotARecord)));
+        let bad =
+            Schema::parse_str(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int","default":"x"}]}"#);
         if let Ok(schema) = bad {
-            assert!(matches!(
-                RecordLayout::compile(schema),
-                Err(SchemaError::BadDefault { .. })
-            ));
+            assert!(matches!(RecordLayout::compile(schema), Err(SchemaError::BadDefault { .. })));
         }
     }
 }

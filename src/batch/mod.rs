@@ -66,11 +66,7 @@ impl Batch {
         self.data.extend_from_slice(key.as_bytes());
         let v = self.data.len();
         self.data.extend_from_slice(value);
-        self.records.push(RecordMeta {
-            key: k..v,
-            value: v..self.data.len(),
-            timestamp,
-        });
+        self.records.push(RecordMeta { key: k..v, value: v..self.data.len(), timestamp });
     }
 
     /// The value bytes of record `i`.
@@ -124,19 +120,12 @@ impl ShardBatches {
                 .iter()
                 .map(|s| SinkBatches {
                     name: s.name.clone(),
-                    lanes: s
-                        .lanes
-                        .iter()
-                        .map(|tx| Lane {
-                            batch: Batch::default(),
-                            tx: tx.clone(),
-                        })
-                        .collect(),
+                    lanes: s.lanes.iter().map(|tx| Lane { batch: Batch::default(), tx: tx.clone() }).collect(),
                     metrics: s.metrics.clone(),
                 })
                 .collect(),
             // Fixed seeds: every shard must send a party to the same lane.
-            hasher: ahash::RandomState::with_seeds(0x6469_766f, 0x6c74_65, 0x7061_7274, 0x7920),
+            hasher: ahash::RandomState::with_seeds(0x6469_766f, 0x006c_7465, 0x7061_7274, 0x7920),
             metrics,
             last_drop_warning: None,
         }
@@ -182,10 +171,7 @@ impl ShardBatches {
         s.metrics.queued.fetch_sub(n, Ordering::Relaxed);
         self.metrics.add(Counter::RecordsQueueFull, n);
         let now = Instant::now();
-        if self
-            .last_drop_warning
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
-        {
+        if self.last_drop_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
             self.last_drop_warning = Some(now);
             tracing::error!(sink = %s.name, records = n, error, "Failed to enqueue records for sink. Dropping them.");
         }
@@ -198,14 +184,7 @@ mod tests {
 
     fn lanes(n: usize, cap: usize) -> (SinkLanes, Vec<crossbeam_channel::Receiver<SinkMessage>>) {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam_channel::bounded(cap)).unzip();
-        (
-            SinkLanes {
-                name: "s".into(),
-                lanes: txs,
-                metrics: Arc::default(),
-            },
-            rxs,
-        )
+        (SinkLanes { name: "s".into(), lanes: txs, metrics: Arc::default() }, rxs)
     }
 
     #[test]
@@ -221,17 +200,14 @@ mod tests {
         }
         let per_lane: Vec<usize> = rxs.iter().map(|r| r.len()).collect();
         assert_eq!(per_lane.iter().sum::<usize>(), 2);
-        assert!(
-            per_lane.contains(&2),
-            "both shards used one lane: {per_lane:?}"
-        );
+        assert!(per_lane.contains(&2), "both shards used one lane: {per_lane:?}");
     }
 
     #[test]
     fn a_full_channel_drops_and_counts_without_blocking() {
         let (sink, rxs) = lanes(1, 1);
         let metrics = Arc::new(ShardMetrics::default());
-        let mut b = ShardBatches::new(&[sink.clone()], metrics.clone());
+        let mut b = ShardBatches::new(std::slice::from_ref(&sink), metrics.clone());
         for i in 0..3 {
             b.push(0, 0, "k", &[i], 0);
             b.hand_off_all();
@@ -239,9 +215,7 @@ mod tests {
         assert_eq!(rxs[0].len(), 1);
         assert_eq!(metrics.get(Counter::RecordsQueueFull), 2);
         assert_eq!(sink.metrics.queued.load(Ordering::Relaxed), 1);
-        let Ok(SinkMessage::Records(got)) = rxs[0].recv() else {
-            panic!("expected records")
-        };
+        let Ok(SinkMessage::Records(got)) = rxs[0].recv() else { panic!("expected records") };
         assert_eq!((got.key(0), got.value(0)), (&b"k"[..], &[0u8][..]));
     }
 }

@@ -42,13 +42,10 @@ pub enum DurationError {
 impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::MissingNumber => {
-                f.write_str("expected a number followed by a unit, such as \"30 seconds\"")
+            Self::MissingNumber => f.write_str("expected a number followed by a unit, such as \"30 seconds\""),
+            Self::UnknownUnit(u) => {
+                write!(f, "unknown duration unit {u:?} (use ns, us, ms, s, m, h or d, or their long names)")
             }
-            Self::UnknownUnit(u) => write!(
-                f,
-                "unknown duration unit {u:?} (use ns, us, ms, s, m, h or d, or their long names)"
-            ),
             Self::OutOfRange => f.write_str("duration is negative or too large"),
         }
     }
@@ -75,9 +72,7 @@ fn unit_nanos(unit: &str) -> Option<f64> {
 /// Returns a [`DurationError`] when the number or the unit is not understood.
 pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: f64 = number.parse().map_err(|_| DurationError::MissingNumber)?;
     let unit = unit.trim();
@@ -101,9 +96,7 @@ impl<'de> Deserialize<'de> for ConfigDuration {
             }
 
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                u64::try_from(v)
-                    .map(ConfigDuration::from_millis)
-                    .map_err(|_| E::custom(DurationError::OutOfRange))
+                u64::try_from(v).map(ConfigDuration::from_millis).map_err(|_| E::custom(DurationError::OutOfRange))
             }
 
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
@@ -143,10 +136,7 @@ mod tests {
 
     #[test]
     fn rejects_unknown_units_and_negative_values() {
-        assert_eq!(
-            parse_duration("3 fortnights"),
-            Err(DurationError::UnknownUnit("fortnights".into()))
-        );
+        assert_eq!(parse_duration("3 fortnights"), Err(DurationError::UnknownUnit("fortnights".into())));
         assert_eq!(parse_duration("seconds"), Err(DurationError::MissingNumber));
         assert_eq!(parse_duration("-1 s"), Err(DurationError::OutOfRange));
     }

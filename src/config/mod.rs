@@ -38,10 +38,7 @@ pub struct ConfigError {
 impl ConfigError {
     /// An error at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
+        Self { path: path.into(), message: message.into() }
     }
 }
 
@@ -73,26 +70,10 @@ const ROOT: &str = "divolte";
 /// Environment variables that override a default (not a value set in the
 /// file), as the original's `reference.conf` does with `${?VAR}`.
 const ENV_OVERRIDES: &[(&str, &[&str], EnvKind)] = &[
-    (
-        "DIVOLTE_HOST",
-        &["global", "server", "host"],
-        EnvKind::String,
-    ),
-    (
-        "DIVOLTE_PORT",
-        &["global", "server", "port"],
-        EnvKind::Integer,
-    ),
-    (
-        "DIVOLTE_KAFKA_BROKER_LIST",
-        &["global", "kafka", "producer", "bootstrap.servers"],
-        EnvKind::String,
-    ),
-    (
-        "DIVOLTE_KAFKA_CLIENT_ID",
-        &["global", "kafka", "producer", "client.id"],
-        EnvKind::String,
-    ),
+    ("DIVOLTE_HOST", &["global", "server", "host"], EnvKind::String),
+    ("DIVOLTE_PORT", &["global", "server", "port"], EnvKind::Integer),
+    ("DIVOLTE_KAFKA_BROKER_LIST", &["global", "kafka", "producer", "bootstrap.servers"], EnvKind::String),
+    ("DIVOLTE_KAFKA_CLIENT_ID", &["global", "kafka", "producer", "client.id"], EnvKind::String),
 ];
 
 #[derive(Clone, Copy)]
@@ -122,21 +103,15 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
 ///
 /// # Errors
 /// Every problem found, each with its key path.
-pub fn from_toml_with_env(
-    text: &str,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigErrors> {
+pub fn from_toml_with_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
-    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-        ConfigErrors(vec![ConfigError::new(ROOT, format!("invalid TOML: {e}"))])
-    })?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigErrors(vec![ConfigError::new(ROOT, format!("invalid TOML: {e}"))]))?;
     if let Some(inner) = table.remove(ROOT) {
         match inner {
             toml::Value::Table(t) if table.is_empty() => table = t,
-            _ => errors.push(ConfigError::new(
-                ROOT,
-                "when a [divolte] table is used, every key must be inside it",
-            )),
+            _ => errors.push(ConfigError::new(ROOT, "when a [divolte] table is used, every key must be inside it")),
         }
     }
     apply_env(&mut table, &env, &mut errors);
@@ -149,10 +124,7 @@ pub fn from_toml_with_env(
             "sources" => config.sources = named_sections(value, &path, &mut errors, tagged),
             "mappings" => config.mappings = named_sections(value, &path, &mut errors, section),
             "sinks" => config.sinks = named_sections(value, &path, &mut errors, tagged),
-            _ => errors.push(ConfigError::new(
-                path,
-                "unknown key (expected global, sources, mappings or sinks)",
-            )),
+            _ => errors.push(ConfigError::new(path, "unknown key (expected global, sources, mappings or sinks)")),
         }
     }
     config.fill_implicit_defaults();
@@ -164,11 +136,7 @@ pub fn from_toml_with_env(
     }
 }
 
-fn apply_env(
-    table: &mut toml::Table,
-    env: &impl Fn(&str) -> Option<String>,
-    errors: &mut Vec<ConfigError>,
-) {
+fn apply_env(table: &mut toml::Table, env: &impl Fn(&str) -> Option<String>, errors: &mut Vec<ConfigError>) {
     for (var, path, kind) in ENV_OVERRIDES {
         let Some(raw) = env(var) else { continue };
         let value = match kind {
@@ -197,9 +165,7 @@ fn insert_default(table: &mut toml::Table, path: &[&str], value: toml::Value) {
             table.entry(leaf.to_string()).or_insert(value);
         }
         [first, rest @ ..] => {
-            let entry = table
-                .entry(first.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let entry = table.entry(first.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             if let toml::Value::Table(inner) = entry {
                 insert_default(inner, rest, value);
             }
@@ -228,11 +194,7 @@ pub(crate) fn section<T: DeserializeOwned + Default>(
         Ok(v) => v,
         Err(e) => {
             let at = track.path().to_string();
-            let full = if at == "." || at.is_empty() {
-                path.to_owned()
-            } else {
-                format!("{path}.{at}")
-            };
+            let full = if at == "." || at.is_empty() { path.to_owned() } else { format!("{path}.{at}") };
             errors.push(ConfigError::new(full, e.to_string()));
             T::default()
         }
@@ -256,10 +218,7 @@ fn tagged<T: Tagged + Default>(value: toml::Value, path: &str, errors: &mut Vec<
         }
     };
     T::from_kind(&kind, toml::Value::Table(table), path, errors).unwrap_or_else(|| {
-        errors.push(ConfigError::new(
-            format!("{path}.type"),
-            format!("unknown type {kind:?}; expected {}", T::KINDS),
-        ));
+        errors.push(ConfigError::new(format!("{path}.type"), format!("unknown type {kind:?}; expected {}", T::KINDS)));
         T::default()
     })
 }

@@ -14,22 +14,12 @@ pub(crate) trait Tagged: Sized {
     /// The accepted `type` values, for the error message.
     const KINDS: &'static str;
     /// Deserializes `value` (without its `type` key) as the variant `kind`.
-    fn from_kind(
-        kind: &str,
-        value: toml::Value,
-        path: &str,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<Self>;
+    fn from_kind(kind: &str, value: toml::Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self>;
 }
 
 impl Tagged for SourceConfig {
     const KINDS: &'static str = "browser or json";
-    fn from_kind(
-        kind: &str,
-        value: toml::Value,
-        path: &str,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<Self> {
+    fn from_kind(kind: &str, value: toml::Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
         Some(match kind {
             "browser" => Self::Browser(section(value, path, errors)),
             "json" => Self::Json(section(value, path, errors)),
@@ -40,12 +30,7 @@ impl Tagged for SourceConfig {
 
 impl Tagged for SinkConfig {
     const KINDS: &'static str = "hdfs, kafka, gcs or gcps";
-    fn from_kind(
-        kind: &str,
-        value: toml::Value,
-        path: &str,
-        errors: &mut Vec<ConfigError>,
-    ) -> Option<Self> {
+    fn from_kind(kind: &str, value: toml::Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
         Some(match kind {
             "hdfs" => Self::Hdfs(section(value, path, errors)),
             "kafka" => Self::Kafka(section(value, path, errors)),
@@ -75,36 +60,20 @@ impl Config {
     /// `producer` table did not override.
     pub(crate) fn fill_implicit_defaults(&mut self) {
         let sources = self.sources.get_or_insert_with(|| {
-            BTreeMap::from([(
-                "browser".to_owned(),
-                SourceConfig::Browser(BrowserSourceConfig::default()),
-            )])
+            BTreeMap::from([("browser".to_owned(), SourceConfig::Browser(BrowserSourceConfig::default()))])
         });
         let source_names: Vec<String> = sources.keys().cloned().collect();
         let sinks = self.sinks.get_or_insert_with(|| {
             BTreeMap::from([
-                (
-                    "hdfs".to_owned(),
-                    SinkConfig::Hdfs(HdfsSinkConfig {
-                        replication: 1,
-                        ..HdfsSinkConfig::default()
-                    }),
-                ),
-                (
-                    "kafka".to_owned(),
-                    SinkConfig::Kafka(KafkaSinkConfig::default()),
-                ),
+                ("hdfs".to_owned(), SinkConfig::Hdfs(HdfsSinkConfig { replication: 1, ..HdfsSinkConfig::default() })),
+                ("kafka".to_owned(), SinkConfig::Kafka(KafkaSinkConfig::default())),
             ])
         });
         let sink_names: Vec<String> = sinks.keys().cloned().collect();
         self.mappings.get_or_insert_with(|| {
             BTreeMap::from([(
                 "default".to_owned(),
-                MappingConfig {
-                    sources: Some(source_names),
-                    sinks: Some(sink_names),
-                    ..MappingConfig::default()
-                },
+                MappingConfig { sources: Some(source_names), sinks: Some(sink_names), ..MappingConfig::default() },
             )])
         });
         let producer = &mut self.global.kafka.producer;
@@ -118,12 +87,8 @@ impl Config {
     /// The active sinks: declared, referenced by a mapping, and of a type that
     /// is enabled globally (the original silently skips the others).
     pub fn active_sinks(&self) -> impl Iterator<Item = (&String, &SinkConfig)> {
-        let referenced: Vec<&String> = self
-            .mappings
-            .iter()
-            .flat_map(|m| m.values())
-            .flat_map(|m| m.sinks.iter().flatten())
-            .collect();
+        let referenced: Vec<&String> =
+            self.mappings.iter().flat_map(|m| m.values()).flat_map(|m| m.sinks.iter().flatten()).collect();
         self.sinks
             .iter()
             .flat_map(|s| s.iter())
@@ -264,10 +229,7 @@ pub struct UserAgentParserConfig {
 
 impl Default for UserAgentParserConfig {
     fn default() -> Self {
-        Self {
-            kind: "non_updating".to_owned(),
-            cache_size: 1000,
-        }
+        Self { kind: "non_updating".to_owned(), cache_size: 1000 }
     }
 }
 
@@ -287,12 +249,7 @@ pub struct FileSinksGlobal {
 
 impl Default for FileSinksGlobal {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            threads: 2,
-            buffer_size: 1_048_576,
-            client: toml::Table::new(),
-        }
+        Self { enabled: true, threads: 2, buffer_size: 1_048_576, client: toml::Table::new() }
     }
 }
 
@@ -312,12 +269,7 @@ pub struct KafkaGlobal {
 
 impl Default for KafkaGlobal {
     fn default() -> Self {
-        Self {
-            enabled: false,
-            threads: 2,
-            buffer_size: 1_048_576,
-            producer: toml::Table::new(),
-        }
+        Self { enabled: false, threads: 2, buffer_size: 1_048_576, producer: toml::Table::new() }
     }
 }
 
@@ -370,11 +322,7 @@ pub struct GcsGlobal {
 
 impl Default for GcsGlobal {
     fn default() -> Self {
-        Self {
-            enabled: false,
-            threads: 1,
-            buffer_size: 1_048_576,
-        }
+        Self { enabled: false, threads: 1, buffer_size: 1_048_576 }
     }
 }
 
@@ -394,12 +342,7 @@ pub struct GcpsGlobal {
 
 impl Default for GcpsGlobal {
     fn default() -> Self {
-        Self {
-            enabled: false,
-            threads: 2,
-            buffer_size: 1_048_576,
-            project_id: None,
-        }
+        Self { enabled: false, threads: 2, buffer_size: 1_048_576, project_id: None }
     }
 }
 
@@ -511,11 +454,7 @@ pub struct JsonSourceConfig {
 
 impl Default for JsonSourceConfig {
     fn default() -> Self {
-        Self {
-            event_path: "/".to_owned(),
-            party_id_parameter: "p".to_owned(),
-            maximum_body_size: 4096,
-        }
+        Self { event_path: "/".to_owned(), party_id_parameter: "p".to_owned(), maximum_body_size: 4096 }
     }
 }
 
@@ -570,10 +509,7 @@ pub struct HdfsSinkConfig {
 
 impl Default for HdfsSinkConfig {
     fn default() -> Self {
-        Self {
-            replication: 3,
-            file_strategy: FileStrategyConfig::default(),
-        }
+        Self { replication: 3, file_strategy: FileStrategyConfig::default() }
     }
 }
 
@@ -641,10 +577,7 @@ pub struct KafkaSinkConfig {
 
 impl Default for KafkaSinkConfig {
     fn default() -> Self {
-        Self {
-            topic: "divolte".to_owned(),
-            mode: KafkaMode::Naked,
-        }
+        Self { topic: "divolte".to_owned(), mode: KafkaMode::Naked }
     }
 }
 

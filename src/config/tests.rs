@@ -5,12 +5,7 @@ fn parse(text: &str) -> Result<Config, ConfigErrors> {
 }
 
 fn messages(text: &str) -> Vec<String> {
-    parse(text)
-        .unwrap_err()
-        .0
-        .iter()
-        .map(|e| e.to_string())
-        .collect()
+    parse(text).unwrap_err().0.iter().map(|e| e.to_string()).collect()
 }
 
 #[test]
@@ -25,46 +20,19 @@ fn embedded_defaults_match_the_original() {
     assert_eq!(c.global.mapper.user_agent_parser.cache_size, 1000);
     assert!(c.global.hdfs.enabled && !c.global.kafka.enabled);
     let sources = c.sources.as_ref().unwrap();
-    let SourceConfig::Browser(b) = &sources["browser"] else {
-        panic!("default source is a browser source")
-    };
-    assert_eq!(
-        (
-            b.prefix.as_str(),
-            b.event_suffix.as_str(),
-            b.party_cookie.as_str()
-        ),
-        ("/", "csc-event", "_dvp")
-    );
-    assert_eq!(
-        b.javascript.event_timeout.0,
-        std::time::Duration::from_millis(750)
-    );
+    let SourceConfig::Browser(b) = &sources["browser"] else { panic!("default source is a browser source") };
+    assert_eq!((b.prefix.as_str(), b.event_suffix.as_str(), b.party_cookie.as_str()), ("/", "csc-event", "_dvp"));
+    assert_eq!(b.javascript.event_timeout.0, std::time::Duration::from_millis(750));
     let sinks = c.sinks.as_ref().unwrap();
-    let SinkConfig::Hdfs(h) = &sinks["hdfs"] else {
-        panic!("default hdfs sink")
-    };
+    let SinkConfig::Hdfs(h) = &sinks["hdfs"] else { panic!("default hdfs sink") };
     assert_eq!(
-        (
-            h.replication,
-            h.file_strategy.working_dir.as_str(),
-            h.file_strategy.sync_file_after_records
-        ),
+        (h.replication, h.file_strategy.working_dir.as_str(), h.file_strategy.sync_file_after_records),
         (1, "/tmp", 1000)
     );
     let m = &c.mappings.as_ref().unwrap()["default"];
     assert_eq!(m.sources.as_deref(), Some(&["browser".to_owned()][..]));
-    assert_eq!(
-        m.sinks.as_deref(),
-        Some(&["hdfs".to_owned(), "kafka".to_owned()][..])
-    );
-    assert_eq!(
-        c.active_sinks()
-            .map(|(n, _)| n.as_str())
-            .collect::<Vec<_>>(),
-        ["hdfs"],
-        "kafka is disabled globally"
-    );
+    assert_eq!(m.sinks.as_deref(), Some(&["hdfs".to_owned(), "kafka".to_owned()][..]));
+    assert_eq!(c.active_sinks().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["hdfs"], "kafka is disabled globally");
     let producer = flatten_table(&c.global.kafka.producer);
     assert!(producer.contains(&("compression.type".into(), toml::Value::String("lz4".into()))));
 }
@@ -82,19 +50,10 @@ fn accepts_a_divolte_root_table_and_hocon_durations() {
     )
     .unwrap();
     assert_eq!(c.global.server.port, 9999);
-    assert_eq!(
-        c.global.server.shutdown_delay.0,
-        std::time::Duration::from_secs(20)
-    );
+    assert_eq!(c.global.server.shutdown_delay.0, std::time::Duration::from_secs(20));
     let producer = flatten_table(&c.global.kafka.producer);
-    assert!(producer.contains(&(
-        "bootstrap.servers".into(),
-        toml::Value::String("broker:9092".into())
-    )));
-    assert!(
-        producer.iter().any(|(k, _)| k == "client.id"),
-        "defaults kept beside the user's keys"
-    );
+    assert!(producer.contains(&("bootstrap.servers".into(), toml::Value::String("broker:9092".into()))));
+    assert!(producer.iter().any(|(k, _)| k == "client.id"), "defaults kept beside the user's keys");
 }
 
 #[test]
@@ -122,10 +81,7 @@ fn reports_every_error_at_once_with_key_paths() {
         "divolte.sinks.files.file_strategy.roll_evry: unknown key",
         "divolte.mappings.m.sources: unknown source \"nope\"",
     ] {
-        assert!(
-            joined.contains(expected),
-            "missing {expected:?} in:\n{joined}"
-        );
+        assert!(joined.contains(expected), "missing {expected:?} in:\n{joined}");
     }
 }
 
@@ -150,22 +106,10 @@ fn enforces_the_original_cross_object_rules() {
         "#,
     )
     .join("\n");
-    assert!(
-        errs.contains("divolte.sinks.a: a source is also named"),
-        "{errs}"
-    );
-    assert!(
-        errs.contains("path /csc-event is already served by source \"a\""),
-        "{errs}"
-    );
-    assert!(
-        errs.contains("divolte.mappings.m.confluent_id: required"),
-        "{errs}"
-    );
-    assert!(
-        errs.contains("divolte.mappings.n.sources: required"),
-        "{errs}"
-    );
+    assert!(errs.contains("divolte.sinks.a: a source is also named"), "{errs}");
+    assert!(errs.contains("path /csc-event is already served by source \"a\""), "{errs}");
+    assert!(errs.contains("divolte.mappings.m.confluent_id: required"), "{errs}");
+    assert!(errs.contains("divolte.mappings.n.sources: required"), "{errs}");
 }
 
 #[test]
@@ -179,14 +123,8 @@ fn rejects_unknown_types_and_bad_durations() {
         "#,
     )
     .join("\n");
-    assert!(
-        errs.contains("divolte.global.server.shutdown_timeout: unknown duration unit"),
-        "{errs}"
-    );
-    assert!(
-        errs.contains("divolte.sinks.x.type: unknown type \"s3\""),
-        "{errs}"
-    );
+    assert!(errs.contains("divolte.global.server.shutdown_timeout: unknown duration unit"), "{errs}");
+    assert!(errs.contains("divolte.sinks.x.type: unknown type \"s3\""), "{errs}");
 }
 
 #[test]
@@ -198,13 +136,10 @@ fn environment_overrides_defaults_but_not_the_file() {
     };
     let c = from_toml_with_env("", env).unwrap();
     assert_eq!(c.global.server.port, 7000);
-    assert!(flatten_table(&c.global.kafka.producer).contains(&(
-        "bootstrap.servers".into(),
-        toml::Value::String("k1:9092,k2:9092".into())
-    )));
+    assert!(flatten_table(&c.global.kafka.producer)
+        .contains(&("bootstrap.servers".into(), toml::Value::String("k1:9092,k2:9092".into()))));
     let c = from_toml_with_env("[global.server]\nport = 8000", env).unwrap();
     assert_eq!(c.global.server.port, 8000);
-    let bad =
-        from_toml_with_env("", |k| (k == "DIVOLTE_PORT").then(|| "eighty".to_owned())).unwrap_err();
+    let bad = from_toml_with_env("", |k| (k == "DIVOLTE_PORT").then(|| "eighty".to_owned())).unwrap_err();
     assert!(bad.to_string().contains("DIVOLTE_PORT"));
 }

@@ -35,54 +35,36 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
             ));
         }
         match &mapping.sources {
-            None => errors.push(ConfigError::new(
-                format!("{path}.sources"),
-                "required: list the sources this mapping reads",
-            )),
-            Some(list) if list.is_empty() => errors.push(ConfigError::new(
-                format!("{path}.sources"),
-                "must name at least one source",
-            )),
+            None => errors
+                .push(ConfigError::new(format!("{path}.sources"), "required: list the sources this mapping reads")),
+            Some(list) if list.is_empty() => {
+                errors.push(ConfigError::new(format!("{path}.sources"), "must name at least one source"))
+            }
             Some(list) => {
                 for s in list.iter().filter(|s| !sources.contains_key(*s)) {
                     errors.push(ConfigError::new(
                         format!("{path}.sources"),
-                        format!(
-                            "unknown source {s:?}; declared sources: {:?}",
-                            sources.keys().collect::<Vec<_>>()
-                        ),
+                        format!("unknown source {s:?}; declared sources: {:?}", sources.keys().collect::<Vec<_>>()),
                     ));
                 }
             }
         }
         let Some(sink_list) = &mapping.sinks else {
-            errors.push(ConfigError::new(
-                format!("{path}.sinks"),
-                "required: list the sinks this mapping writes to",
-            ));
+            errors.push(ConfigError::new(format!("{path}.sinks"), "required: list the sinks this mapping writes to"));
             continue;
         };
         if sink_list.is_empty() {
-            errors.push(ConfigError::new(
-                format!("{path}.sinks"),
-                "must name at least one sink",
-            ));
+            errors.push(ConfigError::new(format!("{path}.sinks"), "must name at least one sink"));
         }
         for s in sink_list {
             let Some(sink) = sinks.get(s) else {
                 errors.push(ConfigError::new(
                     format!("{path}.sinks"),
-                    format!(
-                        "unknown sink {s:?}; declared sinks: {:?}",
-                        sinks.keys().collect::<Vec<_>>()
-                    ),
+                    format!("unknown sink {s:?}; declared sinks: {:?}", sinks.keys().collect::<Vec<_>>()),
                 ));
                 continue;
             };
-            let schema = mapping
-                .schema_file
-                .as_deref()
-                .filter(|_| mapping.mapping_script_file.is_some());
+            let schema = mapping.schema_file.as_deref().filter(|_| mapping.mapping_script_file.is_some());
             if let Some((other, other_schema)) = sink_schema.insert(s, (mname, schema)) {
                 if other_schema != schema {
                     errors.push(ConfigError::new(
@@ -118,7 +100,9 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
         let path = format!("divolte.sinks.{name}");
         match sink {
             SinkConfig::Hdfs(h) => {
-                for (key, dir) in [("working_dir", &h.file_strategy.working_dir), ("publish_dir", &h.file_strategy.publish_dir)] {
+                for (key, dir) in
+                    [("working_dir", &h.file_strategy.working_dir), ("publish_dir", &h.file_strategy.publish_dir)]
+                {
                     if dir.contains("://") && !dir.starts_with("file://") {
                         errors.push(ConfigError::new(
                             format!("{path}.file_strategy.{key}"),
@@ -127,7 +111,10 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
                     }
                 }
                 if h.file_strategy.sync_file_after_records == 0 {
-                    errors.push(ConfigError::new(format!("{path}.file_strategy.sync_file_after_records"), "must be at least 1"));
+                    errors.push(ConfigError::new(
+                        format!("{path}.file_strategy.sync_file_after_records"),
+                        "must be at least 1",
+                    ));
                 }
             }
             SinkConfig::Kafka(_) => errors.push(ConfigError::new(
@@ -141,28 +128,18 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
         }
     }
     let g = &config.global;
-    for (key, threads, size) in [
-        ("hdfs", g.hdfs.threads, g.hdfs.buffer_size),
-        ("kafka", g.kafka.threads, g.kafka.buffer_size),
-    ] {
+    for (key, threads, size) in
+        [("hdfs", g.hdfs.threads, g.hdfs.buffer_size), ("kafka", g.kafka.threads, g.kafka.buffer_size)]
+    {
         if threads == 0 {
-            errors.push(ConfigError::new(
-                format!("divolte.global.{key}.threads"),
-                "must be at least 1",
-            ));
+            errors.push(ConfigError::new(format!("divolte.global.{key}.threads"), "must be at least 1"));
         }
         if size == 0 {
-            errors.push(ConfigError::new(
-                format!("divolte.global.{key}.buffer_size"),
-                "must be at least 1",
-            ));
+            errors.push(ConfigError::new(format!("divolte.global.{key}.buffer_size"), "must be at least 1"));
         }
     }
     if g.mapper.user_agent_parser.cache_size == 0 {
-        errors.push(ConfigError::new(
-            "divolte.global.mapper.user_agent_parser.cache_size",
-            "must be at least 1",
-        ));
+        errors.push(ConfigError::new("divolte.global.mapper.user_agent_parser.cache_size", "must be at least 1"));
     }
     let kind = g.mapper.user_agent_parser.kind.to_ascii_lowercase();
     if !["non_updating", "online_updating", "caching_and_updating"].contains(&kind.as_str()) {
@@ -178,22 +155,13 @@ fn validate_server(config: &Config, errors: &mut Vec<ConfigError>) {
     let s = &config.global.server;
     let path = "divolte.global.server";
     if s.max_header_bytes < 256 {
-        errors.push(ConfigError::new(
-            format!("{path}.max_header_bytes"),
-            "must be at least 256",
-        ));
+        errors.push(ConfigError::new(format!("{path}.max_header_bytes"), "must be at least 256"));
     }
     if s.max_connections == 0 {
-        errors.push(ConfigError::new(
-            format!("{path}.max_connections"),
-            "must be at least 1",
-        ));
+        errors.push(ConfigError::new(format!("{path}.max_connections"), "must be at least 1"));
     }
     if s.header_read_timeout.0.is_zero() || s.idle_timeout.0.is_zero() {
-        errors.push(ConfigError::new(
-            format!("{path}.idle_timeout"),
-            "timeouts must be greater than zero",
-        ));
+        errors.push(ConfigError::new(format!("{path}.idle_timeout"), "timeouts must be greater than zero"));
     }
     let no_cpus = match &s.cores {
         Some(super::Cores::Count(n)) => *n == 0,
@@ -201,17 +169,11 @@ fn validate_server(config: &Config, errors: &mut Vec<ConfigError>) {
         None => false,
     };
     if no_cpus {
-        errors.push(ConfigError::new(
-            format!("{path}.cores"),
-            "must name at least one CPU",
-        ));
+        errors.push(ConfigError::new(format!("{path}.cores"), "must name at least one CPU"));
     }
     if let Some(host) = &s.host {
         if host.parse::<std::net::IpAddr>().is_err() && host != "localhost" {
-            errors.push(ConfigError::new(
-                format!("{path}.host"),
-                format!("{host:?} is not an IP address"),
-            ));
+            errors.push(ConfigError::new(format!("{path}.host"), format!("{host:?} is not an IP address")));
         }
     }
 }
@@ -220,10 +182,7 @@ fn validate_sources(sources: &BTreeMap<String, SourceConfig>, errors: &mut Vec<C
     let mut paths: BTreeMap<String, String> = BTreeMap::new();
     let mut claim = |p: String, owner: &str, key: String, errors: &mut Vec<ConfigError>| {
         if let Some(other) = paths.insert(p.clone(), owner.to_owned()) {
-            errors.push(ConfigError::new(
-                key,
-                format!("path {p} is already served by source {other:?}"),
-            ));
+            errors.push(ConfigError::new(key, format!("path {p} is already served by source {other:?}")));
         }
     };
     for (name, source) in sources {
@@ -231,43 +190,22 @@ fn validate_sources(sources: &BTreeMap<String, SourceConfig>, errors: &mut Vec<C
         match source {
             SourceConfig::Browser(b) => {
                 if !b.prefix.starts_with('/') {
-                    errors.push(ConfigError::new(
-                        format!("{path}.prefix"),
-                        "must start with /",
-                    ));
+                    errors.push(ConfigError::new(format!("{path}.prefix"), "must start with /"));
                 }
                 let js = &b.javascript.name;
                 let stem_ok = js.strip_suffix(".js").is_some_and(|stem| {
-                    !stem.is_empty()
-                        && stem
-                            .bytes()
-                            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+                    !stem.is_empty() && stem.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
                 });
                 if !stem_ok {
-                    errors.push(ConfigError::new(
-                        format!("{path}.javascript.name"),
-                        "must match ^[A-Za-z0-9_-]+\\.js$",
-                    ));
+                    errors
+                        .push(ConfigError::new(format!("{path}.javascript.name"), "must match ^[A-Za-z0-9_-]+\\.js$"));
                 }
                 if b.event_suffix.is_empty() || b.event_suffix.contains('/') {
-                    errors.push(ConfigError::new(
-                        format!("{path}.event_suffix"),
-                        "must be a non-empty path segment",
-                    ));
+                    errors.push(ConfigError::new(format!("{path}.event_suffix"), "must be a non-empty path segment"));
                 }
                 let prefix = b.normalized_prefix();
-                claim(
-                    format!("{prefix}{}", b.event_suffix),
-                    name,
-                    format!("{path}.event_suffix"),
-                    errors,
-                );
-                claim(
-                    format!("{prefix}{js}"),
-                    name,
-                    format!("{path}.javascript.name"),
-                    errors,
-                );
+                claim(format!("{prefix}{}", b.event_suffix), name, format!("{path}.event_suffix"), errors);
+                claim(format!("{prefix}{js}"), name, format!("{path}.javascript.name"), errors);
             }
             SourceConfig::Json(j) => {
                 errors.push(ConfigError::new(
@@ -275,17 +213,9 @@ fn validate_sources(sources: &BTreeMap<String, SourceConfig>, errors: &mut Vec<C
                     "JSON sources are not supported by this build yet; remove the source",
                 ));
                 if !j.event_path.starts_with('/') {
-                    errors.push(ConfigError::new(
-                        format!("{path}.event_path"),
-                        "must start with /",
-                    ));
+                    errors.push(ConfigError::new(format!("{path}.event_path"), "must start with /"));
                 }
-                claim(
-                    j.event_path.clone(),
-                    name,
-                    format!("{path}.event_path"),
-                    errors,
-                );
+                claim(j.event_path.clone(), name, format!("{path}.event_path"), errors);
             }
         }
     }

@@ -42,9 +42,12 @@ fn known(v: &str) -> &str {
 
 /// Parses a user agent without the cache.
 pub fn parse(parser: &woothee::parser::Parser, agent: &str) -> UserAgent {
-    let r = parser
-        .parse(agent)
-        .unwrap_or_else(woothee::parser::WootheeResult::new);
+    // Not `unwrap_or_default`: the derived default has empty names, `new()`
+    // has woothee's UNKNOWN markers, which the translation below relies on.
+    let r = match parser.parse(agent) {
+        Some(r) => r,
+        None => woothee::parser::WootheeResult::new(),
+    };
     let family = match r.name {
         "Internet Explorer" => "IE",
         UNKNOWN => "unknown",
@@ -168,10 +171,7 @@ impl UserAgentCache {
             if self.current.len() >= self.generation_size {
                 self.previous = std::mem::replace(
                     &mut self.current,
-                    HashMap::with_capacity_and_hasher(
-                        self.generation_size,
-                        ahash::RandomState::new(),
-                    ),
+                    HashMap::with_capacity_and_hasher(self.generation_size, ahash::RandomState::new()),
                 );
             }
             self.current.insert(agent.into(), parsed);
@@ -210,16 +210,10 @@ mod tests {
         );
         let ipad = parse(&p, "Mozilla/5.0 (iPad; CPU OS 12_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.1 Mobile/15E148 Safari/604.1");
         assert_eq!(&*ipad.device_category, "Tablet");
-        let bot = parse(
-            &p,
-            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-        );
+        let bot = parse(&p, "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)");
         assert_eq!(&*bot.kind, "Robot");
         let junk = parse(&p, "definitely not a browser");
-        assert_eq!(
-            (&*junk.name, &*junk.device_category, &*junk.version),
-            ("unknown", "Unknown", "")
-        );
+        assert_eq!((&*junk.name, &*junk.device_category, &*junk.version), ("unknown", "Unknown", ""));
     }
 
     #[test]

@@ -7,12 +7,9 @@
 //! tag for every character; the original's Guava version hashed characters
 //! outside the BMP (emoji) wrongly and flagged such events as corrupt.
 
-use std::io::Cursor;
-
 /// MurmurHash3 x86_32 with seed 0, as a signed number like Guava's `asInt()`.
 pub fn murmur3_signed(bytes: &[u8]) -> i32 {
-    // Reading from an in-memory cursor cannot fail.
-    murmur3::murmur3_32(&mut Cursor::new(bytes), 0).unwrap_or(0) as i32
+    murmurhash32::murmurhash3_with_seed::<0>(bytes) as i32
 }
 
 /// Appends the canonical form of `len` parameters (`param(i)` gives the
@@ -21,13 +18,25 @@ pub fn murmur3_signed(bytes: &[u8]) -> i32 {
 pub fn canonical_form<'p>(
     len: usize,
     param: impl Fn(usize) -> (&'p [u8], &'p [u8]),
-    order: &mut Vec<u16>,
+    order: &mut Vec<u32>,
     out: &mut Vec<u8>,
 ) {
     order.clear();
-    order.extend((0..len as u16).filter(|&i| param(i as usize).0 != b"x"));
-    // Stable: values of one name keep their arrival order.
-    order.sort_by(|&a, &b| param(a as usize).0.cmp(param(b as usize).0));
+    order.extend((0..len as u32).filter(|&i| param(i as usize).0 != b"x"));
+    if len <= 0xffff && order.iter().all(|&i| param(i as usize).0.len() == 1) {
+        // The tag's names are single bytes: sort on (byte, arrival index)
+        // packed in one integer, which keeps values of a name in arrival order.
+        for i in order.iter_mut() {
+            *i |= u32::from(param(*i as usize).0[0]) << 16;
+        }
+        order.sort_unstable();
+        for i in order.iter_mut() {
+            *i &= 0xffff;
+        }
+    } else {
+        // Stable: values of one name keep their arrival order.
+        order.sort_by(|&a, &b| param(a as usize).0.cmp(param(b as usize).0));
+    }
     let mut current: Option<&[u8]> = None;
     for &i in order.iter() {
         let (name, value) = param(i as usize);
@@ -73,12 +82,7 @@ mod tests {
     fn check(pairs: &[(&str, &str)]) -> Option<bool> {
         let mut order = Vec::new();
         let mut canon = Vec::new();
-        canonical_form(
-            pairs.len(),
-            |i| (pairs[i].0.as_bytes(), pairs[i].1.as_bytes()),
-            &mut order,
-            &mut canon,
-        );
+        canonical_form(pairs.len(), |i| (pairs[i].0.as_bytes(), pairs[i].1.as_bytes()), &mut order, &mut canon);
         let x = pairs.iter().find(|(k, _)| *k == "x").map(|(_, v)| *v);
         Some(verify(&canon, x))
     }
@@ -153,12 +157,7 @@ mod tests {
         let pairs = borrowed(&p);
         let mut order = Vec::new();
         let mut canon = Vec::new();
-        canonical_form(
-            pairs.len(),
-            |i| (pairs[i].0.as_bytes(), pairs[i].1.as_bytes()),
-            &mut order,
-            &mut canon,
-        );
+        canonical_form(pairs.len(), |i| (pairs[i].0.as_bytes(), pairs[i].1.as_bytes()), &mut order, &mut canon);
         let hash = murmur3_signed(&canon);
         let mut x = Vec::new();
         super::super::ids::push_base36(&mut x, i64::from(hash));
@@ -168,15 +167,10 @@ mod tests {
             let s = String::from_utf8(canon.clone()).unwrap();
             let mut out = Vec::new();
             for unit in s.encode_utf16() {
-                let c = char::from_u32(u32::from(unit)).map_or(
-                    [
-                        0xED,
-                        0xA0 | ((unit >> 6) & 0x0F) as u8,
-                        0x80 | (unit & 0x3F) as u8,
-                    ]
-                    .to_vec(),
-                    |c| c.to_string().into_bytes(),
-                );
+                let c = char::from_u32(u32::from(unit))
+                    .map_or([0xED, 0xA0 | ((unit >> 6) & 0x0F) as u8, 0x80 | (unit & 0x3F) as u8].to_vec(), |c| {
+                        c.to_string().into_bytes()
+                    });
                 out.extend(c);
             }
             out
@@ -189,12 +183,7 @@ mod tests {
         let a = [("a", "1"), ("b", "2"), ("a", "3")];
         let mut order = Vec::new();
         let mut canon = Vec::new();
-        canonical_form(
-            a.len(),
-            |i| (a[i].0.as_bytes(), a[i].1.as_bytes()),
-            &mut order,
-            &mut canon,
-        );
+        canonical_form(a.len(), |i| (a[i].0.as_bytes(), a[i].1.as_bytes()), &mut order, &mut canon);
         assert_eq!(canon, b"a=1,3,;b=2,;");
     }
 }

@@ -65,10 +65,7 @@ impl<'a> DivolteId<'a> {
         if parts.next().is_some() || version != "0" {
             return None;
         }
-        Some(Self {
-            timestamp: parse_base36_i64(ts)?,
-            unique,
-        })
+        Some(Self { timestamp: parse_base36_i64(ts)?, unique })
     }
 
     /// Whether `raw` (the text this id was parsed from) is already in
@@ -94,9 +91,7 @@ mod tests {
     fn recognises_identifiers_in_normal_form() {
         let id = DivolteId::parse("0:+I1T84HGY:x").unwrap();
         assert!(!id.is_rendered_as("0:+I1T84HGY:x"));
-        assert!(DivolteId::parse("0:i1t84hgy:x")
-            .unwrap()
-            .is_rendered_as("0:i1t84hgy:x"));
+        assert!(DivolteId::parse("0:i1t84hgy:x").unwrap().is_rendered_as("0:i1t84hgy:x"));
     }
 
     #[test]
@@ -106,10 +101,7 @@ mod tests {
         assert!(DivolteId::parse("0:16").is_none());
         assert!(DivolteId::parse("0:16:a:b").is_none());
         assert!(DivolteId::parse("0::abc").is_none());
-        assert!(
-            DivolteId::parse("0:zzzzzzzzzzzzzzzz:abc").is_none(),
-            "overflow"
-        );
+        assert!(DivolteId::parse("0:zzzzzzzzzzzzzzzz:abc").is_none(), "overflow");
     }
 
     #[test]
@@ -117,16 +109,9 @@ mod tests {
         for n in [0i64, 35, 36, -1, -1_234_567, i64::MAX, i64::MIN + 1] {
             let mut out = Vec::new();
             push_base36(&mut out, n);
-            assert_eq!(
-                parse_base36_i64(std::str::from_utf8(&out).unwrap()),
-                Some(n)
-            );
+            assert_eq!(parse_base36_i64(std::str::from_utf8(&out).unwrap()), Some(n));
         }
         assert_eq!(parse_base36_i32("1ak"), Some(1676));
-        assert_eq!(
-            parse_base36_i32("1.i"),
-            None,
-            "fractional pixel ratios do not parse"
-        );
+        assert_eq!(parse_base36_i32("1.i"), None, "fractional pixel ratios do not parse");
     }
 }

@@ -32,10 +32,7 @@ const MAX_DEPTH: usize = 64;
 /// # Errors
 /// [`MincodeError`] with the offset of the first problem, including trailing input.
 pub fn decode(text: &str) -> Result<Value, MincodeError> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        pos: 0,
-    };
+    let mut p = Parser { s: text.as_bytes(), pos: 0 };
     let v = p.value(0)?;
     if p.pos != p.s.len() {
         return Err(p.err());
@@ -179,10 +176,7 @@ mod tests {
             ("(s~!odd~~name!v!)", json!({"!odd~name": "v"})),
             ("annt.", json!([null, null, true])),
             ("(anested!(tdeep!).)", json!({"nested": [{"deep": true}]})),
-            (
-                "s2012-12-21T00:00:00.000Z!",
-                json!("2012-12-21T00:00:00.000Z"),
-            ),
+            ("s2012-12-21T00:00:00.000Z!", json!("2012-12-21T00:00:00.000Z")),
             ("sünïcødé 😀!", json!("ünïcødé 😀")),
         ];
         for (code, expected) in cases {
@@ -192,18 +186,7 @@ mod tests {
 
     #[test]
     fn rejects_truncated_unknown_and_trailing_input() {
-        for bad in [
-            "",
-            "s",
-            "d16",
-            "(sname!x!",
-            "a",
-            "x",
-            "tt",
-            "jabc!",
-            "(",
-            "d!",
-        ] {
+        for bad in ["", "s", "d16", "(sname!x!", "a", "x", "tt", "jabc!", "(", "d!"] {
             assert!(decode(bad).is_err(), "{bad:?} should fail");
         }
     }

@@ -73,11 +73,7 @@ mod tests {
         let wire = b"5\r\nhello\r\n0\r\n\r\n";
         let mut out = Vec::new();
         for cut in 0..wire.len() {
-            assert_eq!(
-                decode_chunked(&wire[..cut], &mut out, 100),
-                Ok(None),
-                "cut at {cut}"
-            );
+            assert_eq!(decode_chunked(&wire[..cut], &mut out, 100), Ok(None), "cut at {cut}");
         }
         assert_eq!(decode_chunked(wire, &mut out, 100), Ok(Some(wire.len())));
     }
@@ -85,21 +81,9 @@ mod tests {
     #[test]
     fn rejects_oversized_and_malformed_bodies() {
         let mut out = Vec::new();
-        assert_eq!(
-            decode_chunked(b"5\r\nhello\r\n0\r\n\r\n", &mut out, 4),
-            Err(Error::BodyTooLarge)
-        );
-        assert_eq!(
-            decode_chunked(b"zz\r\n", &mut out, 4),
-            Err(Error::BadFraming)
-        );
-        assert_eq!(
-            decode_chunked(b"2\r\nabXX", &mut out, 4),
-            Err(Error::BadFraming)
-        );
-        assert_eq!(
-            decode_chunked(b"ffffffffffffffff\r\n", &mut out, 4),
-            Err(Error::BodyTooLarge)
-        );
+        assert_eq!(decode_chunked(b"5\r\nhello\r\n0\r\n\r\n", &mut out, 4), Err(Error::BodyTooLarge));
+        assert_eq!(decode_chunked(b"zz\r\n", &mut out, 4), Err(Error::BadFraming));
+        assert_eq!(decode_chunked(b"2\r\nabXX", &mut out, 4), Err(Error::BadFraming));
+        assert_eq!(decode_chunked(b"ffffffffffffffff\r\n", &mut out, 4), Err(Error::BodyTooLarge));
     }
 }

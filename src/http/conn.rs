@@ -87,12 +87,7 @@ struct ReadBuf {
 
 impl ReadBuf {
     fn new(max: usize) -> Self {
-        Self {
-            buf: vec![0; INITIAL_READ_BUFFER.min(max)],
-            start: 0,
-            end: 0,
-            max,
-        }
+        Self { buf: vec![0; INITIAL_READ_BUFFER.min(max)], start: 0, end: 0, max }
     }
 
     fn data(&self) -> &[u8] {
@@ -134,13 +129,7 @@ impl ReadBuf {
 /// Serves one connection until the peer closes, an error closes it, or the
 /// server drains. `idle` is shared with the shard, which closes idle
 /// connections when a drain begins.
-pub async fn serve<S: Service>(
-    stream: &mut TcpStream,
-    peer: SocketAddr,
-    svc: &S,
-    limits: &Limits,
-    idle: &Cell<bool>,
-) {
+pub async fn serve<S: Service>(stream: &mut TcpStream, peer: SocketAddr, svc: &S, limits: &Limits, idle: &Cell<bool>) {
     // Chunk framing can take more room than the body it carries.
     let mut rbuf = ReadBuf::new(limits.max_head_bytes + 2 * limits.max_body_bytes + 1024);
     let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
@@ -153,16 +142,8 @@ pub async fn serve<S: Service>(
         let mut closing = false;
         let mut ticket = None;
         while !rbuf.is_empty() {
-            let step = handle_one(
-                rbuf.data(),
-                peer,
-                svc,
-                limits,
-                &mut wbuf,
-                &mut body_scratch,
-                &mut ticket,
-                &mut closing,
-            );
+            let step =
+                handle_one(rbuf.data(), peer, svc, limits, &mut wbuf, &mut body_scratch, &mut ticket, &mut closing);
             match step {
                 Step::Done { consumed } => {
                     rbuf.consume(consumed);
@@ -297,17 +278,11 @@ fn handle_one<S: Service>(
         Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
             return Step::Fail(head_too_large(buf, limits.max_head_bytes))
         }
-        Ok(httparse::Status::Partial) => {
-            return Step::NeedMore {
-                continue_wanted: false,
-            }
-        }
+        Ok(httparse::Status::Partial) => return Step::NeedMore { continue_wanted: false },
         Err(httparse::Error::TooManyHeaders) => return Step::Fail(Error::HeaderTooLarge),
         Err(_) => return Step::Fail(Error::Malformed),
     };
-    let (Some(method_str), Some(target), Some(minor_version)) =
-        (parsed.method, parsed.path, parsed.version)
-    else {
+    let (Some(method_str), Some(target), Some(minor_version)) = (parsed.method, parsed.path, parsed.version) else {
         return Step::Fail(Error::Malformed);
     };
     let headers = parsed.headers;
@@ -318,10 +293,7 @@ fn handle_one<S: Service>(
     for h in headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let Some(n) = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-            else {
+            let Some(n) = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<usize>().ok()) else {
                 return Step::Fail(Error::BadFraming);
             };
             framing = match framing {
@@ -391,13 +363,7 @@ fn handle_one<S: Service>(
     let close = !keep_alive || svc.draining();
     let head_only = request.method == Method::Head;
     svc.date().with_line(request.received, |date| {
-        let mut res = Response::new(
-            wbuf,
-            date,
-            head_only,
-            close,
-            keep_alive && minor_version == 0,
-        );
+        let mut res = Response::new(wbuf, date, head_only, close, keep_alive && minor_version == 0);
         if let Some(t) = svc.call(&request, &mut res) {
             *ticket = Some(t);
         }

@@ -55,17 +55,12 @@ impl<'a> Request<'a> {
     /// Values of every header named `name` (case-insensitive), in order.
     pub fn headers_named(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
         let headers = self.headers;
-        headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
     }
 
     /// The first header named `name`, as text if it is valid UTF-8.
     pub fn header(&self, name: &'a str) -> Option<&'a str> {
-        self.headers_named(name)
-            .next()
-            .and_then(|v| std::str::from_utf8(v).ok())
+        self.headers_named(name).next().and_then(|v| std::str::from_utf8(v).ok())
     }
 }
 

@@ -22,14 +22,7 @@ impl<'a> Response<'a> {
         close: bool,
         keep_alive_header: bool,
     ) -> Self {
-        Self {
-            out,
-            date_line,
-            head_only,
-            close,
-            keep_alive_header,
-            written: false,
-        }
+        Self { out, date_line, head_only, close, keep_alive_header, written: false }
     }
 
     /// Whether a response has been written.
@@ -51,13 +44,7 @@ impl<'a> Response<'a> {
     /// `\r\n`, typically constants, so that the common responses are a few
     /// memory copies. The body is omitted for HEAD requests (its length is
     /// still announced) and for 204/304.
-    pub fn send(
-        &mut self,
-        status: Status,
-        headers: &[&str],
-        content_type: Option<&str>,
-        body: &[u8],
-    ) {
+    pub fn send(&mut self, status: Status, headers: &[&str], content_type: Option<&str>, body: &[u8]) {
         debug_assert!(!self.written, "one response per request");
         self.written = true;
         let out = &mut *self.out;
@@ -91,11 +78,6 @@ impl<'a> Response<'a> {
 
     /// `text/plain; charset=utf-8` response.
     pub fn text(&mut self, status: Status, headers: &[&str], body: &str) {
-        self.send(
-            status,
-            headers,
-            Some("text/plain; charset=utf-8"),
-            body.as_bytes(),
-        );
+        self.send(status, headers, Some("text/plain; charset=utf-8"), body.as_bytes());
     }
 }

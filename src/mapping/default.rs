@@ -55,12 +55,7 @@ impl DefaultMapping {
     }
 
     /// Fills `values` (indexed by schema position) from `e` and its parsed user agent.
-    pub fn map<'a>(
-        &self,
-        e: &Event<'a>,
-        ua: Option<&'a UserAgent>,
-        values: &mut [Option<Datum<'a>>],
-    ) {
+    pub fn map<'a>(&self, e: &Event<'a>, ua: Option<&'a UserAgent>, values: &mut [Option<Datum<'a>>]) {
         let s = |v: Option<&'a str>| v.map(Datum::String);
         let i = |v: Option<i32>| v.map(Datum::Int);
         let ua_field = |f: fn(&'a UserAgent) -> &'a str| ua.map(|u| Datum::String(f(u)));

@@ -79,9 +79,7 @@ pub struct ShardMetrics {
 
 impl Default for ShardMetrics {
     fn default() -> Self {
-        Self {
-            values: Counter::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
-        }
+        Self { values: Counter::ALL.iter().map(|_| AtomicU64::new(0)).collect() }
     }
 }
 
@@ -124,6 +122,9 @@ pub struct SinkMetrics {
     pub queued: AtomicU64,
 }
 
+/// A per-sink series: name, type, help, and the counter it reads.
+type SinkSeries = (&'static str, &'static str, &'static str, fn(&SinkMetrics) -> &AtomicU64);
+
 /// Everything a scrape reads.
 #[derive(Debug, Default)]
 pub struct Registry {
@@ -156,46 +157,17 @@ impl Registry {
                 let _ = writeln!(out, "{name}{{{labels}}} {total}");
             }
         }
-        let sink_series: [(&str, &str, &str, fn(&SinkMetrics) -> &AtomicU64); 5] = [
-            (
-                "divolte_sink_delivered_total",
-                "counter",
-                "Records a sink delivered.",
-                |m| &m.delivered,
-            ),
-            (
-                "divolte_sink_failed_total",
-                "counter",
-                "Records a sink lost to errors.",
-                |m| &m.failed,
-            ),
-            (
-                "divolte_sink_errors_total",
-                "counter",
-                "Sink write errors.",
-                |m| &m.errors,
-            ),
-            (
-                "divolte_sink_files_published_total",
-                "counter",
-                "Files a file sink published.",
-                |m| &m.files_published,
-            ),
-            (
-                "divolte_sink_queue_records",
-                "gauge",
-                "Records waiting for a sink's flush threads.",
-                |m| &m.queued,
-            ),
+        let sink_series: [SinkSeries; 5] = [
+            ("divolte_sink_delivered_total", "counter", "Records a sink delivered.", |m| &m.delivered),
+            ("divolte_sink_failed_total", "counter", "Records a sink lost to errors.", |m| &m.failed),
+            ("divolte_sink_errors_total", "counter", "Sink write errors.", |m| &m.errors),
+            ("divolte_sink_files_published_total", "counter", "Files a file sink published.", |m| &m.files_published),
+            ("divolte_sink_queue_records", "gauge", "Records waiting for a sink's flush threads.", |m| &m.queued),
         ];
         for (name, kind, help, field) in sink_series {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (sink, m) in &self.sinks {
-                let _ = writeln!(
-                    out,
-                    "{name}{{sink=\"{sink}\"}} {}",
-                    field(m).load(Ordering::Relaxed)
-                );
+                let _ = writeln!(out, "{name}{{sink=\"{sink}\"}} {}", field(m).load(Ordering::Relaxed));
             }
         }
         let _ = writeln!(

@@ -35,12 +35,7 @@ pub struct GroupCommit {
 
 impl Default for GroupCommit {
     fn default() -> Self {
-        Self {
-            state: RefCell::new(State {
-                next: 1,
-                ..State::default()
-            }),
-        }
+        Self { state: RefCell::new(State { next: 1, ..State::default() }) }
     }
 }
 

@@ -95,10 +95,7 @@ const STOP_POLL: Duration = Duration::from_millis(50);
 /// A shard could not start (CPU not available, port in use, locked-memory limit).
 pub fn run(rt: Arc<Runtime>, cpus: &[usize]) -> std::io::Result<()> {
     let online = CpuSet::online().map_err(|e| std::io::Error::other(e.to_string()))?;
-    let sets: Vec<CpuSet> = cpus
-        .iter()
-        .map(|&cpu| online.clone().filter(|l| l.cpu == cpu))
-        .collect();
+    let sets: Vec<CpuSet> = cpus.iter().map(|&cpu| online.clone().filter(|l| l.cpu == cpu)).collect();
     let next_shard = Arc::new(AtomicUsize::new(0));
     let handles = LocalExecutorPoolBuilder::new(PoolPlacement::Custom(sets))
         .name("shard")
@@ -170,20 +167,10 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
             continue;
         }
         metrics.inc(Counter::ConnectionsAccepted);
-        glommio::spawn_local(connection(
-            stream,
-            pipeline.clone(),
-            connections.clone(),
-            rt.clone(),
-        ))
-        .detach();
+        glommio::spawn_local(connection(stream, pipeline.clone(), connections.clone(), rt.clone())).detach();
     }
     drop(listener);
-    tracing::info!(
-        shard = index,
-        open = connections.borrow().len(),
-        "Shard stopped accepting; finishing connections."
-    );
+    tracing::info!(shard = index, open = connections.borrow().len(), "Shard stopped accepting; finishing connections.");
 
     let deadline = Instant::now() + rt.shutdown_timeout;
     while !connections.borrow().is_empty() && Instant::now() < deadline {
@@ -199,25 +186,13 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     }
     pipeline.flush_now();
     drop(flusher);
-    tracing::info!(
-        shard = index,
-        abandoned = connections.borrow().len(),
-        "Shard stopped."
-    );
+    tracing::info!(shard = index, abandoned = connections.borrow().len(), "Shard stopped.");
     Ok(())
 }
 
-async fn connection(
-    mut stream: TcpStream,
-    pipeline: Rc<Pipeline>,
-    connections: Connections,
-    rt: Arc<Runtime>,
-) {
+async fn connection(mut stream: TcpStream, pipeline: Rc<Pipeline>, connections: Connections, rt: Arc<Runtime>) {
     let idle = Rc::new(Cell::new(false));
-    let key = connections.borrow_mut().insert(OpenConnection {
-        fd: stream.as_raw_fd(),
-        idle: idle.clone(),
-    });
+    let key = connections.borrow_mut().insert(OpenConnection { fd: stream.as_raw_fd(), idle: idle.clone() });
     let _ = stream.set_nodelay(true);
     if let Ok(peer) = stream.peer_addr() {
         crate::http::serve(&mut stream, peer, &*pipeline, &rt.limits, &idle).await;
@@ -228,7 +203,9 @@ async fn connection(
 
 async fn refuse(mut stream: TcpStream) {
     let _ = stream
-        .write_all(b"HTTP/1.1 503 Service Unavailable\r\nServer: divolte\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nServer: divolte\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
         .await;
     let _ = stream.close().await;
 }

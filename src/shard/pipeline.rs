@@ -25,9 +25,9 @@ pub const PIXEL_ETAG: &str = "\"6b3edc43-20ec-4078-bc47-e965dd76b88a\"";
 
 /// A transparent 1x1 GIF.
 pub const PIXEL_GIF: &[u8] = &[
-    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
-    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+    0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+    0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
 /// Cache headers of the pixel (and its 304), exactly as the original sends them.
@@ -67,13 +67,7 @@ impl Pipeline {
             record: Vec::with_capacity(1024),
             last_mapping_warning: None,
         };
-        Self {
-            rt,
-            metrics,
-            date: DateCache::default(),
-            stages: RefCell::new(stages),
-            commit: GroupCommit::default(),
-        }
+        Self { rt, metrics, date: DateCache::default(), stages: RefCell::new(stages), commit: GroupCommit::default() }
     }
 
     /// The flusher task's body: hand off batches whenever a connection waits.
@@ -97,13 +91,7 @@ impl Pipeline {
         let m = &self.metrics;
         m.inc(Counter::EventsReceived);
         let mut stages = self.stages.borrow_mut();
-        let Stages {
-            pixel,
-            user_agents,
-            batches,
-            record,
-            last_mapping_warning,
-        } = &mut *stages;
+        let Stages { pixel, user_agents, batches, record, last_mapping_warning } = &mut *stages;
         let event = match pixel.parse(req, source) {
             Ok(e) => e,
             Err(reason) => {
@@ -123,7 +111,7 @@ impl Pipeline {
         if event.corrupt {
             m.inc(Counter::EventsCorrupt);
         }
-        let user_agent = event.user_agent.map(|a| &*user_agents.get(a));
+        let user_agent = event.user_agent.map(|a| user_agents.get(a));
         let party_hash = batches.party_hash(event.party_id);
         let mut batched = false;
         for &mi in &self.rt.mappings_by_source[source] {
@@ -144,9 +132,7 @@ impl Pipeline {
             if let Err(error) = encode_record(&mapping.layout, &values, record) {
                 m.inc(Counter::RecordsMappingFailed);
                 let now = Instant::now();
-                if last_mapping_warning
-                    .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
-                {
+                if last_mapping_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
                     *last_mapping_warning = Some(now);
                     tracing::error!(mapping = %mapping.name, ?error, "Cannot encode record. Dropping it.");
                 }
@@ -222,12 +208,7 @@ impl Service for Pipeline {
             Some(Endpoint::Metrics) => {
                 m.inc(Counter::RequestsMetrics);
                 let body = self.rt.registry.render();
-                res.send(
-                    Status::OK,
-                    &[],
-                    Some("text/plain; version=0.0.4; charset=utf-8"),
-                    body.as_bytes(),
-                );
+                res.send(Status::OK, &[], Some("text/plain; version=0.0.4; charset=utf-8"), body.as_bytes());
                 None
             }
             None => {

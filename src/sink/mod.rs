@@ -47,14 +47,8 @@ fn channel_capacity(buffer_size: usize) -> usize {
 ///
 /// # Errors
 /// A sink that cannot start (e.g. its directories cannot be created).
-pub fn start(
-    config: &Config,
-    schema_of: impl Fn(&str) -> apache_avro::Schema,
-) -> std::io::Result<Sinks> {
-    let mut sinks = Sinks {
-        lanes: Vec::new(),
-        threads: Vec::new(),
-    };
+pub fn start(config: &Config, schema_of: impl Fn(&str) -> apache_avro::Schema) -> std::io::Result<Sinks> {
+    let mut sinks = Sinks { lanes: Vec::new(), threads: Vec::new() };
     for (name, sink) in config.active_sinks() {
         let metrics = Arc::new(SinkMetrics::default());
         let (threads, buffer_size) = match sink {
@@ -65,28 +59,17 @@ pub fn start(
         };
         let mut senders = Vec::with_capacity(threads);
         for lane in 0..threads {
-            let (tx, rx) = crossbeam_channel::bounded::<SinkMessage>(channel_capacity(
-                buffer_size / threads.max(1),
-            ));
+            let (tx, rx) = crossbeam_channel::bounded::<SinkMessage>(channel_capacity(buffer_size / threads.max(1)));
             senders.push(tx);
             let handle = match sink {
-                SinkConfig::Hdfs(cfg) => file::spawn(
-                    name,
-                    lane,
-                    cfg.file_strategy.clone(),
-                    schema_of(name),
-                    rx,
-                    metrics.clone(),
-                )?,
+                SinkConfig::Hdfs(cfg) => {
+                    file::spawn(name, lane, cfg.file_strategy.clone(), schema_of(name), rx, metrics.clone())?
+                }
                 _ => unreachable!("validation admits only file sinks"),
             };
             sinks.threads.push(handle);
         }
-        sinks.lanes.push(SinkLanes {
-            name: name.clone(),
-            lanes: senders,
-            metrics,
-        });
+        sinks.lanes.push(SinkLanes { name: name.clone(), lanes: senders, metrics });
     }
     Ok(sinks)
 }

@@ -23,12 +23,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            toml: String::new(),
-            cores: 1,
-            file_sink: true,
-            file_strategy: String::new(),
-        }
+        Self { toml: String::new(), cores: 1, file_sink: true, file_strategy: String::new() }
     }
 }
 
@@ -42,11 +37,7 @@ pub struct Collector {
 
 /// A free loopback port (the collector binds it with SO_REUSEPORT on every shard).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Collector {
@@ -76,12 +67,7 @@ impl Collector {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let c = Self {
-            port,
-            dir,
-            child: Some(child),
-            log,
-        };
+        let c = Self { port, dir, child: Some(child), log };
         c.wait_until_ready();
         c
     }
@@ -89,9 +75,7 @@ impl Collector {
     fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(r) =
-                self.try_request("GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-            {
+            if let Ok(r) = self.try_request("GET /ping HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n") {
                 if r.starts_with("HTTP/1.1 200") {
                     return;
                 }
@@ -140,12 +124,7 @@ impl Collector {
     /// One GET with `Connection: close`; the whole response as text.
     pub fn get(&self, target: &str, headers: &str) -> String {
         String::from_utf8_lossy(
-            &self.raw(
-                format!(
-                    "GET {target} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n"
-                )
-                .as_bytes(),
-            ),
+            &self.raw(format!("GET {target} HTTP/1.1\r\nHost: test\r\n{headers}Connection: close\r\n\r\n").as_bytes()),
         )
         .into_owned()
     }
@@ -158,8 +137,7 @@ impl Collector {
             .filter(|l| !l.starts_with('#'))
             .filter(|l| {
                 l.starts_with(name)
-                    && (l.as_bytes().get(name.len()) == Some(&b' ')
-                        || l.as_bytes().get(name.len()) == Some(&b'{'))
+                    && (l.as_bytes().get(name.len()) == Some(&b' ') || l.as_bytes().get(name.len()) == Some(&b'{'))
             })
             .filter(|l| l.contains(labels))
             .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
@@ -207,14 +185,9 @@ impl Drop for Collector {
 /// Every record of every published `.avro` file in `dir`, read with apache-avro.
 pub fn read_avro_dir(dir: &Path) -> Vec<apache_avro::types::Value> {
     let mut records = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
+    let mut files: Vec<_> = std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
     files.sort();
-    for f in files
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "avro"))
-    {
+    for f in files.into_iter().filter(|p| p.extension().is_some_and(|e| e == "avro")) {
         let reader = apache_avro::Reader::new(std::fs::File::open(&f).unwrap()).unwrap();
         for r in reader {
             records.push(r.unwrap());
@@ -224,18 +197,9 @@ pub fn read_avro_dir(dir: &Path) -> Vec<apache_avro::types::Value> {
 }
 
 /// Field `name` of a record value.
-pub fn field<'a>(
-    record: &'a apache_avro::types::Value,
-    name: &str,
-) -> &'a apache_avro::types::Value {
-    let apache_avro::types::Value::Record(fields) = record else {
-        panic!("not a record: {record:?}")
-    };
-    &fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .unwrap_or_else(|| panic!("no field {name}"))
-        .1
+pub fn field<'a>(record: &'a apache_avro::types::Value, name: &str) -> &'a apache_avro::types::Value {
+    let apache_avro::types::Value::Record(fields) = record else { panic!("not a record: {record:?}") };
+    &fields.iter().find(|(k, _)| k == name).unwrap_or_else(|| panic!("no field {name}")).1
 }
 
 /// A nullable string field's value.
@@ -254,21 +218,9 @@ pub fn opt_str(record: &apache_avro::types::Value, name: &str) -> Option<String>
 /// The published records as JSON, read by Python's fastavro (an independent reader).
 pub fn read_with_fastavro(dir: &Path) -> Vec<serde_json::Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_avro.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(dir)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "fastavro reader failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    let out = Command::new("python3").arg(script).arg(dir).output().expect("python3 runs");
+    assert!(out.status.success(), "fastavro reader failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// A realistic pixel query as the tag sends it, with a valid checksum.
@@ -315,16 +267,12 @@ impl Pixel {
             ("h", "qd".into()),
             ("t", self.event_type.clone()),
         ];
-        let mut q: Vec<String> = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode_component(v)))
-            .collect();
+        let mut q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode_component(v))).collect();
         if self.checksum {
             let mut sorted = params.clone();
             sorted.sort_by(|a, b| a.0.cmp(b.0));
             let canonical: String = sorted.iter().map(|(k, v)| format!("{k}={v},;")).collect();
-            let hash = murmur3::murmur3_32(&mut std::io::Cursor::new(canonical.as_bytes()), 0)
-                .unwrap() as i32;
+            let hash = murmur3::murmur3_32(&mut std::io::Cursor::new(canonical.as_bytes()), 0).unwrap() as i32;
             q.push(format!("x={}", base36(i64::from(hash))));
         }
         q.join("&")
@@ -368,10 +316,7 @@ pub const CHROME_UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_10_1) App
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {limit:?}"
-        );
+        assert!(Instant::now() < deadline, "condition not met within {limit:?}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }

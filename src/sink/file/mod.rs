@@ -52,20 +52,10 @@ pub fn spawn(
     std::fs::create_dir_all(&working)?;
     std::fs::create_dir_all(&publish)?;
     let sink = name.to_owned();
-    std::thread::Builder::new()
-        .name(format!("sink-{name}-{lane}"))
-        .spawn(move || {
-            let namer = FileNamer::new(working, publish);
-            FlushThread {
-                sink,
-                strategy,
-                schema,
-                namer,
-                metrics,
-                file: None,
-            }
-            .run(rx);
-        })
+    std::thread::Builder::new().name(format!("sink-{name}-{lane}")).spawn(move || {
+        let namer = FileNamer::new(working, publish);
+        FlushThread { sink, strategy, schema, namer, metrics, file: None }.run(rx);
+    })
 }
 
 struct FlushThread {
@@ -93,9 +83,7 @@ impl FlushThread {
     }
 
     fn write(&mut self, batch: &Batch) {
-        self.metrics
-            .queued
-            .fetch_sub(batch.len() as u64, Ordering::Relaxed);
+        self.metrics.queued.fetch_sub(batch.len() as u64, Ordering::Relaxed);
         for i in 0..batch.len() {
             if self.file.is_none() {
                 match AvroFile::create(&self.namer, &self.schema) {
@@ -126,8 +114,7 @@ impl FlushThread {
         if now.duration_since(file.opened()) >= self.strategy.roll_every.0 {
             let file = self.file.take().expect("checked above");
             self.publish(file);
-        } else if file.pending() > 0
-            && now.duration_since(file.last_sync()) >= self.strategy.sync_file_after_duration.0
+        } else if file.pending() > 0 && now.duration_since(file.last_sync()) >= self.strategy.sync_file_after_duration.0
         {
             self.sync();
         }
@@ -147,9 +134,7 @@ impl FlushThread {
                 let lost = pending + file.synced();
                 self.metrics.errors.fetch_add(1, Ordering::Relaxed);
                 self.metrics.failed.fetch_add(lost, Ordering::Relaxed);
-                self.metrics
-                    .delivered
-                    .fetch_sub(file.synced(), Ordering::Relaxed);
+                self.metrics.delivered.fetch_sub(file.synced(), Ordering::Relaxed);
                 tracing::error!(sink = %self.sink, %error, records = lost, "Cannot write file. Discarding it.");
                 file.discard();
             }

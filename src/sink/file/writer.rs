@@ -35,11 +35,7 @@ fn host_name() -> String {
 impl FileNamer {
     /// Names files for these directories.
     pub fn new(working: PathBuf, publish: PathBuf) -> Self {
-        Self {
-            working,
-            publish,
-            host: host_name(),
-        }
+        Self { working, publish, host: host_name() }
     }
 
     fn next_name(&self) -> String {
@@ -68,22 +64,11 @@ impl AvroFile {
         let name = namer.next_name();
         let working_path = namer.working.join(format!("{name}.partial"));
         let publish_path = namer.publish.join(&name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&working_path)?;
-        let mut writer =
-            ContainerWriter::create(BufWriter::with_capacity(64 * 1024, file), schema)?;
+        let file = OpenOptions::new().write(true).create_new(true).open(&working_path)?;
+        let mut writer = ContainerWriter::create(BufWriter::with_capacity(64 * 1024, file), schema)?;
         writer.sync()?;
         let now = Instant::now();
-        Ok(Self {
-            writer,
-            working_path,
-            publish_path,
-            opened: now,
-            last_sync: now,
-            synced: 0,
-        })
+        Ok(Self { writer, working_path, publish_path, opened: now, last_sync: now, synced: 0 })
     }
 
     /// Where the file is being written.
@@ -139,13 +124,7 @@ impl AvroFile {
     /// The rename (or, across file systems, the copy) fails; the file stays
     /// in the working directory.
     pub fn publish(self) -> io::Result<PathBuf> {
-        let Self {
-            writer,
-            working_path,
-            publish_path,
-            synced,
-            ..
-        } = self;
+        let Self { writer, working_path, publish_path, synced, .. } = self;
         drop(writer);
         if synced == 0 {
             std::fs::remove_file(&working_path)?;

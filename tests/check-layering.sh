@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Data flows one way: socket -> http -> event -> enrich -> mapping -> avro ->
+# batch -> sink. A stage must not import a stage after it (avro's schema
+# types are the one leaf mapping reads; see ARCHITECTURE.md). Fails listing
+# every offending line.
+set -uo pipefail
+cd "$(dirname "$0")/../src"
+status=0
+check() {
+    local stage=$1; shift
+    local pattern
+    pattern=$(printf 'crate::%s\\b|' "$@")
+    pattern=${pattern%|}
+    if grep -rnE "$pattern" "$stage" 2>/dev/null; then
+        echo "layering: $stage must not import: $*" >&2
+        status=1
+    fi
+}
+check http event enrich mapping avro batch sink shard startup
+check event enrich mapping avro batch sink shard startup
+check enrich mapping avro batch sink shard startup
+check mapping batch sink shard startup
+check avro event enrich mapping batch sink shard startup
+check batch sink shard startup
+check sink shard startup
+check config http event enrich mapping avro batch sink shard startup
+check metrics http event enrich mapping avro batch sink shard startup
+check lifecycle.rs http event enrich mapping avro batch sink shard startup
+exit $status

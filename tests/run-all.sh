@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test. Safe to run repeatedly:
+# each install step is skipped when its tool is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*"; }
+
+# Python's fastavro: the independent Avro reader the integration tests use.
+if ! python3 -c 'import fastavro' 2>/dev/null; then
+    log "Installing fastavro"
+    python3 -m pip install --quiet --disable-pip-version-check fastavro
+fi
+
+log "Formatting and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+
+log "Layering: stages import only earlier stages"
+bash tests/check-layering.sh
+
+log "Tests"
+cargo test --all-targets --locked
