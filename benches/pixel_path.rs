@@ -37,6 +37,7 @@ fn request<'a>(headers: &'a [httparse::Header<'a>]) -> Request<'a> {
         headers,
         body: &[],
         peer: SocketAddr::from(([192, 0, 2, 7], 51234)),
+        peer_host: "192.0.2.7",
         received: SystemTime::now(),
     }
 }

@@ -60,6 +60,11 @@ impl Batch {
         self.records.is_empty()
     }
 
+    /// An empty batch with room for as many records and bytes as `other` holds.
+    pub fn with_capacity_of(other: &Batch) -> Self {
+        Self { data: Vec::with_capacity(other.data.len()), records: Vec::with_capacity(other.records.len()) }
+    }
+
     /// Appends one record.
     pub fn push(&mut self, key: &str, value: &[u8], timestamp: i64) {
         let k = self.data.len();
@@ -160,7 +165,10 @@ impl ShardBatches {
 
     fn send(&mut self, sink: usize, lane: usize) {
         let s = &mut self.sinks[sink];
-        let batch = std::mem::take(&mut s.lanes[lane].batch);
+        // The next batch starts with room for one like this, so a busy lane
+        // does not regrow (and copy) its buffers every round.
+        let sized_like = Batch::with_capacity_of(&s.lanes[lane].batch);
+        let batch = std::mem::replace(&mut s.lanes[lane].batch, sized_like);
         let n = batch.len() as u64;
         s.metrics.queued.fetch_add(n, Ordering::Relaxed);
         let error = match s.lanes[lane].tx.try_send(SinkMessage::Records(batch)) {

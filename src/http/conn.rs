@@ -67,6 +67,15 @@ pub trait Service {
     fn rejected(&self, error: Error);
 }
 
+/// The client end of a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer<'a> {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The address as text, formatted once per connection.
+    pub host: &'a str,
+}
+
 /// Outcome of trying to take one request off the front of the read buffer.
 enum Step {
     /// A request was answered; it used this many bytes.
@@ -129,7 +138,7 @@ impl ReadBuf {
 /// Serves one connection until the peer closes, an error closes it, or the
 /// server drains. `idle` is shared with the shard, which closes idle
 /// connections when a drain begins.
-pub async fn serve<S: Service>(stream: &mut TcpStream, peer: SocketAddr, svc: &S, limits: &Limits, idle: &Cell<bool>) {
+pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, limits: &Limits, idle: &Cell<bool>) {
     // Chunk framing can take more room than the body it carries.
     let mut rbuf = ReadBuf::new(limits.max_head_bytes + 2 * limits.max_body_bytes + 1024);
     let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
@@ -141,9 +150,21 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: SocketAddr, svc: &S
     loop {
         let mut closing = false;
         let mut ticket = None;
+        // One clock read per batch of requests: requests read together share
+        // their receive time.
+        let now = SystemTime::now();
         while !rbuf.is_empty() {
-            let step =
-                handle_one(rbuf.data(), peer, svc, limits, &mut wbuf, &mut body_scratch, &mut ticket, &mut closing);
+            let step = handle_one(
+                rbuf.data(),
+                &peer,
+                now,
+                svc,
+                limits,
+                &mut wbuf,
+                &mut body_scratch,
+                &mut ticket,
+                &mut closing,
+            );
             match step {
                 Step::Done { consumed } => {
                     rbuf.consume(consumed);
@@ -205,12 +226,7 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: SocketAddr, svc: &S
         idle.set(false);
         match read {
             Ok(0) => return,
-            Ok(n) => {
-                if rbuf.is_empty() {
-                    request_started = Some(Instant::now());
-                }
-                rbuf.end += n;
-            }
+            Ok(n) => rbuf.end += n,
             Err(e) if e.kind() == io::ErrorKind::TimedOut && !rbuf.is_empty() => {
                 fail(svc, &mut wbuf, Error::HeadTimeout);
                 let _ = stream_write(stream, &wbuf).await;
@@ -260,7 +276,8 @@ enum Framing {
 #[allow(clippy::too_many_arguments)]
 fn handle_one<S: Service>(
     buf: &[u8],
-    peer: SocketAddr,
+    peer: &Peer<'_>,
+    now: SystemTime,
     svc: &S,
     limits: &Limits,
     wbuf: &mut Vec<u8>,
@@ -357,8 +374,9 @@ fn handle_one<S: Service>(
         minor_version,
         headers,
         body,
-        peer,
-        received: SystemTime::now(),
+        peer: peer.addr,
+        peer_host: peer.host,
+        received: now,
     };
     let close = !keep_alive || svc.draining();
     let head_only = request.method == Method::Head;

@@ -47,6 +47,8 @@ pub struct Request<'a> {
     pub body: &'a [u8],
     /// The TCP peer.
     pub peer: SocketAddr,
+    /// The peer address as text (formatted once per connection).
+    pub peer_host: &'a str,
     /// When the request was complete, as wall-clock time.
     pub received: SystemTime,
 }

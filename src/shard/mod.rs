@@ -33,7 +33,7 @@ use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
 use slab::Slab;
 
 use crate::batch::SinkLanes;
-use crate::http::Limits;
+use crate::http::{Limits, Peer};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::Mapping;
 use crate::metrics::{Counter, Registry};
@@ -194,8 +194,11 @@ async fn connection(mut stream: TcpStream, pipeline: Rc<Pipeline>, connections: 
     let idle = Rc::new(Cell::new(false));
     let key = connections.borrow_mut().insert(OpenConnection { fd: stream.as_raw_fd(), idle: idle.clone() });
     let _ = stream.set_nodelay(true);
-    if let Ok(peer) = stream.peer_addr() {
-        crate::http::serve(&mut stream, peer, &*pipeline, &rt.limits, &idle).await;
+    if let Ok(addr) = stream.peer_addr() {
+        let mut host = Vec::with_capacity(40);
+        crate::event::pixel::write_remote_host(&mut host, addr.ip());
+        let host = String::from_utf8_lossy(&host);
+        crate::http::serve(&mut stream, Peer { addr, host: &host }, &*pipeline, &rt.limits, &idle).await;
     }
     connections.borrow_mut().remove(key);
     let _ = stream.close().await;
