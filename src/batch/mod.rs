@@ -3,9 +3,10 @@
 //! Each shard keeps one open [`Batch`] per sink lane (a lane is one flush
 //! thread of one sink). Records of one party always go to the same lane, on
 //! every shard, so a party's events stay in order within a sink thread.
-//! Batches cross to the flush threads through bounded crossbeam channels
-//! with `try_send`: a full channel drops the batch (counted, logged at most
-//! once a second) and never blocks the shard.
+//! Batches cross to the flush threads through crossbeam channels bounded in
+//! records (see [`SinkLanes::capacity`]): a batch that does not fit is
+//! dropped (counted, logged at most once a second) and the shard never
+//! blocks.
 
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -90,11 +91,13 @@ impl Batch {
 pub struct SinkLanes {
     /// Sink name, for logs.
     pub name: String,
-    /// One bounded channel per flush thread. Capacity is the sink's
-    /// `buffer_size` in records divided by [`MAX_BATCH_RECORDS`]; when full,
-    /// the batch is dropped and counted.
+    /// One channel per flush thread, bounded by `capacity` records.
     pub lanes: Vec<Sender<SinkMessage>>,
-    /// The sink's counters (queue depth is kept here).
+    /// Records each lane may hold (the sink's `buffer_size`); a batch that
+    /// would exceed it is dropped and counted. Counted in records, not
+    /// batches: under light load a batch holds a single record.
+    pub capacity: u64,
+    /// The sink's counters; `queued[lane]` is the bound's running total.
     pub metrics: Arc<SinkMetrics>,
 }
 
@@ -106,6 +109,7 @@ struct Lane {
 struct SinkBatches {
     name: String,
     lanes: Vec<Lane>,
+    capacity: u64,
     metrics: Arc<SinkMetrics>,
 }
 
@@ -126,6 +130,7 @@ impl ShardBatches {
                 .map(|s| SinkBatches {
                     name: s.name.clone(),
                     lanes: s.lanes.iter().map(|tx| Lane { batch: Batch::default(), tx: tx.clone() }).collect(),
+                    capacity: s.capacity,
                     metrics: s.metrics.clone(),
                 })
                 .collect(),
@@ -170,13 +175,17 @@ impl ShardBatches {
         let sized_like = Batch::with_capacity_of(&s.lanes[lane].batch);
         let batch = std::mem::replace(&mut s.lanes[lane].batch, sized_like);
         let n = batch.len() as u64;
-        s.metrics.queued.fetch_add(n, Ordering::Relaxed);
-        let error = match s.lanes[lane].tx.try_send(SinkMessage::Records(batch)) {
-            Ok(()) => return,
-            Err(TrySendError::Full(_)) => "queue full",
-            Err(TrySendError::Disconnected(_)) => "flush thread stopped",
+        let queued = &s.metrics.queued[lane];
+        let error = if queued.fetch_add(n, Ordering::Relaxed) + n > s.capacity {
+            "queue full"
+        } else {
+            match s.lanes[lane].tx.try_send(SinkMessage::Records(batch)) {
+                Ok(()) => return,
+                Err(TrySendError::Full(_)) => "queue full",
+                Err(TrySendError::Disconnected(_)) => "flush thread stopped",
+            }
         };
-        s.metrics.queued.fetch_sub(n, Ordering::Relaxed);
+        queued.fetch_sub(n, Ordering::Relaxed);
         self.metrics.add(Counter::RecordsQueueFull, n);
         let now = Instant::now();
         if self.last_drop_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
@@ -192,7 +201,7 @@ mod tests {
 
     fn lanes(n: usize, cap: usize) -> (SinkLanes, Vec<crossbeam_channel::Receiver<SinkMessage>>) {
         let (txs, rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam_channel::bounded(cap)).unzip();
-        (SinkLanes { name: "s".into(), lanes: txs, metrics: Arc::default() }, rxs)
+        (SinkLanes { name: "s".into(), lanes: txs, capacity: 2, metrics: Arc::new(SinkMetrics::new(n)) }, rxs)
     }
 
     #[test]
@@ -212,17 +221,18 @@ mod tests {
     }
 
     #[test]
-    fn a_full_channel_drops_and_counts_without_blocking() {
-        let (sink, rxs) = lanes(1, 1);
+    fn a_full_queue_drops_and_counts_without_blocking() {
+        let (sink, rxs) = lanes(1, 16);
         let metrics = Arc::new(ShardMetrics::default());
         let mut b = ShardBatches::new(std::slice::from_ref(&sink), metrics.clone());
-        for i in 0..3 {
+        // Capacity is two records: two single-record batches fit, the rest is dropped.
+        for i in 0..4 {
             b.push(0, 0, "k", &[i], 0);
             b.hand_off_all();
         }
-        assert_eq!(rxs[0].len(), 1);
+        assert_eq!(rxs[0].len(), 2);
         assert_eq!(metrics.get(Counter::RecordsQueueFull), 2);
-        assert_eq!(sink.metrics.queued.load(Ordering::Relaxed), 1);
+        assert_eq!(sink.metrics.queued_total(), 2);
         let Ok(SinkMessage::Records(got)) = rxs[0].recv() else { panic!("expected records") };
         assert_eq!((got.key(0), got.value(0)), (&b"k"[..], &[0u8][..]));
     }

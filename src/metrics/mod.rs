@@ -118,12 +118,26 @@ pub struct SinkMetrics {
     pub files_published: AtomicU64,
     /// Write errors.
     pub errors: AtomicU64,
-    /// Records waiting in the sink's channels.
-    pub queued: AtomicU64,
+    /// Records waiting for each flush thread (index = lane). Shards add
+    /// before sending, flush threads subtract once written; the bound on
+    /// it is the sink's queue size.
+    pub queued: Vec<AtomicU64>,
+}
+
+impl SinkMetrics {
+    /// Counters for a sink with `lanes` flush threads.
+    pub fn new(lanes: usize) -> Self {
+        Self { queued: (0..lanes).map(|_| AtomicU64::new(0)).collect(), ..Self::default() }
+    }
+
+    /// Records waiting in all lanes.
+    pub fn queued_total(&self) -> u64 {
+        self.queued.iter().map(|q| q.load(Ordering::Relaxed)).sum()
+    }
 }
 
 /// A per-sink series: name, type, help, and the counter it reads.
-type SinkSeries = (&'static str, &'static str, &'static str, fn(&SinkMetrics) -> &AtomicU64);
+type SinkSeries = (&'static str, &'static str, &'static str, fn(&SinkMetrics) -> u64);
 
 /// Everything a scrape reads.
 #[derive(Debug, Default)]
@@ -158,16 +172,27 @@ impl Registry {
             }
         }
         let sink_series: [SinkSeries; 5] = [
-            ("divolte_sink_delivered_total", "counter", "Records a sink delivered.", |m| &m.delivered),
-            ("divolte_sink_failed_total", "counter", "Records a sink lost to errors.", |m| &m.failed),
-            ("divolte_sink_errors_total", "counter", "Sink write errors.", |m| &m.errors),
-            ("divolte_sink_files_published_total", "counter", "Files a file sink published.", |m| &m.files_published),
-            ("divolte_sink_queue_records", "gauge", "Records waiting for a sink's flush threads.", |m| &m.queued),
+            ("divolte_sink_delivered_total", "counter", "Records a sink delivered.", |m| {
+                m.delivered.load(Ordering::Relaxed)
+            }),
+            ("divolte_sink_failed_total", "counter", "Records a sink lost to errors.", |m| {
+                m.failed.load(Ordering::Relaxed)
+            }),
+            ("divolte_sink_errors_total", "counter", "Sink write errors.", |m| m.errors.load(Ordering::Relaxed)),
+            ("divolte_sink_files_published_total", "counter", "Files a file sink published.", |m| {
+                m.files_published.load(Ordering::Relaxed)
+            }),
+            (
+                "divolte_sink_queue_records",
+                "gauge",
+                "Records waiting for a sink's flush threads.",
+                SinkMetrics::queued_total,
+            ),
         ];
         for (name, kind, help, field) in sink_series {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (sink, m) in &self.sinks {
-                let _ = writeln!(out, "{name}{{sink=\"{sink}\"}} {}", field(m).load(Ordering::Relaxed));
+                let _ = writeln!(out, "{name}{{sink=\"{sink}\"}} {}", field(m));
             }
         }
         let _ = writeln!(

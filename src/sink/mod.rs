@@ -10,7 +10,7 @@ pub mod file;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::batch::{SinkLanes, SinkMessage, MAX_BATCH_RECORDS};
+use crate::batch::{SinkLanes, SinkMessage};
 use crate::config::{Config, SinkConfig};
 use crate::metrics::SinkMetrics;
 
@@ -28,18 +28,12 @@ impl Sinks {
     /// every shard has stopped.
     pub fn drain(self) {
         for lane in self.lanes.iter().flat_map(|s| s.lanes.iter()) {
-            // Blocks while the queue is full: the thread is still writing.
             let _ = lane.send(SinkMessage::Drain);
         }
         for t in self.threads {
             let _ = t.join();
         }
     }
-}
-
-/// Channel capacity in batches for a sink whose queue holds `buffer_size` records.
-fn channel_capacity(buffer_size: usize) -> usize {
-    buffer_size.div_ceil(MAX_BATCH_RECORDS).max(1)
 }
 
 /// Starts every active sink. `schema_of(sink)` gives the schema the sink's
@@ -50,7 +44,10 @@ fn channel_capacity(buffer_size: usize) -> usize {
 pub fn start(config: &Config, schema_of: impl Fn(&str) -> apache_avro::Schema) -> std::io::Result<Sinks> {
     let mut sinks = Sinks { lanes: Vec::new(), threads: Vec::new() };
     for (name, sink) in config.active_sinks() {
-        let metrics = Arc::new(SinkMetrics::default());
+        let metrics = Arc::new(SinkMetrics::new(match sink {
+            SinkConfig::Hdfs(_) => config.global.hdfs.threads,
+            _ => 1,
+        }));
         let (threads, buffer_size) = match sink {
             SinkConfig::Hdfs(_) => (config.global.hdfs.threads, config.global.hdfs.buffer_size),
             SinkConfig::Kafka(_) | SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => {
@@ -59,7 +56,13 @@ pub fn start(config: &Config, schema_of: impl Fn(&str) -> apache_avro::Schema) -
         };
         let mut senders = Vec::with_capacity(threads);
         for lane in 0..threads {
-            let (tx, rx) = crossbeam_channel::bounded::<SinkMessage>(channel_capacity(buffer_size / threads.max(1)));
+            // The bound is in records, enforced by `SinkLanes::capacity`
+            // before every send; as each batch holds at least one record the
+            // channel never holds more than `buffer_size` batches. A channel
+            // bounded in batches instead would either preallocate that many
+            // slots or drop single-record batches long before the record
+            // bound under light load.
+            let (tx, rx) = crossbeam_channel::unbounded::<SinkMessage>();
             senders.push(tx);
             let handle = match sink {
                 SinkConfig::Hdfs(cfg) => {
@@ -69,7 +72,7 @@ pub fn start(config: &Config, schema_of: impl Fn(&str) -> apache_avro::Schema) -
             };
             sinks.threads.push(handle);
         }
-        sinks.lanes.push(SinkLanes { name: name.clone(), lanes: senders, metrics });
+        sinks.lanes.push(SinkLanes { name: name.clone(), lanes: senders, capacity: buffer_size as u64, metrics });
     }
     Ok(sinks)
 }

@@ -54,12 +54,13 @@ pub fn spawn(
     let sink = name.to_owned();
     std::thread::Builder::new().name(format!("sink-{name}-{lane}")).spawn(move || {
         let namer = FileNamer::new(working, publish);
-        FlushThread { sink, strategy, schema, namer, metrics, file: None }.run(rx);
+        FlushThread { sink, lane, strategy, schema, namer, metrics, file: None }.run(rx);
     })
 }
 
 struct FlushThread {
     sink: String,
+    lane: usize,
     strategy: FileStrategyConfig,
     schema: apache_avro::Schema,
     namer: FileNamer,
@@ -83,7 +84,8 @@ impl FlushThread {
     }
 
     fn write(&mut self, batch: &Batch) {
-        self.metrics.queued.fetch_sub(batch.len() as u64, Ordering::Relaxed);
+        // The records leave the queue bound now: they are this thread's.
+        self.metrics.queued[self.lane].fetch_sub(batch.len() as u64, Ordering::Relaxed);
         for i in 0..batch.len() {
             if self.file.is_none() {
                 match AvroFile::create(&self.namer, &self.schema) {
