@@ -8,6 +8,7 @@
 # Prints each run's requests/second, the medians and their ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 RUNS=${1:-3}
 SECS=${2:-10}
 CONNS=${3:-64}
@@ -23,16 +24,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 DV_PORT=18390
 NG_PORT=18391
 
-cat > "$WORK/collector.toml" <<TOML
-[global.server]
-port = $DV_PORT
-cores = [$SERVER_CPU]
-[sinks.hdfs]
-type = "hdfs"
-[sinks.hdfs.file_strategy]
-working_dir = "$WORK/work"
-publish_dir = "$WORK/publish"
-TOML
+collector_config $DV_PORT "$SERVER_CPU" "$WORK" > "$WORK/collector.toml"
 
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 1;
@@ -51,15 +43,6 @@ http {
 }
 NGINX
 
-QUERY='p=0%3Ai1t84hgy%3A5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG&s=0%3Ai1t84hgy%3A95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8&v=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF&e=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF0&c=i1t8q2b6&n=f&f=f&l=https%3A%2F%2Fshop.example.com%2Fcategory%2Fshoes%2Frunning%3Futm_source%3Dnewsletter%26utm_medium%3Demail%26utm_campaign%3Dspring-sale%23reviews&r=https%3A%2F%2Fwww.google.com%2Fsearch%3Fq%3Drunning%2Bshoes%2Bsale%26hl%3Den&i=1ak&j=sj&k=2&w=uq&h=qd&t=pageView&u=(sproduct!sku-12345!dquantity!2!jprice!89.95!)&x=-1f8gq3c'
-HEADERS=(
-    -H 'User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36'
-    -H 'Accept: image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8'
-    -H 'Accept-Encoding: gzip, deflate, br'
-    -H 'Accept-Language: en-US,en;q=0.9,nl;q=0.8'
-    -H 'Referer: https://shop.example.com/category/shoes/running'
-    -H 'Cookie: _dvp=0:i1t84hgy:5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG; _dvs=0:i1t84hgy:95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8'
-)
 
 wait_port() {
     for _ in $(seq 100); do

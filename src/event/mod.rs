@@ -13,6 +13,26 @@ pub mod ids;
 pub mod mincode;
 pub mod pixel;
 
+use std::io::Write;
+use std::net::IpAddr;
+
+/// Writes an address the way the original reports it: IPv4-mapped IPv6 as
+/// plain IPv4, other IPv6 as eight uncompressed hex groups.
+pub fn write_remote_host(out: &mut Vec<u8>, ip: IpAddr) {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    // Writing to a Vec cannot fail.
+    let _ = match ip {
+        IpAddr::V4(v4) => write!(out, "{v4}"),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            write!(out, "{:x}:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}", s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7])
+        }
+    };
+}
+
 /// Where an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {

@@ -4,8 +4,6 @@
 //! into one shard-local arena; the first value of a name feeds the event,
 //! all values feed the checksum.
 
-use std::io::Write;
-use std::net::IpAddr;
 use std::ops::Range;
 
 use super::checksum;
@@ -106,23 +104,6 @@ fn make_utf8(arena: &mut Vec<u8>, range: Range<usize>) -> Range<usize> {
     let start = arena.len();
     arena.extend_from_slice(fixed.as_bytes());
     start..arena.len()
-}
-
-/// Writes an address the way the original reports it: IPv4-mapped IPv6 as
-/// plain IPv4, other IPv6 as eight uncompressed hex groups.
-pub fn write_remote_host(out: &mut Vec<u8>, ip: IpAddr) {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    // Writing to a Vec cannot fail.
-    let _ = match ip {
-        IpAddr::V4(v4) => write!(out, "{v4}"),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            write!(out, "{:x}:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}", s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7])
-        }
-    };
 }
 
 /// Index of a single-letter parameter name in the first-value table.
@@ -254,6 +235,7 @@ pub fn millis_since_epoch(t: std::time::SystemTime) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::write_remote_host;
     use std::net::SocketAddr;
 
     fn decode(raw: &str) -> String {

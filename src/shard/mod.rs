@@ -196,7 +196,7 @@ async fn connection(mut stream: TcpStream, pipeline: Rc<Pipeline>, connections: 
     let _ = stream.set_nodelay(true);
     if let Ok(addr) = stream.peer_addr() {
         let mut host = Vec::with_capacity(40);
-        crate::event::pixel::write_remote_host(&mut host, addr.ip());
+        crate::event::write_remote_host(&mut host, addr.ip());
         let host = String::from_utf8_lossy(&host);
         crate::http::serve(&mut stream, Peer { addr, host: &host }, &*pipeline, &rt.limits, &idle).await;
     }
