@@ -67,6 +67,10 @@ pub fn listen_addr(config: &Config) -> Result<SocketAddr, StartupError> {
 pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     let cpus = shard_cpus(config.global.server.cores.as_ref())?;
     let addr = listen_addr(&config)?;
+    // Shards bind with SO_REUSEPORT, which would quietly share the port with
+    // another collector already running there. A plain bind first fails
+    // loudly instead, as the original did.
+    drop(std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
     let sources: Vec<(&String, &SourceConfig)> = config.sources.iter().flatten().collect();
     let layout = Arc::new(default_schema());
     let active: Vec<String> = config.active_sinks().map(|(n, _)| n.clone()).collect();

@@ -72,3 +72,16 @@ fn embedded_defaults_listen_on_the_original_port_when_free() {
     assert!(log.contains("embedded defaults"), "{log}");
     assert!(log.contains("publish_dir=/tmp"), "startup log names the output directory:\n{log}");
 }
+
+#[test]
+fn a_second_collector_on_the_same_port_refuses_to_start() {
+    let first = common::Collector::start(common::Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("second.toml");
+    std::fs::write(&file, format!("[global.server]\nport = {}\n", first.port)).unwrap();
+    let out = bin().arg("--config").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot listen on 127.0.0.1:"), "{err}");
+    assert!(first.get("/ping", "").ends_with("pong"), "the first one keeps serving");
+}
