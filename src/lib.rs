@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod assets;
 pub mod avro;
 pub mod batch;
 pub mod config;

@@ -6,8 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::assets::{Tag, TagSettings};
 use crate::avro::default_schema;
-use crate::config::{Config, Cores, SourceConfig};
+use crate::config::{BrowserSourceConfig, Config, Cores, SourceConfig};
 use crate::http::Limits;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::{default::DefaultMapping, Mapping, Program};
@@ -99,17 +100,30 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         .collect();
 
     let mut routes = hashbrown::HashMap::with_hasher(ahash::RandomState::new());
+    if config.global.server.serve_static_resources {
+        routes.insert("/".to_owned(), Endpoint::TestPage);
+        routes.insert("/index.html".to_owned(), Endpoint::TestPage);
+    }
     routes.insert("/ping".to_owned(), Endpoint::Ping);
     routes.insert("/metrics".to_owned(), Endpoint::Metrics);
+    let mut tags = Vec::new();
+    let mut beacon = Vec::new();
     for (i, (name, source)) in sources.iter().enumerate() {
-        if let SourceConfig::Browser(b) = source {
-            let path = format!("{}{}", b.normalized_prefix(), b.event_suffix);
-            tracing::info!(source = %name, path = %path, "Browser source.");
-            if !b.http_response_delay.0.is_zero() {
-                tracing::warn!(source = %name, "http_response_delay is not supported and is ignored.");
-            }
-            routes.insert(path, Endpoint::BrowserEvent { source: i });
+        let SourceConfig::Browser(b) = source else {
+            tags.push(None);
+            beacon.push(false);
+            continue;
+        };
+        let prefix = b.normalized_prefix();
+        let (event_path, tag_path) = (format!("{prefix}{}", b.event_suffix), format!("{prefix}{}", b.javascript.name));
+        tracing::info!(source = %name, event_path = %event_path, tag_path = %tag_path, "Browser source.");
+        if !b.http_response_delay.0.is_zero() {
+            tracing::warn!(source = %name, "http_response_delay is not supported and is ignored.");
         }
+        routes.insert(event_path, Endpoint::BrowserEvent { source: i });
+        routes.insert(tag_path, Endpoint::Tag { source: i });
+        tags.push(Some(Tag::build(&tag_settings(b), b.javascript.debug)?));
+        beacon.push(b.javascript.use_beacon);
     }
 
     let schema = layout.schema.clone();
@@ -134,6 +148,8 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
             idle_timeout: server.idle_timeout.0,
         },
         routes,
+        tags,
+        beacon,
         mappings,
         mappings_by_source,
         sinks: sinks.lanes.clone(),
@@ -153,6 +169,26 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     served?;
     tracing::info!("Stopped.");
     Ok(())
+}
+
+/// What a browser source bakes into its tag.
+fn tag_settings(b: &BrowserSourceConfig) -> TagSettings {
+    TagSettings {
+        party_cookie: b.party_cookie.clone(),
+        // The original caps cookie lifetimes at Java's Integer.MAX_VALUE seconds.
+        party_timeout_seconds: b.party_timeout.0.as_secs().min(i32::MAX as u64),
+        session_cookie: b.session_cookie.clone(),
+        session_timeout_seconds: b.session_timeout.0.as_secs().min(i32::MAX as u64),
+        cookie_domain: b.cookie_domain.clone().unwrap_or_default(),
+        same_site: b.cookie_same_site.clone().unwrap_or_default(),
+        secure: b.cookie_secure,
+        logging: b.javascript.logging,
+        script_name: b.javascript.name.clone(),
+        event_suffix: b.event_suffix.clone(),
+        auto_page_view: b.javascript.auto_page_view_event,
+        event_timeout_millis: b.javascript.event_timeout.0.as_millis() as u64,
+        beacon: b.javascript.use_beacon,
+    }
 }
 
 /// On SIGTERM or SIGINT: `/ping` fails at once, traffic is served for

@@ -25,5 +25,6 @@ check batch sink shard startup
 check sink shard startup
 check config http event enrich mapping avro batch sink shard startup
 check metrics http event enrich mapping avro batch sink shard startup
+check assets http event enrich mapping avro batch sink shard startup
 check lifecycle.rs http event enrich mapping avro batch sink shard startup
 exit $status

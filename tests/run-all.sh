@@ -12,6 +12,19 @@ if ! python3 -c 'import fastavro' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check fastavro
 fi
 
+# Debian's Chromium, for the tag's browser tests.
+if ! command -v chromium >/dev/null 2>&1; then
+    log "Installing chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+# playwright-core drives that Chromium from Node (no browser download).
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    log "Installing playwright-core"
+    (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+
 log "Formatting and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -379,6 +379,10 @@ pub struct BrowserSourceConfig {
     pub session_timeout: ConfigDuration,
     /// Cookie domain; unset means the page's host.
     pub cookie_domain: Option<String>,
+    /// Not in the original. `SameSite` attribute of both cookies: `Strict`, `Lax` or `None`; unset sends none.
+    pub cookie_same_site: Option<String>,
+    /// Not in the original. Mark both cookies `Secure` (HTTPS pages only). Default false.
+    pub cookie_secure: bool,
     /// Artificial delay before answering an event (testing only). Divolte default `0 seconds`.
     pub http_response_delay: ConfigDuration,
     /// The tag's settings.
@@ -395,6 +399,8 @@ impl Default for BrowserSourceConfig {
             session_cookie: "_dvs".to_owned(),
             session_timeout: ConfigDuration::from_secs(30 * 60),
             cookie_domain: None,
+            cookie_same_site: None,
+            cookie_secure: false,
             http_response_delay: ConfigDuration::from_millis(0),
             javascript: JavascriptConfig::default(),
         }
@@ -426,6 +432,9 @@ pub struct JavascriptConfig {
     pub auto_page_view_event: bool,
     /// How long the tag waits for one event before sending the next. Divolte default `750 milliseconds`.
     pub event_timeout: ConfigDuration,
+    /// Not in the original. Send events signalled while the page unloads with
+    /// `navigator.sendBeacon` (a POST the collector answers with 204). Default false.
+    pub use_beacon: bool,
 }
 
 impl Default for JavascriptConfig {
@@ -436,6 +445,7 @@ impl Default for JavascriptConfig {
             debug: false,
             auto_page_view_event: true,
             event_timeout: ConfigDuration::from_millis(750),
+            use_beacon: false,
         }
     }
 }

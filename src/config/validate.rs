@@ -203,6 +203,18 @@ fn validate_sources(sources: &BTreeMap<String, SourceConfig>, errors: &mut Vec<C
                 if b.event_suffix.is_empty() || b.event_suffix.contains('/') {
                     errors.push(ConfigError::new(format!("{path}.event_suffix"), "must be a non-empty path segment"));
                 }
+                if let Some(s) = &b.cookie_same_site {
+                    if !["Strict", "Lax", "None"].contains(&s.as_str()) {
+                        errors
+                            .push(ConfigError::new(format!("{path}.cookie_same_site"), "must be Strict, Lax or None"));
+                    }
+                    if s == "None" && !b.cookie_secure {
+                        errors.push(ConfigError::new(
+                            format!("{path}.cookie_secure"),
+                            "browsers drop SameSite=None cookies without Secure; set cookie_secure = true",
+                        ));
+                    }
+                }
                 let prefix = b.normalized_prefix();
                 claim(format!("{prefix}{}", b.event_suffix), name, format!("{path}.event_suffix"), errors);
                 claim(format!("{prefix}{js}"), name, format!("{path}.javascript.name"), errors);

@@ -21,6 +21,30 @@ pub fn parse_base36_i32(s: &str) -> Option<i32> {
     i32::from_str_radix(s, 36).ok()
 }
 
+/// Parses a base-36 number with an optional fraction, as JavaScript's
+/// `Number.prototype.toString(36)` writes it (`1.5` is `"1.i"`). The
+/// original parsed only integers and lost fractional device pixel ratios.
+pub fn parse_base36_f64(s: &str) -> Option<f64> {
+    let (negative, unsigned) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut value = 0f64;
+    for c in int.chars() {
+        value = value * 36.0 + f64::from(c.to_digit(36)?);
+    }
+    let mut scale = 1.0 / 36.0;
+    for c in frac.chars() {
+        value += f64::from(c.to_digit(36)?) * scale;
+        scale /= 36.0;
+    }
+    Some(if negative { -value } else { value })
+}
+
 /// Formats `n` in lower-case base 36, like Java's `Long.toString(n, 36)`,
 /// into `buf`; returns the used tail.
 pub fn format_base36(n: i64, buf: &mut [u8; 14]) -> &[u8] {
@@ -112,6 +136,12 @@ mod tests {
             assert_eq!(parse_base36_i64(std::str::from_utf8(&out).unwrap()), Some(n));
         }
         assert_eq!(parse_base36_i32("1ak"), Some(1676));
-        assert_eq!(parse_base36_i32("1.i"), None, "fractional pixel ratios do not parse");
+        assert_eq!(parse_base36_i32("1.i"), None, "integers stay integers");
+        assert_eq!(parse_base36_f64("1.i"), Some(1.5));
+        assert_eq!(parse_base36_f64("2"), Some(2.0));
+        assert_eq!(parse_base36_f64("-0.9"), Some(-0.25));
+        assert_eq!(parse_base36_f64("2.mi"), Some(2.0 + 22.0 / 36.0 + 18.0 / 1296.0));
+        assert_eq!(parse_base36_f64("."), None);
+        assert_eq!(parse_base36_f64("1.?"), None);
     }
 }

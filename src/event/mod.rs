@@ -87,8 +87,8 @@ pub struct Event<'a> {
     pub screen_pixel_width: Option<i32>,
     /// Screen height.
     pub screen_pixel_height: Option<i32>,
-    /// Device pixel ratio (integral values only, as the original).
-    pub device_pixel_ratio: Option<i32>,
+    /// Device pixel ratio, fractions kept (`1.5` on many laptops).
+    pub device_pixel_ratio: Option<f64>,
     /// Custom parameters, still mincode-encoded; decoded only when a mapping asks.
     pub custom_parameters: Option<&'a str>,
     /// First `User-Agent` header.

@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use super::checksum;
-use super::ids::{parse_base36_i32, parse_base36_i64, push_base36, DivolteId};
+use super::ids::{parse_base36_f64, parse_base36_i32, parse_base36_i64, push_base36, DivolteId};
 use super::{Event, Rejected, SourceKind};
 use crate::http::Request;
 
@@ -219,7 +219,7 @@ impl PixelScratch {
             viewport_pixel_height: int(h),
             screen_pixel_width: int(i),
             screen_pixel_height: int(j),
-            device_pixel_ratio: int(k),
+            device_pixel_ratio: text(k).and_then(parse_base36_f64),
             custom_parameters: text(custom),
             user_agent: req.header("user-agent"),
             headers: req.headers,
@@ -308,7 +308,7 @@ mod tests {
         assert_eq!(out, b"192.0.2.1", "IPv4-mapped addresses are reported as IPv4");
         parse_query("p=0%3Aa%3Ab&s=0%3Aa%3Ac&v=v&e=e&c=1&n=t&f=f&k=1.i&w=zz&h=", |r| {
             let e = r.unwrap();
-            assert_eq!(e.device_pixel_ratio, None);
+            assert_eq!(e.device_pixel_ratio, Some(1.5), "fractional ratios are kept");
             assert_eq!(e.viewport_pixel_width, Some(35 * 36 + 35));
             assert_eq!(e.viewport_pixel_height, None);
         });

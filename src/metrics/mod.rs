@@ -43,6 +43,8 @@ macro_rules! counters {
 
 counters! {
     RequestsEvent => ("divolte_http_requests_total", "endpoint=\"browser_event\"", "Requests received, by endpoint."),
+    RequestsTag => ("divolte_http_requests_total", "endpoint=\"tag\"", "Requests received, by endpoint."),
+    RequestsTestPage => ("divolte_http_requests_total", "endpoint=\"test_page\"", "Requests received, by endpoint."),
     RequestsPing => ("divolte_http_requests_total", "endpoint=\"ping\"", "Requests received, by endpoint."),
     RequestsMetrics => ("divolte_http_requests_total", "endpoint=\"metrics\"", "Requests received, by endpoint."),
     RequestsNotFound => ("divolte_http_requests_total", "endpoint=\"not_found\"", "Requests received, by endpoint."),

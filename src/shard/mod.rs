@@ -32,6 +32,7 @@ use glommio::net::{TcpListener, TcpStream};
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
 use slab::Slab;
 
+use crate::assets::Tag;
 use crate::batch::SinkLanes;
 use crate::http::{Limits, Peer};
 use crate::lifecycle::{Lifecycle, Phase};
@@ -47,6 +48,13 @@ pub enum Endpoint {
         /// Source index.
         source: usize,
     },
+    /// A browser source's tracking tag.
+    Tag {
+        /// Source index.
+        source: usize,
+    },
+    /// The test page.
+    TestPage,
     /// Liveness.
     Ping,
     /// Prometheus metrics.
@@ -61,6 +69,10 @@ pub struct Runtime {
     pub limits: Limits,
     /// Exact-path routes.
     pub routes: hashbrown::HashMap<String, Endpoint, ahash::RandomState>,
+    /// The tag of each browser source (by source index; `None` for other sources).
+    pub tags: Vec<Option<Tag>>,
+    /// Browser sources whose pixel also takes `sendBeacon` POSTs (by source index).
+    pub beacon: Vec<bool>,
     /// Compiled mappings.
     pub mappings: Vec<Mapping>,
     /// For each source index, the mappings that read it.

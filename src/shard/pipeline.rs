@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::assets::{accepts_gzip, Tag, TEST_PAGE};
 use crate::avro::encode_record;
 use crate::batch::ShardBatches;
 use crate::enrich::useragent::UserAgentCache;
@@ -150,16 +151,29 @@ impl Pipeline {
     }
 }
 
-/// Whether an `If-None-Match` header names the pixel's ETag (weak
-/// comparison, lists allowed).
-fn matches_pixel_etag(req: &Request<'_>) -> bool {
+/// Whether an `If-None-Match` header names `etag` (weak comparison, lists allowed).
+fn matches_etag(req: &Request<'_>, etag: &str) -> bool {
     req.headers_named("if-none-match").any(|v| {
         v.split(|&b| b == b',').any(|tag| {
             let tag = tag.trim_ascii();
             let tag = tag.strip_prefix(b"W/").unwrap_or(tag);
-            tag == PIXEL_ETAG.as_bytes()
+            tag == etag.as_bytes()
         })
     })
+}
+
+/// Answers a tag request: the gzip variant when the client takes it, 304
+/// when it already has this variant.
+fn serve_tag(tag: &Tag, req: &Request<'_>, res: &mut Response<'_>) {
+    let (body, etag, headers) = match &tag.gzip {
+        Some(gz) if accepts_gzip(req.headers_named("accept-encoding")) => (gz, &tag.gzip_etag, &tag.gzip_headers),
+        _ => (&tag.body, &tag.etag, &tag.plain_headers),
+    };
+    if matches_etag(req, etag) {
+        res.send(Status::NOT_MODIFIED, &[headers], None, &[]);
+    } else {
+        res.send(Status::OK, &[headers], None, body);
+    }
 }
 
 fn method_not_allowed(req: &Request<'_>, res: &mut Response<'_>, allow: &str) {
@@ -182,19 +196,47 @@ impl Service for Pipeline {
         match self.rt.routes.get(req.path) {
             Some(Endpoint::BrowserEvent { source }) => {
                 m.inc(Counter::RequestsEvent);
-                if req.method != Method::Get {
+                // `navigator.sendBeacon` POSTs the same query, when the source allows it.
+                let beacon = req.method == Method::Post && self.rt.beacon[*source];
+                if req.method != Method::Get && !beacon {
                     m.inc(Counter::RequestsMethodNotAllowed);
                     method_not_allowed(req, res, "Allow: GET\r\n");
                     return None;
                 }
-                if matches_pixel_etag(req) {
+                if !beacon && matches_etag(req, PIXEL_ETAG) {
                     m.inc(Counter::EventsNotModified);
                     res.send(Status::NOT_MODIFIED, PIXEL_HEADERS, None, &[]);
                     return None;
                 }
                 let ticket = self.browser_event(req, *source);
-                res.send(Status::OK, PIXEL_HEADERS, Some("image/gif"), PIXEL_GIF);
+                if beacon {
+                    res.send(Status::NO_CONTENT, &[], None, &[]);
+                } else {
+                    res.send(Status::OK, PIXEL_HEADERS, Some("image/gif"), PIXEL_GIF);
+                }
                 ticket
+            }
+            Some(Endpoint::Tag { source }) => {
+                m.inc(Counter::RequestsTag);
+                if req.method != Method::Get {
+                    m.inc(Counter::RequestsMethodNotAllowed);
+                    method_not_allowed(req, res, "Allow: GET\r\n");
+                    return None;
+                }
+                if let Some(tag) = &self.rt.tags[*source] {
+                    serve_tag(tag, req, res);
+                }
+                None
+            }
+            Some(Endpoint::TestPage) => {
+                m.inc(Counter::RequestsTestPage);
+                if matches!(req.method, Method::Get | Method::Head) {
+                    res.send(Status::OK, &[], Some("text/html; charset=utf-8"), TEST_PAGE.as_bytes());
+                } else {
+                    m.inc(Counter::RequestsMethodNotAllowed);
+                    method_not_allowed(req, res, "Allow: GET, HEAD\r\n");
+                }
+                None
             }
             Some(Endpoint::Ping) => {
                 m.inc(Counter::RequestsPing);

@@ -1,0 +1,16 @@
+//! Static resources the collector serves: the tracking tag of each browser
+//! source and the test page. Built once at startup, then served from
+//! memory by every shard.
+//!
+//! Key components:
+//! - [`Tag`]: the tag with a source's settings baked in, minified, with a
+//!   gzip variant and strong ETags.
+//! - [`TEST_PAGE`]: the page at `/` when `serve_static_resources` is on.
+
+mod tag;
+
+pub use tag::{accepts_gzip, Tag, TagSettings};
+
+/// The test page (reference 1.6): loads `divolte.js` from the same
+/// directory and has a button that signals a custom event.
+pub const TEST_PAGE: &str = include_str!("index.html");
