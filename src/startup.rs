@@ -129,8 +129,14 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     let schema = layout.schema.clone();
     let sinks = sink::start(&config, |_| schema.clone())?;
     for (name, s) in config.active_sinks() {
-        if let crate::config::SinkConfig::Hdfs(h) = s {
-            tracing::info!(sink = %name, working_dir = %h.file_strategy.working_dir, publish_dir = %h.file_strategy.publish_dir, threads = config.global.hdfs.threads, "File sink writes Avro files.");
+        match s {
+            crate::config::SinkConfig::Hdfs(h) => {
+                tracing::info!(sink = %name, working_dir = %h.file_strategy.working_dir, publish_dir = %h.file_strategy.publish_dir, threads = config.global.hdfs.threads, "File sink writes Avro files.");
+            }
+            crate::config::SinkConfig::Kafka(k) => {
+                tracing::info!(sink = %name, topic = %k.topic, mode = ?k.mode, threads = config.global.kafka.threads, "Kafka sink produces to a topic.");
+            }
+            _ => {}
         }
     }
     let registry = Arc::new(Registry {
@@ -138,6 +144,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         sinks: sinks.lanes.iter().map(|l| (l.name.clone(), l.metrics.clone())).collect(),
     });
     let server = &config.global.server;
+    let server_shutdown_timeout = server.shutdown_timeout.0;
     let lifecycle = Arc::new(Lifecycle::default());
     let runtime = Arc::new(Runtime {
         addr,
@@ -165,7 +172,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
 
     let served = shard::run(runtime, &cpus);
     // Every shard has stopped and handed off its last batch.
-    sinks.drain();
+    sinks.drain(server_shutdown_timeout);
     served?;
     tracing::info!("Stopped.");
     Ok(())

@@ -3,6 +3,7 @@
 # each install step is skipped when its tool is already present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\n== %s\n' "$*"; }
 
@@ -23,6 +24,12 @@ fi
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
     log "Installing playwright-core"
     (cd tests/browser && npm ci --no-audit --no-fund --silent)
+fi
+
+# tansu: a Kafka-protocol broker with memory storage, for the Kafka sink tests.
+if ! command -v tansu >/dev/null 2>&1; then
+    log "Installing tansu (several minutes the first time)"
+    cargo install --locked --quiet tansu --features dynostore
 fi
 
 log "Formatting and lints"

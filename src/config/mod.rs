@@ -13,6 +13,7 @@
 //! - [`validate`]: cross-object rules (mapping references, sink schemas, ...).
 
 pub mod duration;
+pub mod kafka;
 mod sections;
 pub mod validate;
 

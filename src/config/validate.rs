@@ -117,10 +117,11 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
                     ));
                 }
             }
-            SinkConfig::Kafka(_) => errors.push(ConfigError::new(
-                path,
-                "Kafka sinks are not supported by this build yet; set divolte.global.kafka.enabled = false",
-            )),
+            SinkConfig::Kafka(k) => {
+                if k.topic.is_empty() {
+                    errors.push(ConfigError::new(format!("{path}.topic"), "must not be empty"));
+                }
+            }
             SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => errors.push(ConfigError::new(
                 path,
                 "Google Cloud sinks are not supported; disable them (divolte.global.gcs/gcps.enabled = false)",
@@ -128,6 +129,11 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
         }
     }
     let g = &config.global;
+    if config.active_sinks().any(|(_, s)| matches!(s, SinkConfig::Kafka(_))) {
+        if let Err(e) = super::kafka::producer_properties(&g.kafka.producer) {
+            errors.push(ConfigError::new("divolte.global.kafka.producer", e));
+        }
+    }
     for (key, threads, size) in
         [("hdfs", g.hdfs.threads, g.hdfs.buffer_size), ("kafka", g.kafka.threads, g.kafka.buffer_size)]
     {

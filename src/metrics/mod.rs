@@ -116,6 +116,8 @@ pub struct SinkMetrics {
     pub delivered: AtomicU64,
     /// Records lost in the sink (write errors).
     pub failed: AtomicU64,
+    /// Records sent again after a retriable delivery error.
+    pub retried: AtomicU64,
     /// Files published (file sinks).
     pub files_published: AtomicU64,
     /// Write errors.
@@ -173,12 +175,15 @@ impl Registry {
                 let _ = writeln!(out, "{name}{{{labels}}} {total}");
             }
         }
-        let sink_series: [SinkSeries; 5] = [
+        let sink_series: [SinkSeries; 6] = [
             ("divolte_sink_delivered_total", "counter", "Records a sink delivered.", |m| {
                 m.delivered.load(Ordering::Relaxed)
             }),
             ("divolte_sink_failed_total", "counter", "Records a sink lost to errors.", |m| {
                 m.failed.load(Ordering::Relaxed)
+            }),
+            ("divolte_sink_retried_total", "counter", "Records a sink sent again after a retriable error.", |m| {
+                m.retried.load(Ordering::Relaxed)
             }),
             ("divolte_sink_errors_total", "counter", "Sink write errors.", |m| m.errors.load(Ordering::Relaxed)),
             ("divolte_sink_files_published_total", "counter", "Files a file sink published.", |m| {

@@ -4,11 +4,14 @@
 //! Key components:
 //! - [`start`]: spawns the flush threads of every active sink.
 //! - [`file`]: Avro container files, rolled and published.
+//! - [`kafka`]: records to a Kafka topic through librdkafka.
 
 pub mod file;
+pub mod kafka;
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::batch::{SinkLanes, SinkMessage};
 use crate::config::{Config, SinkConfig};
@@ -20,13 +23,17 @@ pub struct Sinks {
     pub lanes: Vec<SinkLanes>,
     /// Flush threads; each exits after [`Sinks::drain`].
     pub threads: Vec<JoinHandle<()>>,
+    /// When flush threads that deliver over the network must give up.
+    deadline: Arc<kafka::DrainDeadline>,
 }
 
 impl Sinks {
     /// Tells every flush thread that no more records will come, and waits
-    /// until each has flushed and published what it holds. Call only after
+    /// until each has flushed and published what it holds, or until
+    /// `timeout` for sinks that deliver over the network. Call only after
     /// every shard has stopped.
-    pub fn drain(self) {
+    pub fn drain(self, timeout: Duration) {
+        self.deadline.start(timeout);
         for lane in self.lanes.iter().flat_map(|s| s.lanes.iter()) {
             let _ = lane.send(SinkMessage::Drain);
         }
@@ -36,24 +43,32 @@ impl Sinks {
     }
 }
 
+/// The schema id the mappings writing to `sink` declare (validation allows one).
+fn confluent_id(config: &Config, sink: &str) -> Option<i32> {
+    config
+        .mappings
+        .iter()
+        .flatten()
+        .filter(|(_, m)| m.sinks.iter().flatten().any(|s| s == sink))
+        .find_map(|(_, m)| m.confluent_id)
+}
+
 /// Starts every active sink. `schema_of(sink)` gives the schema the sink's
 /// mappings write.
 ///
 /// # Errors
-/// A sink that cannot start (e.g. its directories cannot be created).
-pub fn start(config: &Config, schema_of: impl Fn(&str) -> apache_avro::Schema) -> std::io::Result<Sinks> {
-    let mut sinks = Sinks { lanes: Vec::new(), threads: Vec::new() };
+/// A sink that cannot start: its directories cannot be created, or
+/// librdkafka refuses the producer properties.
+pub fn start(config: &Config, schema_of: impl Fn(&str) -> apache_avro::Schema) -> Result<Sinks, String> {
+    let deadline = Arc::new(kafka::DrainDeadline::default());
+    let mut sinks = Sinks { lanes: Vec::new(), threads: Vec::new(), deadline: deadline.clone() };
     for (name, sink) in config.active_sinks() {
-        let metrics = Arc::new(SinkMetrics::new(match sink {
-            SinkConfig::Hdfs(_) => config.global.hdfs.threads,
-            _ => 1,
-        }));
         let (threads, buffer_size) = match sink {
             SinkConfig::Hdfs(_) => (config.global.hdfs.threads, config.global.hdfs.buffer_size),
-            SinkConfig::Kafka(_) | SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => {
-                unreachable!("validation admits only file sinks")
-            }
+            SinkConfig::Kafka(_) => (config.global.kafka.threads, config.global.kafka.buffer_size),
+            SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => unreachable!("validation refuses Google Cloud sinks"),
         };
+        let metrics = Arc::new(SinkMetrics::new(threads));
         let mut senders = Vec::with_capacity(threads);
         for lane in 0..threads {
             // The bound is in records, enforced by `SinkLanes::capacity`
@@ -66,9 +81,21 @@ pub fn start(config: &Config, schema_of: impl Fn(&str) -> apache_avro::Schema) -
             senders.push(tx);
             let handle = match sink {
                 SinkConfig::Hdfs(cfg) => {
-                    file::spawn(name, lane, cfg.file_strategy.clone(), schema_of(name), rx, metrics.clone())?
+                    file::spawn(name, lane, cfg.file_strategy.clone(), schema_of(name), rx, metrics.clone())
+                        .map_err(|e| format!("sink {name}: {e}"))?
                 }
-                _ => unreachable!("validation admits only file sinks"),
+                SinkConfig::Kafka(cfg) => {
+                    let lane = kafka::KafkaLane {
+                        sink: name.clone(),
+                        lane,
+                        topic: cfg.topic.clone(),
+                        mode: cfg.mode,
+                        confluent_id: confluent_id(config, name),
+                        properties: crate::config::kafka::producer_properties(&config.global.kafka.producer)?,
+                    };
+                    kafka::spawn(lane, rx, metrics.clone(), deadline.clone())?
+                }
+                SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => unreachable!("validation refuses Google Cloud sinks"),
             };
             sinks.threads.push(handle);
         }

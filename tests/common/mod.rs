@@ -320,3 +320,97 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// One record read back from a topic.
+pub struct Consumed {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub timestamp: Option<i64>,
+    pub partition: i32,
+}
+
+/// A real Kafka-protocol broker (tansu, memory storage) on a free loopback port.
+pub struct Broker {
+    pub port: u16,
+    child: Child,
+    _log: tempfile::NamedTempFile,
+}
+
+impl Broker {
+    pub fn start(topics: &[(&str, u32)]) -> Self {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = Command::new("tansu")
+            .args([
+                "broker",
+                "--storage-engine",
+                "memory://tansu/",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("tansu is installed (tests/run-all.sh installs it)");
+        let broker = Self { port, child, _log: log };
+        eventually(Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        for (topic, partitions) in topics {
+            let status = Command::new("tansu")
+                .args(["topic", "create", "--broker", &url, "--partitions", &partitions.to_string(), topic])
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "topic {topic} created");
+        }
+        broker
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the broker; memory storage keeps its data.
+    pub fn freeze(&self, frozen: bool) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, if frozen { libc::SIGSTOP } else { libc::SIGCONT }) };
+    }
+
+    /// Every record of `topic` (key, value, timestamp, partition), reading
+    /// until `expected` arrived or `limit` passed.
+    pub fn consume(&self, topic: &str, expected: usize, limit: Duration) -> Vec<Consumed> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::Message;
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .set("group.id", format!("test-{}", free_port()))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        let mut out = Vec::new();
+        let deadline = Instant::now() + limit;
+        while out.len() < expected && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                out.push(Consumed {
+                    key: m.key().unwrap_or_default().to_vec(),
+                    value: m.payload().unwrap_or_default().to_vec(),
+                    timestamp: m.timestamp().to_millis(),
+                    partition: m.partition(),
+                });
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.freeze(false);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

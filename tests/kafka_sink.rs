@@ -1,0 +1,149 @@
+//! The Kafka sink against a real broker (tansu): records keyed by party,
+//! timestamped with the receive time, in naked and confluent framing; a
+//! frozen broker; bounded memory; shutdown delivering what is queued.
+
+mod common;
+
+use std::time::Duration;
+
+use apache_avro::types::Value;
+use common::{field, opt_str, read_avro_dir, Broker, Collector, Options, Pixel};
+
+fn kafka_toml(
+    broker: &Broker,
+    extra_global: &str,
+    sinks: &str,
+    mapping_sinks: &str,
+    confluent_id: Option<i32>,
+) -> String {
+    let id = confluent_id.map(|i| format!("confluent_id = {i}\n")).unwrap_or_default();
+    format!(
+        "[global.kafka]\nenabled = true\nthreads = 2\n{extra_global}\n[global.kafka.producer]\n\"bootstrap.servers\" = \"{}\"\n\"message.timeout.ms\" = 60000\n{sinks}\n[mappings.main]\nsources = [\"browser\"]\nsinks = [{mapping_sinks}]\n{id}",
+        broker.bootstrap()
+    )
+}
+
+fn send(c: &Collector, party: &str, location: &str) {
+    let q = Pixel { party: party.into(), location: location.into(), ..Pixel::default() }.query();
+    assert!(c.get(&format!("/csc-event?{q}"), "").starts_with("HTTP/1.1 200"));
+}
+
+fn decode(schema: &apache_avro::Schema, mut datum: &[u8]) -> Value {
+    apache_avro::from_avro_datum(schema, &mut datum, None).unwrap()
+}
+
+#[test]
+fn records_arrive_keyed_timestamped_and_decodable_beside_the_file_sink() {
+    let broker = Broker::start(&[("clicks", 2), ("clicks-cf", 1)]);
+    let sinks = "[sinks.naked]\ntype = \"kafka\"\ntopic = \"clicks\"\n[sinks.cf]\ntype = \"kafka\"\ntopic = \"clicks-cf\"\nmode = \"confluent\"\n";
+    let c = Collector::start(Options {
+        toml: kafka_toml(&broker, "", sinks, "\"naked\", \"cf\", \"hdfs\"", Some(0x1DEF_ACED)),
+        ..Options::default()
+    });
+    let parties = ["0:a1:alice", "0:b2:bob", "0:c3:carol"];
+    for i in 0..30 {
+        send(&c, parties[i % 3], &format!("http://t/{}/{i:02}", i % 3));
+    }
+    let schema = divolte::avro::default_schema().schema;
+    let naked = broker.consume("clicks", 30, Duration::from_secs(20));
+    assert_eq!(naked.len(), 30, "{}", c.log_text());
+    for m in &naked {
+        let r = decode(&schema, &m.value);
+        assert_eq!(opt_str(&r, "partyId").unwrap().as_bytes(), &m.key[..], "key = party id");
+        assert_eq!(field(&r, "timestamp"), &Value::Long(m.timestamp.unwrap()), "Kafka timestamp = receive time");
+    }
+    // A party's records keep their order within its partition.
+    for (p, party) in parties.iter().enumerate() {
+        let of_party = || naked.iter().filter(|m| m.key == party.as_bytes());
+        let locations: Vec<String> =
+            of_party().map(|m| opt_str(&decode(&schema, &m.value), "location").unwrap()).collect();
+        let mut sorted = locations.clone();
+        sorted.sort();
+        assert_eq!(locations, sorted, "order of {party}");
+        assert_eq!(locations.len(), 10);
+        assert!(locations.iter().all(|l| l.starts_with(&format!("http://t/{p}/"))));
+        let partitions: std::collections::HashSet<i32> = of_party().map(|m| m.partition).collect();
+        assert_eq!(partitions.len(), 1, "one partition per party");
+    }
+
+    let confluent = broker.consume("clicks-cf", 30, Duration::from_secs(20));
+    assert_eq!(confluent.len(), 30);
+    for m in &confluent {
+        assert_eq!(&m.value[..5], &[0x00, 0x1d, 0xef, 0xac, 0xed], "magic byte and big-endian schema id");
+        decode(&schema, &m.value[5..]);
+    }
+    common::eventually(Duration::from_secs(10), || c.metric("divolte_sink_delivered_total", "sink=\"naked\"") == 30);
+    assert_eq!(c.metric("divolte_sink_delivered_total", "sink=\"cf\""), 30);
+    let (status, c) = c.stop();
+    assert!(status.success());
+    assert_eq!(read_avro_dir(&c.publish_dir()).len(), 30, "the file sink got the same records");
+}
+
+#[test]
+fn a_frozen_broker_loses_nothing_within_the_buffer_and_delivery_resumes() {
+    let broker = Broker::start(&[("clicks", 1)]);
+    let sinks = "[sinks.k]\ntype = \"kafka\"\ntopic = \"clicks\"\n";
+    let c = Collector::start(Options { toml: kafka_toml(&broker, "", sinks, "\"k\"", None), ..Options::default() });
+    send(&c, "0:a:warm", "http://t/warm");
+    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1);
+    broker.freeze(true);
+    for i in 0..200 {
+        send(&c, "0:a:frozen", &format!("http://t/frozen/{i}"));
+    }
+    assert!(c.get("/ping", "").ends_with("pong"), "the collector keeps answering");
+    std::thread::sleep(Duration::from_secs(2));
+    broker.freeze(false);
+    let all = broker.consume("clicks", 201, Duration::from_secs(60));
+    assert_eq!(all.len(), 201, "{}", c.log_text());
+    assert_eq!(c.metric("divolte_records_dropped_total", ""), 0);
+}
+
+#[test]
+fn beyond_the_buffer_records_are_dropped_and_every_one_is_counted() {
+    let broker = Broker::start(&[("clicks", 1)]);
+    let sinks = "[sinks.k]\ntype = \"kafka\"\ntopic = \"clicks\"\n";
+    let toml = kafka_toml(&broker, "buffer_size = 20", sinks, "\"k\"", None)
+        .replace(
+            "\"message.timeout.ms\" = 60000",
+            "\"message.timeout.ms\" = 60000\n\"queue.buffering.max.messages\" = 10",
+        )
+        .replace("threads = 2", "threads = 1");
+    let c = Collector::start(Options { toml, ..Options::default() });
+    send(&c, "0:a:warm", "http://t/warm");
+    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1);
+    broker.freeze(true);
+    for i in 0..100 {
+        send(&c, "0:a:burst", &format!("http://t/burst/{i}"));
+    }
+    let dropped = c.metric("divolte_records_dropped_total", "queue_full");
+    assert!(dropped > 0, "the bound was reached");
+    broker.freeze(false);
+    common::eventually(Duration::from_secs(60), || {
+        c.metric("divolte_sink_delivered_total", "") + dropped == 101 && c.metric("divolte_sink_queue_records", "") == 0
+    });
+    let delivered = c.metric("divolte_sink_delivered_total", "");
+    assert_eq!(broker.consume("clicks", delivered as usize, Duration::from_secs(20)).len() as u64, delivered);
+    assert_eq!(c.metric("divolte_sink_failed_total", ""), 0);
+}
+
+#[test]
+fn shutdown_delivers_the_records_still_queued() {
+    let broker = Broker::start(&[("clicks", 1)]);
+    let sinks = "[sinks.k]\ntype = \"kafka\"\ntopic = \"clicks\"\n";
+    let c = Collector::start(Options {
+        toml: format!("shutdown_timeout = \"20 seconds\"\n{}", kafka_toml(&broker, "", sinks, "\"k\"", None)),
+        ..Options::default()
+    });
+    send(&c, "0:a:warm", "http://t/warm");
+    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1);
+    broker.freeze(true);
+    for i in 0..30 {
+        send(&c, "0:a:late", &format!("http://t/late/{i}"));
+    }
+    c.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_secs(1));
+    broker.freeze(false);
+    let mut c = c;
+    assert!(c.wait_exit(Duration::from_secs(30)).success(), "{}", c.log_text());
+    assert_eq!(broker.consume("clicks", 31, Duration::from_secs(20)).len(), 31);
+}
