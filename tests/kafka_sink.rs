@@ -147,3 +147,26 @@ fn shutdown_delivers_the_records_still_queued() {
     assert!(c.wait_exit(Duration::from_secs(30)).success(), "{}", c.log_text());
     assert_eq!(broker.consume("clicks", 31, Duration::from_secs(20)).len(), 31);
 }
+
+#[test]
+fn records_that_time_out_while_the_broker_is_frozen_are_retried_and_delivered() {
+    let broker = Broker::start(&[("clicks", 1)]);
+    let sinks = "[sinks.k]\ntype = \"kafka\"\ntopic = \"clicks\"\n";
+    let toml = kafka_toml(&broker, "", sinks, "\"k\"", None)
+        .replace("\"message.timeout.ms\" = 60000", "\"message.timeout.ms\" = 1000");
+    let c = Collector::start(Options { toml, ..Options::default() });
+    send(&c, "0:a:warm", "http://t/warm");
+    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1);
+    broker.freeze(true);
+    for i in 0..20 {
+        send(&c, "0:a:retry", &format!("http://t/retry/{i}"));
+    }
+    // librdkafka gives up on them after a second; the sink sends them again.
+    common::eventually(Duration::from_secs(20), || c.metric("divolte_sink_retried_total", "") > 0);
+    broker.freeze(false);
+    common::eventually(Duration::from_secs(60), || c.metric("divolte_sink_delivered_total", "") == 21);
+    let got = broker.consume("clicks", 21, Duration::from_secs(20));
+    let unique: std::collections::HashSet<Vec<u8>> = got.iter().map(|m| m.value.clone()).collect();
+    assert_eq!(unique.len(), 21, "every record arrived");
+    assert_eq!(c.metric("divolte_sink_failed_total", ""), 0);
+}
