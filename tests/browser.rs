@@ -48,10 +48,11 @@ fn the_tag_in_chromium_produces_correct_uncorrupted_records() {
     let (status, c) = c.stop();
     assert!(status.success());
     let records = read_avro_dir(&c.publish_dir());
-    // Nine page views (the test page, plain, other, the restore, server-id,
-    // leave, other again, short and its reload) and four custom events (the
-    // button, checkout, emoji, and the beacon sent while leaving).
-    assert_eq!(records.len(), 13, "{}", c.log_text());
+    // Ten page views (the test page, plain, other, the restore, server-id,
+    // leave, other again, the hidden page once shown, short and its reload)
+    // and four custom events (the button, checkout, emoji, and the beacon
+    // sent while leaving).
+    assert_eq!(records.len(), 14, "{}", c.log_text());
 
     // Nothing the tag sent is corrupt, emoji included.
     for r in &records {
@@ -112,6 +113,10 @@ fn the_tag_in_chromium_produces_correct_uncorrupted_records() {
     assert_eq!(seen["serverId"]["pageView"], Json::String("supercalifragilisticexpialidocious".into()));
     assert_eq!(seen["serverId"]["serverPageView"], Json::Bool(true));
     assert_eq!(page_views_of("supercalifragilisticexpialidocious"), 1);
+
+    // A page loaded hidden had no page view until it was shown; then one.
+    assert_eq!(seen["hiddenBefore"], Json::Null);
+    assert_eq!(page_views_of(s(&seen["hiddenAfter"]["pageView"])), 1);
 
     // 5. A new session once the session cookie expired; the party stays.
     assert_eq!(seen["shortAfter"]["party"], first["party"]);

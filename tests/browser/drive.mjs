@@ -112,6 +112,27 @@ try {
   await state(page);
   await committed(page);
 
+  // 4c. A page loaded hidden (prerendered, background tab) starts its page
+  // view only when shown. Headless pages are always visible, so the page's
+  // visibility is simulated before any script runs.
+  const hidden = await context.newPage();
+  await hidden.addInitScript(() => {
+    let visibility = 'hidden';
+    Object.defineProperty(Document.prototype, 'visibilityState', { get: () => visibility, configurable: true });
+    window.showPage = () => {
+      visibility = 'visible';
+      document.dispatchEvent(new Event('visibilitychange'));
+    };
+  });
+  await hidden.goto(`${siteUrl}/other.html`);
+  await hidden.waitForFunction(() => window.divolte);
+  await hidden.waitForTimeout(300);
+  out.hiddenBefore = await hidden.evaluate(() => divolte.pageViewId);
+  await hidden.evaluate(() => window.showPage());
+  out.hiddenAfter = await state(hidden);
+  await committed(hidden);
+  await hidden.close();
+
   // 5. A source whose session lasts two seconds: after three, a new session.
   await page.goto(`${siteUrl}/short.html`);
   out.shortBefore = await state(page);
