@@ -82,6 +82,9 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         let source_idx = m.sources.iter().flatten().filter_map(|s| sources.iter().position(|(n, _)| *n == s)).collect();
         let sink_idx: Vec<usize> =
             m.sinks.iter().flatten().filter_map(|s| active.iter().position(|n| n == s)).collect();
+        if m.discard_duplicates {
+            tracing::warn!(mapping = %name, "discard_duplicates has no effect yet: this build has no duplicate memory.");
+        }
         if sink_idx.is_empty() {
             tracing::warn!(mapping = %name, "Mapping writes to no enabled sink; its records go nowhere.");
         }
