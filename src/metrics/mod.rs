@@ -49,7 +49,6 @@ counters! {
     RequestsMetrics => ("divolte_http_requests_total", "endpoint=\"metrics\"", "Requests received, by endpoint."),
     RequestsNotFound => ("divolte_http_requests_total", "endpoint=\"not_found\"", "Requests received, by endpoint."),
     RequestsMethodNotAllowed => ("divolte_http_requests_total", "endpoint=\"method_not_allowed\"", "Requests received, by endpoint."),
-    RequestsRefused => ("divolte_http_requests_total", "endpoint=\"refused\"", "Requests received, by endpoint."),
     ErrorMalformed => ("divolte_http_errors_total", "status=\"400\"", "Requests refused by the HTTP layer, by status."),
     ErrorTimeout => ("divolte_http_errors_total", "status=\"408\"", "Requests refused by the HTTP layer, by status."),
     ErrorBodyTooLarge => ("divolte_http_errors_total", "status=\"413\"", "Requests refused by the HTTP layer, by status."),
