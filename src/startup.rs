@@ -169,6 +169,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         max_connections: server.max_connections,
         shutdown_timeout: server.shutdown_timeout.0,
         debug_requests: server.debug_requests,
+        use_x_forwarded_for: server.use_x_forwarded_for,
     });
     watch_signals(lifecycle, server.shutdown_delay.0)?;
     tracing::info!(config = config_source, address = %addr, shards = cpus.len(), cpus = ?cpus, "Starting server on {addr}.");

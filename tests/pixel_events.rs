@@ -162,3 +162,26 @@ fn configured_prefix_and_suffix_route_the_pixel() {
     assert!(r.starts_with("HTTP/1.1 200") && r.contains("image/gif"), "{r}");
     assert_eq!(c.metric("divolte_records_mapped_total", ""), 1);
 }
+
+#[test]
+fn behind_a_proxy_the_last_forwarded_address_is_the_remote_host() {
+    let on = Collector::start(Options { toml: "use_x_forwarded_for = true\n".into(), ..Options::default() });
+    let q = |l: &str| Pixel { location: l.into(), ..Pixel::default() }.query();
+    send(&on, &q("http://t/one"), "X-Forwarded-For: 127.0.0.1,192.168.13.23\r\n");
+    send(&on, &q("http://t/two"), "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-For: 10.1.1.1, 2001:db8::5\r\n");
+    send(&on, &q("http://t/three"), "X-Forwarded-For: not-an-address\r\n");
+    let off = Collector::start(Options::default());
+    send(&off, &q("http://t/four"), "X-Forwarded-For: 192.168.13.23\r\n");
+    let mut hosts = std::collections::BTreeMap::new();
+    for c in [on, off] {
+        let (_, c) = c.stop();
+        for r in read_avro_dir(&c.publish_dir()) {
+            let Value::String(host) = field(&r, "remoteHost") else { panic!() };
+            hosts.insert(opt_str(&r, "location").unwrap(), host.clone());
+        }
+    }
+    assert_eq!(hosts["http://t/one"], "192.168.13.23");
+    assert_eq!(hosts["http://t/two"], "2001:db8:0:0:0:0:0:5", "the last header wins");
+    assert_eq!(hosts["http://t/three"], "127.0.0.1", "garbage keeps the peer");
+    assert_eq!(hosts["http://t/four"], "127.0.0.1", "ignored unless enabled");
+}

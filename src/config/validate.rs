@@ -150,12 +150,6 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
             "geo lookup is not supported by this build yet; remove the key",
         ));
     }
-    if g.server.use_x_forwarded_for {
-        errors.push(ConfigError::new(
-            "divolte.global.server.use_x_forwarded_for",
-            "X-Forwarded-For handling is not supported by this build yet; set it to false",
-        ));
-    }
     if g.mapper.user_agent_parser.cache_size == 0 {
         errors.push(ConfigError::new("divolte.global.mapper.user_agent_parser.cache_size", "must be at least 1"));
     }

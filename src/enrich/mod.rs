@@ -3,5 +3,7 @@
 //!
 //! Key components:
 //! - [`useragent::UserAgentCache`]: parsed user agents, bounded, one per shard.
+//! - [`forwarded::forwarded_for`]: the client address behind a proxy.
 
+pub mod forwarded;
 pub mod useragent;

@@ -91,6 +91,8 @@ pub struct Runtime {
     pub shutdown_timeout: Duration,
     /// Log every request.
     pub debug_requests: bool,
+    /// Take the client address from `X-Forwarded-For`.
+    pub use_x_forwarded_for: bool,
 }
 
 /// glommio reserves this much locked memory per shard for its I/O rings;

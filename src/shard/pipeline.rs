@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::assets::{accepts_gzip, Tag, TEST_PAGE};
 use crate::avro::encode_record;
 use crate::batch::ShardBatches;
+use crate::enrich::forwarded::forwarded_for;
 use crate::enrich::useragent::UserAgentCache;
 use crate::event::pixel::PixelScratch;
 use crate::event::Rejected;
@@ -46,6 +47,8 @@ struct Stages {
     batches: ShardBatches,
     /// One encoded record, copied into each sink's batch.
     record: Vec<u8>,
+    /// The forwarded client address, as text.
+    forwarded: Vec<u8>,
     last_mapping_warning: Option<Instant>,
 }
 
@@ -66,6 +69,7 @@ impl Pipeline {
             user_agents: UserAgentCache::new(rt.user_agent_cache_size),
             batches: ShardBatches::new(&rt.sinks, metrics.clone()),
             record: Vec::with_capacity(1024),
+            forwarded: Vec::with_capacity(40),
             last_mapping_warning: None,
         };
         Self { rt, metrics, date: DateCache::default(), stages: RefCell::new(stages), commit: GroupCommit::default() }
@@ -92,8 +96,8 @@ impl Pipeline {
         let m = &self.metrics;
         m.inc(Counter::EventsReceived);
         let mut stages = self.stages.borrow_mut();
-        let Stages { pixel, user_agents, batches, record, last_mapping_warning } = &mut *stages;
-        let event = match pixel.parse(req, source) {
+        let Stages { pixel, user_agents, batches, record, forwarded, last_mapping_warning } = &mut *stages;
+        let mut event = match pixel.parse(req, source) {
             Ok(e) => e,
             Err(reason) => {
                 m.inc(match reason {
@@ -111,6 +115,11 @@ impl Pipeline {
         };
         if event.corrupt {
             m.inc(Counter::EventsCorrupt);
+        }
+        if self.rt.use_x_forwarded_for {
+            if let Some(host) = forwarded_for(req.headers_named("x-forwarded-for"), forwarded) {
+                event.remote_host = host;
+            }
         }
         let user_agent = event.user_agent.map(|a| user_agents.get(a));
         let party_hash = batches.party_hash(event.party_id);
