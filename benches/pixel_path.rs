@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use divolte::avro::{default_schema, encode_record};
+use divolte::enrich::dedup::DuplicateMemory;
 use divolte::enrich::useragent::UserAgentCache;
 use divolte::event::checksum;
 use divolte::event::pixel::PixelScratch;
@@ -68,6 +69,22 @@ fn bench(c: &mut Criterion) {
 
     let mut cache = UserAgentCache::new(1000);
     g.bench_function("user_agent_cache_hit", |b| b.iter(|| black_box(cache.get(black_box(UA)).name.len())));
+
+    let memory = DuplicateMemory::new(1_000_000);
+    let mut key = Vec::new();
+    let mut n = 0u64;
+    g.bench_function("duplicate_memory", |b| {
+        b.iter(|| {
+            n += 1;
+            let event = format!("0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF{n:x}");
+            black_box(memory.seen_before(
+                "0:i1t84hgy:5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG",
+                "0:i1t84hgy:95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8",
+                &event,
+                &mut key,
+            ))
+        })
+    });
 
     let layout = default_schema();
     let mapping = DefaultMapping::new(&layout).unwrap();

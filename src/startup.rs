@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::assets::{Tag, TagSettings};
 use crate::avro::default_schema;
 use crate::config::{BrowserSourceConfig, Config, Cores, SourceConfig};
+use crate::enrich::dedup::DuplicateMemory;
 use crate::http::Limits;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::{default::DefaultMapping, Mapping, Program};
@@ -82,9 +83,6 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         let source_idx = m.sources.iter().flatten().filter_map(|s| sources.iter().position(|(n, _)| *n == s)).collect();
         let sink_idx: Vec<usize> =
             m.sinks.iter().flatten().filter_map(|s| active.iter().position(|n| n == s)).collect();
-        if m.discard_duplicates {
-            tracing::warn!(mapping = %name, "discard_duplicates has no effect yet: this build has no duplicate memory.");
-        }
         if sink_idx.is_empty() {
             tracing::warn!(mapping = %name, "Mapping writes to no enabled sink; its records go nowhere.");
         }
@@ -170,6 +168,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         shutdown_timeout: server.shutdown_timeout.0,
         debug_requests: server.debug_requests,
         use_x_forwarded_for: server.use_x_forwarded_for,
+        duplicates: DuplicateMemory::new(config.global.mapper.duplicate_memory_size),
     });
     watch_signals(lifecycle, server.shutdown_delay.0)?;
     tracing::info!(config = config_source, address = %addr, shards = cpus.len(), cpus = ?cpus, "Starting server on {addr}.");

@@ -185,3 +185,59 @@ fn behind_a_proxy_the_last_forwarded_address_is_the_remote_host() {
     assert_eq!(hosts["http://t/three"], "127.0.0.1", "garbage keeps the peer");
     assert_eq!(hosts["http://t/four"], "127.0.0.1", "ignored unless enabled");
 }
+
+#[test]
+fn a_duplicate_is_caught_whichever_shard_receives_it() {
+    let c = Collector::start(Options { cores: 2, ..Options::default() });
+    let repeated = Pixel { location: "http://t/repeated".into(), ..Pixel::default() }.query();
+    // Each request on a new connection: the kernel spreads them over both shards.
+    for _ in 0..20 {
+        send(&c, &repeated, "");
+    }
+    for i in 0..20 {
+        send(
+            &c,
+            &Pixel { event: format!("0:other{i}"), location: format!("http://t/other/{i}"), ..Pixel::default() }
+                .query(),
+            "",
+        );
+    }
+    let per_shard = |name: &str| -> Vec<u64> { (0..2).map(|s| c.metric(name, &format!("shard=\"{s}\""))).collect() };
+    let received = per_shard("divolte_shard_events_received_total");
+    let duplicates = per_shard("divolte_shard_events_duplicate_total");
+    assert!(received.iter().all(|&n| n > 0), "both shards received events: {received:?}");
+    // One original, on one shard: if both shards flagged repeats, one of
+    // them flagged an event first seen by the other.
+    assert!(duplicates.iter().all(|&n| n > 0), "both shards flagged repeats: {duplicates:?}");
+    assert_eq!(c.metric("divolte_events_duplicate_total", ""), 19);
+    let (_, c) = c.stop();
+    let records = read_avro_dir(&c.publish_dir());
+    let flags: Vec<bool> = records
+        .iter()
+        .filter(|r| opt_str(r, "location").as_deref() == Some("http://t/repeated"))
+        .map(|r| field(r, "detectedDuplicate") == &Value::Boolean(true))
+        .collect();
+    assert_eq!(flags.len(), 20);
+    assert_eq!(flags.iter().filter(|d| **d).count(), 19);
+    assert!(records.iter().filter(|r| opt_str(r, "location").unwrap().contains("other")).all(|r| field(
+        r,
+        "detectedDuplicate"
+    ) == &Value::Boolean(
+        false
+    )));
+}
+
+#[test]
+fn discard_duplicates_drops_repeats_and_counts_them() {
+    let c = Collector::start(Options {
+        toml: "[mappings.m]\nsources = [\"browser\"]\nsinks = [\"hdfs\"]\ndiscard_duplicates = true\n".into(),
+        ..Options::default()
+    });
+    let q = Pixel::default().query();
+    for _ in 0..3 {
+        send(&c, &q, "");
+    }
+    assert_eq!(c.metric("divolte_events_discarded_total", "duplicate"), 2);
+    let (_, c) = c.stop();
+    assert_eq!(read_avro_dir(&c.publish_dir()).len(), 1);
+}

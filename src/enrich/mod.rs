@@ -4,6 +4,8 @@
 //! Key components:
 //! - [`useragent::UserAgentCache`]: parsed user agents, bounded, one per shard.
 //! - [`forwarded::forwarded_for`]: the client address behind a proxy.
+//! - [`dedup::DuplicateMemory`]: recently seen events, one table for all shards.
 
+pub mod dedup;
 pub mod forwarded;
 pub mod useragent;

@@ -62,6 +62,7 @@ counters! {
     RejectedPartyId => ("divolte_events_rejected_total", "reason=\"invalid_party_id\"", "Events dropped because a required parameter was missing or invalid."),
     RejectedSessionId => ("divolte_events_rejected_total", "reason=\"invalid_session_id\"", "Events dropped because a required parameter was missing or invalid."),
     RejectedIncomplete => ("divolte_events_rejected_total", "reason=\"incomplete\"", "Events dropped because a required parameter was missing or invalid."),
+    EventsDuplicate => ("divolte_events_duplicate_total", "", "Events the duplicate memory had seen before."),
     EventsCorrupt => ("divolte_events_corrupt_total", "", "Events whose checksum did not match."),
     DiscardedCorrupt => ("divolte_events_discarded_total", "reason=\"corrupt\"", "Events a mapping discarded on purpose."),
     DiscardedDuplicate => ("divolte_events_discarded_total", "reason=\"duplicate\"", "Events a mapping discarded on purpose."),
@@ -172,6 +173,20 @@ impl Registry {
                 let _ = writeln!(out, "{name} {total}");
             } else {
                 let _ = writeln!(out, "{name}{{{labels}}} {total}");
+            }
+        }
+        // Per shard, to see how the kernel spreads connections.
+        for (name, counter, help) in [
+            ("divolte_shard_events_received_total", Counter::EventsReceived, "Events received, by shard."),
+            (
+                "divolte_shard_events_duplicate_total",
+                Counter::EventsDuplicate,
+                "Duplicate events, by the shard that saw the repeat.",
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (i, shard) in self.shards.iter().enumerate() {
+                let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", shard.get(counter));
             }
         }
         let sink_series: [SinkSeries; 6] = [

@@ -34,6 +34,7 @@ use slab::Slab;
 
 use crate::assets::Tag;
 use crate::batch::SinkLanes;
+use crate::enrich::dedup::DuplicateMemory;
 use crate::http::{Limits, Peer};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::Mapping;
@@ -93,6 +94,8 @@ pub struct Runtime {
     pub debug_requests: bool,
     /// Take the client address from `X-Forwarded-For`.
     pub use_x_forwarded_for: bool,
+    /// Recently seen events, shared by all shards.
+    pub duplicates: DuplicateMemory,
 }
 
 /// glommio reserves this much locked memory per shard for its I/O rings;

@@ -49,6 +49,8 @@ struct Stages {
     record: Vec<u8>,
     /// The forwarded client address, as text.
     forwarded: Vec<u8>,
+    /// The duplicate memory's UTF-16 key.
+    dedup_key: Vec<u8>,
     last_mapping_warning: Option<Instant>,
 }
 
@@ -70,6 +72,7 @@ impl Pipeline {
             batches: ShardBatches::new(&rt.sinks, metrics.clone()),
             record: Vec::with_capacity(1024),
             forwarded: Vec::with_capacity(40),
+            dedup_key: Vec::with_capacity(256),
             last_mapping_warning: None,
         };
         Self { rt, metrics, date: DateCache::default(), stages: RefCell::new(stages), commit: GroupCommit::default() }
@@ -96,7 +99,7 @@ impl Pipeline {
         let m = &self.metrics;
         m.inc(Counter::EventsReceived);
         let mut stages = self.stages.borrow_mut();
-        let Stages { pixel, user_agents, batches, record, forwarded, last_mapping_warning } = &mut *stages;
+        let Stages { pixel, user_agents, batches, record, forwarded, dedup_key, last_mapping_warning } = &mut *stages;
         let mut event = match pixel.parse(req, source) {
             Ok(e) => e,
             Err(reason) => {
@@ -115,6 +118,10 @@ impl Pipeline {
         };
         if event.corrupt {
             m.inc(Counter::EventsCorrupt);
+        }
+        event.duplicate = self.rt.duplicates.seen_before(event.party_id, event.session_id, event.event_id, dedup_key);
+        if event.duplicate {
+            m.inc(Counter::EventsDuplicate);
         }
         if self.rt.use_x_forwarded_for {
             if let Some(host) = forwarded_for(req.headers_named("x-forwarded-for"), forwarded) {

@@ -1,0 +1,109 @@
+//! The duplicate memory: has this event (party, session, event id) been
+//! seen recently?
+//!
+//! One table of 64-bit signatures shared by every shard: a retried request
+//! often arrives on a new connection, which `SO_REUSEPORT` may give to
+//! another core, and it must still be caught. Each lookup is a single
+//! atomic swap, so there is no lock and no cross-shard message. The table
+//! costs 8 bytes per slot (`duplicate_memory_size`, default 1,000,000 =
+//! 8 MB for the whole process; the original kept one such table per mapper
+//! thread).
+//!
+//! Hashing is the original's, so the same events collide the same way:
+//! MurmurHash3 x64 128 (seed 0) over the UTF-16LE code units of the party
+//! id, session id and event id; the slot is the first four hash bytes read
+//! big-endian (sign bit cleared) modulo the table size, the signature the
+//! last eight read big-endian. An event is a duplicate when its slot
+//! already holds its signature; the slot then holds it either way. Like the
+//! original this forgets events whose slot was overwritten (false
+//! negatives) and, rarely, confuses two events with one signature.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The shared table.
+#[derive(Debug)]
+pub struct DuplicateMemory {
+    slots: Box<[AtomicU64]>,
+}
+
+/// Slot and signature of an event, as the original computes them.
+fn slot_and_signature(key: &[u8], slots: usize) -> (usize, u64) {
+    let hash = fastmurmur3::murmur3_x64_128(key, 0);
+    let bytes = hash.to_le_bytes();
+    let first = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) & 0x7fff_ffff;
+    let signature =
+        u64::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]]);
+    (first as usize % slots, signature)
+}
+
+impl DuplicateMemory {
+    /// A memory of `slots` (at least one) signatures.
+    pub fn new(slots: usize) -> Self {
+        Self { slots: (0..slots.max(1)).map(|_| AtomicU64::new(0)).collect() }
+    }
+
+    /// Records the event and says whether it was seen before. `scratch`
+    /// holds the UTF-16 key (one per shard, so this allocates nothing).
+    pub fn seen_before(&self, party: &str, session: &str, event: &str, scratch: &mut Vec<u8>) -> bool {
+        scratch.clear();
+        for part in [party, session, event] {
+            if part.is_ascii() {
+                // The common case: each byte is one UTF-16 unit, high byte zero.
+                let start = scratch.len();
+                scratch.resize(start + 2 * part.len(), 0);
+                for (slot, &b) in scratch[start..].iter_mut().step_by(2).zip(part.as_bytes()) {
+                    *slot = b;
+                }
+            } else {
+                for unit in part.encode_utf16() {
+                    scratch.extend_from_slice(&unit.to_le_bytes());
+                }
+            }
+        }
+        let (slot, signature) = slot_and_signature(scratch, self.slots.len());
+        self.slots[slot].swap(signature, Ordering::Relaxed) == signature
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_like_the_original() {
+        // MurmurHash3 x64 128 of the UTF-16LE key, from Python's mmh3
+        // (an independent implementation): 2449cf75d0b6b996 3228e94b869eeca1.
+        let key: Vec<u8> =
+            "0:i1t84hgy:party0:i1t84hgy:session0:eventId0".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        let (slot, signature) = slot_and_signature(&key, 1_000_000);
+        assert_eq!(slot, 0x2449_cf75 % 1_000_000);
+        assert_eq!(signature, 0x3228_e94b_869e_eca1);
+    }
+
+    #[test]
+    fn non_ascii_ids_are_keyed_as_utf16() {
+        let memory = DuplicateMemory::new(64);
+        let mut fast = Vec::new();
+        memory.seen_before("0:a:pärty😀", "0:a:s", "e", &mut fast);
+        let expected: Vec<u8> = "0:a:pärty😀0:a:se".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        assert_eq!(fast, expected);
+        memory.seen_before("0:a:party", "0:a:s", "e", &mut fast);
+        let ascii: Vec<u8> = "0:a:party0:a:se".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        assert_eq!(fast, ascii);
+    }
+
+    #[test]
+    fn flags_repeats_and_forgets_overwritten_slots() {
+        let memory = DuplicateMemory::new(1);
+        let mut scratch = Vec::new();
+        assert!(!memory.seen_before("0:a:p", "0:a:s", "e1", &mut scratch));
+        assert!(memory.seen_before("0:a:p", "0:a:s", "e1", &mut scratch));
+        assert!(!memory.seen_before("0:a:p", "0:a:s", "e2", &mut scratch), "another event");
+        assert!(!memory.seen_before("0:a:p", "0:a:s", "e1", &mut scratch), "its one slot was overwritten");
+        let big = DuplicateMemory::new(100_000);
+        for i in 0..100 {
+            assert!(!big.seen_before("0:a:p", "0:a:s", &format!("e{i}"), &mut scratch));
+        }
+        assert!((0..100).filter(|i| big.seen_before("0:a:p", "0:a:s", &format!("e{i}"), &mut scratch)).count() >= 98);
+    }
+}
