@@ -14,7 +14,7 @@ use crate::http::Limits;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::{default::DefaultMapping, Mapping, Program};
 use crate::metrics::{Registry, ShardMetrics};
-use crate::shard::{self, Endpoint, Runtime};
+use crate::shard::{self, Endpoint, JsonEndpoint, Runtime};
 use crate::sink;
 
 /// A startup failure, for `main` to report.
@@ -109,12 +109,24 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     routes.insert("/metrics".to_owned(), Endpoint::Metrics);
     let mut tags = Vec::new();
     let mut beacon = Vec::new();
+    let mut json = Vec::new();
     for (i, (name, source)) in sources.iter().enumerate() {
-        let SourceConfig::Browser(b) = source else {
-            tags.push(None);
-            beacon.push(false);
-            continue;
+        let b = match source {
+            SourceConfig::Browser(b) => b,
+            SourceConfig::Json(j) => {
+                tracing::info!(source = %name, event_path = %j.event_path, "JSON source.");
+                // An exact JSON path wins over the test page, as in the original.
+                routes.insert(j.event_path.clone(), Endpoint::JsonEvent { source: i });
+                tags.push(None);
+                beacon.push(false);
+                json.push(Some(JsonEndpoint {
+                    party_parameter: j.party_id_parameter.clone(),
+                    max_body: j.maximum_body_size.div_ceil(4096).max(1) * 4096,
+                }));
+                continue;
+            }
         };
+        json.push(None);
         let prefix = b.normalized_prefix();
         let (event_path, tag_path) = (format!("{prefix}{}", b.event_suffix), format!("{prefix}{}", b.javascript.name));
         tracing::info!(source = %name, event_path = %event_path, tag_path = %tag_path, "Browser source.");
@@ -158,6 +170,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         routes,
         tags,
         beacon,
+        json,
         mappings,
         mappings_by_source,
         sinks: sinks.lanes.clone(),

@@ -232,10 +232,6 @@ fn validate_sources(sources: &BTreeMap<String, SourceConfig>, errors: &mut Vec<C
                 claim(format!("{prefix}{js}"), name, format!("{path}.javascript.name"), errors);
             }
             SourceConfig::Json(j) => {
-                errors.push(ConfigError::new(
-                    path.clone(),
-                    "JSON sources are not supported by this build yet; remove the source",
-                ));
                 if !j.event_path.starts_with('/') {
                     errors.push(ConfigError::new(format!("{path}.event_path"), "must start with /"));
                 }

@@ -10,6 +10,7 @@
 
 pub mod checksum;
 pub mod ids;
+pub mod json;
 pub mod mincode;
 pub mod pixel;
 
@@ -89,12 +90,21 @@ pub struct Event<'a> {
     pub screen_pixel_height: Option<i32>,
     /// Device pixel ratio, fractions kept (`1.5` on many laptops).
     pub device_pixel_ratio: Option<f64>,
-    /// Custom parameters, still mincode-encoded; decoded only when a mapping asks.
-    pub custom_parameters: Option<&'a str>,
+    /// Custom parameters, still encoded; decoded only when a mapping asks.
+    pub custom_parameters: Option<CustomParameters<'a>>,
     /// First `User-Agent` header.
     pub user_agent: Option<&'a str>,
     /// All request headers, for mappings that read headers and cookies.
     pub headers: &'a [httparse::Header<'a>],
+}
+
+/// Custom event parameters as they arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomParameters<'a> {
+    /// The pixel's `u` parameter, in mincode.
+    Mincode(&'a str),
+    /// A JSON event's `parameters` value, as JSON text.
+    Json(&'a str),
 }
 
 /// Why a request carried no usable event. Each is counted; none is an error
@@ -107,6 +117,8 @@ pub enum Rejected {
     InvalidSessionId,
     /// A required parameter (`v`, `e`, `c`, `n`, `f`) missing or unparsable.
     Incomplete,
+    /// A JSON body that is not a valid event (syntax, properties, timestamp).
+    InvalidBody,
 }
 
 impl Rejected {
@@ -116,6 +128,7 @@ impl Rejected {
             Self::InvalidPartyId => "invalid_party_id",
             Self::InvalidSessionId => "invalid_session_id",
             Self::Incomplete => "incomplete",
+            Self::InvalidBody => "invalid_body",
         }
     }
 }

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use super::checksum;
 use super::ids::{parse_base36_f64, parse_base36_i32, parse_base36_i64, push_base36, DivolteId};
-use super::{Event, Rejected, SourceKind};
+use super::{CustomParameters, Event, Rejected, SourceKind};
 use crate::http::Request;
 
 /// One decoded query parameter: ranges into the arena.
@@ -220,7 +220,7 @@ impl PixelScratch {
             screen_pixel_width: int(i),
             screen_pixel_height: int(j),
             device_pixel_ratio: text(k).and_then(parse_base36_f64),
-            custom_parameters: text(custom),
+            custom_parameters: text(custom).map(CustomParameters::Mincode),
             user_agent: req.header("user-agent"),
             headers: req.headers,
         })

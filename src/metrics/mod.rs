@@ -43,6 +43,7 @@ macro_rules! counters {
 
 counters! {
     RequestsEvent => ("divolte_http_requests_total", "endpoint=\"browser_event\"", "Requests received, by endpoint."),
+    RequestsJson => ("divolte_http_requests_total", "endpoint=\"json_event\"", "Requests received, by endpoint."),
     RequestsTag => ("divolte_http_requests_total", "endpoint=\"tag\"", "Requests received, by endpoint."),
     RequestsTestPage => ("divolte_http_requests_total", "endpoint=\"test_page\"", "Requests received, by endpoint."),
     RequestsPing => ("divolte_http_requests_total", "endpoint=\"ping\"", "Requests received, by endpoint."),
@@ -58,11 +59,13 @@ counters! {
     ConnectionsAccepted => ("divolte_connections_accepted_total", "", "TCP connections accepted."),
     ConnectionsRefused => ("divolte_connections_refused_total", "", "Connections refused because the shard was at max_connections."),
     EventsReceived => ("divolte_events_received_total", "source=\"browser\"", "Events received, before validation."),
+    EventsReceivedJson => ("divolte_events_received_total", "source=\"json\"", "Events received, before validation."),
     EventsNotModified => ("divolte_events_not_modified_total", "", "Pixel requests answered 304 for the sentinel ETag and not logged."),
     RejectedPartyId => ("divolte_events_rejected_total", "reason=\"invalid_party_id\"", "Events dropped because a required parameter was missing or invalid."),
     RejectedSessionId => ("divolte_events_rejected_total", "reason=\"invalid_session_id\"", "Events dropped because a required parameter was missing or invalid."),
     RejectedIncomplete => ("divolte_events_rejected_total", "reason=\"incomplete\"", "Events dropped because a required parameter was missing or invalid."),
     EventsDuplicate => ("divolte_events_duplicate_total", "", "Events the duplicate memory had seen before."),
+    RejectedInvalidBody => ("divolte_events_rejected_total", "reason=\"invalid_body\"", "Events dropped because a required parameter was missing or invalid."),
     EventsCorrupt => ("divolte_events_corrupt_total", "", "Events whose checksum did not match."),
     DiscardedCorrupt => ("divolte_events_discarded_total", "reason=\"corrupt\"", "Events a mapping discarded on purpose."),
     DiscardedDuplicate => ("divolte_events_discarded_total", "reason=\"duplicate\"", "Events a mapping discarded on purpose."),

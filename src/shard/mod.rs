@@ -49,6 +49,11 @@ pub enum Endpoint {
         /// Source index.
         source: usize,
     },
+    /// A JSON source's event path.
+    JsonEvent {
+        /// Source index.
+        source: usize,
+    },
     /// A browser source's tracking tag.
     Tag {
         /// Source index.
@@ -60,6 +65,15 @@ pub enum Endpoint {
     Ping,
     /// Prometheus metrics.
     Metrics,
+}
+
+/// What a JSON source's endpoint checks.
+#[derive(Debug, Clone)]
+pub struct JsonEndpoint {
+    /// Query parameter with the party id.
+    pub party_parameter: String,
+    /// Largest body, rounded up to whole 4 KiB buffers as the original does.
+    pub max_body: usize,
 }
 
 /// Everything the shards share. Built once by `main`, then read-only.
@@ -74,6 +88,8 @@ pub struct Runtime {
     pub tags: Vec<Option<Tag>>,
     /// Browser sources whose pixel also takes `sendBeacon` POSTs (by source index).
     pub beacon: Vec<bool>,
+    /// JSON sources' settings (by source index; `None` for other sources).
+    pub json: Vec<Option<JsonEndpoint>>,
     /// Compiled mappings.
     pub mappings: Vec<Mapping>,
     /// For each source index, the mappings that read it.

@@ -12,7 +12,7 @@ use crate::batch::ShardBatches;
 use crate::enrich::forwarded::forwarded_for;
 use crate::enrich::useragent::UserAgentCache;
 use crate::event::pixel::PixelScratch;
-use crate::event::Rejected;
+use crate::event::{json, Event, Rejected};
 use crate::http::{self, DateCache, Method, Request, Response, Service, Status};
 use crate::lifecycle::{PING_OK, PING_SHUTTING_DOWN};
 use crate::mapping::Discard;
@@ -43,6 +43,11 @@ const PIXEL_HEADERS: &[&str] = &[
 /// Mutable per-shard state of the stages.
 struct Stages {
     pixel: PixelScratch,
+    after: AfterParse,
+}
+
+/// Stage state used once an event is parsed.
+struct AfterParse {
     user_agents: UserAgentCache,
     batches: ShardBatches,
     /// One encoded record, copied into each sink's batch.
@@ -68,12 +73,14 @@ impl Pipeline {
     pub fn new(rt: Arc<Runtime>, metrics: Arc<ShardMetrics>) -> Self {
         let stages = Stages {
             pixel: PixelScratch::default(),
-            user_agents: UserAgentCache::new(rt.user_agent_cache_size),
-            batches: ShardBatches::new(&rt.sinks, metrics.clone()),
-            record: Vec::with_capacity(1024),
-            forwarded: Vec::with_capacity(40),
-            dedup_key: Vec::with_capacity(256),
-            last_mapping_warning: None,
+            after: AfterParse {
+                user_agents: UserAgentCache::new(rt.user_agent_cache_size),
+                batches: ShardBatches::new(&rt.sinks, metrics.clone()),
+                record: Vec::with_capacity(1024),
+                forwarded: Vec::with_capacity(40),
+                dedup_key: Vec::with_capacity(256),
+                last_mapping_warning: None,
+            },
         };
         Self { rt, metrics, date: DateCache::default(), stages: RefCell::new(stages), commit: GroupCommit::default() }
     }
@@ -82,40 +89,68 @@ impl Pipeline {
     pub async fn run_flusher(&self) {
         loop {
             self.commit.round_wanted().await;
-            self.stages.borrow_mut().batches.hand_off_all();
+            self.stages.borrow_mut().after.batches.hand_off_all();
             self.commit.complete_round();
         }
     }
 
     /// Hands off whatever is still batched (at shutdown).
     pub fn flush_now(&self) {
-        self.stages.borrow_mut().batches.hand_off_all();
+        self.stages.borrow_mut().after.batches.hand_off_all();
         self.commit.complete_round();
     }
 
     /// Runs a browser event through every stage; returns the ticket to wait
     /// for when a record was batched.
     fn browser_event(&self, req: &Request<'_>, source: usize) -> Option<Ticket> {
-        let m = &self.metrics;
-        m.inc(Counter::EventsReceived);
+        self.metrics.inc(Counter::EventsReceived);
         let mut stages = self.stages.borrow_mut();
-        let Stages { pixel, user_agents, batches, record, forwarded, dedup_key, last_mapping_warning } = &mut *stages;
-        let mut event = match pixel.parse(req, source) {
-            Ok(e) => e,
-            Err(reason) => {
-                m.inc(match reason {
-                    Rejected::InvalidPartyId => Counter::RejectedPartyId,
-                    Rejected::InvalidSessionId => Counter::RejectedSessionId,
-                    Rejected::Incomplete => Counter::RejectedIncomplete,
-                });
-                tracing::debug!(
-                    reason = reason.label(),
-                    query = req.query.unwrap_or(""),
-                    "Improper request. Event dropped."
-                );
-                return None;
-            }
+        let Stages { pixel, after } = &mut *stages;
+        match pixel.parse(req, source) {
+            Ok(event) => self.enrich_map_batch(event, req, after),
+            Err(reason) => self.rejected_event(req, reason),
+        }
+    }
+
+    /// Runs a JSON event (body already framed and size-checked) through every stage.
+    fn json_event(&self, req: &Request<'_>, source: usize, party: &str) -> Option<Ticket> {
+        self.metrics.inc(Counter::EventsReceivedJson);
+        let body = match json::parse_body(req.body) {
+            Ok(b) => b,
+            Err(reason) => return self.rejected_event(req, reason),
         };
+        match json::event(&body, party, req, source) {
+            Ok(event) => self.enrich_map_batch(event, req, &mut self.stages.borrow_mut().after),
+            Err(reason) => self.rejected_event(req, reason),
+        }
+    }
+
+    fn rejected_event(&self, req: &Request<'_>, reason: Rejected) -> Option<Ticket> {
+        self.metrics.inc(match reason {
+            Rejected::InvalidPartyId => Counter::RejectedPartyId,
+            Rejected::InvalidSessionId => Counter::RejectedSessionId,
+            Rejected::Incomplete => Counter::RejectedIncomplete,
+            Rejected::InvalidBody => Counter::RejectedInvalidBody,
+        });
+        tracing::debug!(
+            reason = reason.label(),
+            path = req.path,
+            query = req.query.unwrap_or(""),
+            "Improper request. Event dropped."
+        );
+        None
+    }
+
+    /// The stages after parsing: duplicate memory, proxy address, user
+    /// agent, every mapping of the source, encoding, batching.
+    fn enrich_map_batch<'a>(
+        &self,
+        mut event: Event<'a>,
+        req: &'a Request<'a>,
+        after: &'a mut AfterParse,
+    ) -> Option<Ticket> {
+        let m = &self.metrics;
+        let AfterParse { user_agents, batches, record, forwarded, dedup_key, last_mapping_warning } = after;
         if event.corrupt {
             m.inc(Counter::EventsCorrupt);
         }
@@ -131,7 +166,7 @@ impl Pipeline {
         let user_agent = event.user_agent.map(|a| user_agents.get(a));
         let party_hash = batches.party_hash(event.party_id);
         let mut batched = false;
-        for &mi in &self.rt.mappings_by_source[source] {
+        for &mi in &self.rt.mappings_by_source[event.source] {
             let mapping = &self.rt.mappings[mi];
             let mut values = Vec::new();
             match mapping.map(&event, user_agent, &mut values) {
@@ -178,6 +213,19 @@ fn matches_etag(req: &Request<'_>, etag: &str) -> bool {
     })
 }
 
+/// Exactly one `Content-Type`, and it is `application/json` (parameters such
+/// as `charset=utf-8` allowed; the original refused them).
+fn is_json_content_type(req: &Request<'_>) -> bool {
+    let mut types = req.headers_named("content-type");
+    match (types.next(), types.next()) {
+        (Some(value), None) => {
+            let media = value.split(|&b| b == b';').next().unwrap_or_default();
+            media.trim_ascii().eq_ignore_ascii_case(b"application/json")
+        }
+        _ => false,
+    }
+}
+
 /// Answers a tag request: the gzip variant when the client takes it, 304
 /// when it already has this variant.
 fn serve_tag(tag: &Tag, req: &Request<'_>, res: &mut Response<'_>) {
@@ -200,8 +248,11 @@ fn method_not_allowed(req: &Request<'_>, res: &mut Response<'_>, allow: &str) {
 impl Service for Pipeline {
     type Ticket = Ticket;
 
-    fn body_limit(&self, _path: &str, default: usize) -> usize {
-        default
+    fn body_limit(&self, path: &str, default: usize) -> usize {
+        match self.rt.routes.get(path) {
+            Some(Endpoint::JsonEvent { source }) => self.rt.json[*source].as_ref().map_or(default, |j| j.max_body),
+            _ => default,
+        }
     }
 
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>) -> Option<Ticket> {
@@ -230,6 +281,28 @@ impl Service for Pipeline {
                 } else {
                     res.send(Status::OK, PIXEL_HEADERS, Some("image/gif"), PIXEL_GIF);
                 }
+                ticket
+            }
+            Some(Endpoint::JsonEvent { source }) => {
+                m.inc(Counter::RequestsJson);
+                let Some(endpoint) = &self.rt.json[*source] else { return None };
+                if req.method != Method::Post {
+                    m.inc(Counter::RequestsMethodNotAllowed);
+                    method_not_allowed(req, res, "Allow: POST\r\n");
+                    return None;
+                }
+                if !is_json_content_type(req) {
+                    res.text(Status::UNSUPPORTED_MEDIA_TYPE, &[], "Content type must be application/json.");
+                    return None;
+                }
+                let Some(party) = json::party_id(req.query, &endpoint.party_parameter).filter(|_| !req.body.is_empty())
+                else {
+                    m.inc(if req.body.is_empty() { Counter::RejectedInvalidBody } else { Counter::RejectedPartyId });
+                    res.text(Status::BAD_REQUEST, &[], "");
+                    return None;
+                };
+                let ticket = self.json_event(req, *source, party);
+                res.send(Status::NO_CONTENT, &[], None, &[]);
                 ticket
             }
             Some(Endpoint::Tag { source }) => {
