@@ -10,6 +10,7 @@ use crate::assets::{Tag, TagSettings};
 use crate::avro::default_schema;
 use crate::config::{BrowserSourceConfig, Config, Cores, SourceConfig};
 use crate::enrich::dedup::DuplicateMemory;
+use crate::enrich::geo::{self, GeoDatabase};
 use crate::http::Limits;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::{default::DefaultMapping, Mapping, Program};
@@ -139,6 +140,15 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         beacon.push(b.javascript.use_beacon);
     }
 
+    let geo = match &config.global.mapper.ip2geo_database {
+        None => None,
+        Some(path) => {
+            let db = GeoDatabase::open(path)?;
+            db.watch(geo::WATCH_INTERVAL)?;
+            tracing::info!(path = %path.display(), kind = %db.database_type(), "Geo database loaded; reloaded when the file changes.");
+            Some(db)
+        }
+    };
     let schema = layout.schema.clone();
     let sinks = sink::start(&config, |_| schema.clone())?;
     for (name, s) in config.active_sinks() {
@@ -182,6 +192,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         debug_requests: server.debug_requests,
         use_x_forwarded_for: server.use_x_forwarded_for,
         duplicates: DuplicateMemory::new(config.global.mapper.duplicate_memory_size),
+        geo,
     });
     watch_signals(lifecycle, server.shutdown_delay.0)?;
     tracing::info!(config = config_source, address = %addr, shards = cpus.len(), cpus = ?cpus, "Starting server on {addr}.");

@@ -7,10 +7,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 log() { printf '\n== %s\n' "$*"; }
 
-# Python's fastavro: the independent Avro reader the integration tests use.
-if ! python3 -c 'import fastavro' 2>/dev/null; then
-    log "Installing fastavro"
-    python3 -m pip install --quiet --disable-pip-version-check fastavro
+# Python's fastavro (the independent Avro reader of the integration tests)
+# and mmdb-writer (builds the geo tests' MaxMind databases).
+if ! python3 -c 'import fastavro, mmdb_writer' 2>/dev/null; then
+    log "Installing fastavro and mmdb-writer"
+    python3 -m pip install --quiet --disable-pip-version-check fastavro mmdb-writer
 fi
 
 # Debian's Chromium, for the tag's browser tests.

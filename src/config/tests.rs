@@ -143,9 +143,3 @@ fn environment_overrides_defaults_but_not_the_file() {
     let bad = from_toml_with_env("", |k| (k == "DIVOLTE_PORT").then(|| "eighty".to_owned())).unwrap_err();
     assert!(bad.to_string().contains("DIVOLTE_PORT"));
 }
-
-#[test]
-fn refuses_what_this_build_cannot_do_yet() {
-    let errs = messages("[global.mapper]\nip2geo_database = \"/x.mmdb\"\n").join("\n");
-    assert!(errs.contains("divolte.global.mapper.ip2geo_database"), "{errs}");
-}

@@ -144,12 +144,6 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
             errors.push(ConfigError::new(format!("divolte.global.{key}.buffer_size"), "must be at least 1"));
         }
     }
-    if g.mapper.ip2geo_database.is_some() {
-        errors.push(ConfigError::new(
-            "divolte.global.mapper.ip2geo_database",
-            "geo lookup is not supported by this build yet; remove the key",
-        ));
-    }
     if g.mapper.user_agent_parser.cache_size == 0 {
         errors.push(ConfigError::new("divolte.global.mapper.user_agent_parser.cache_size", "must be at least 1"));
     }

@@ -4,8 +4,10 @@
 //! Key components:
 //! - [`useragent::UserAgentCache`]: parsed user agents, bounded, one per shard.
 //! - [`forwarded::forwarded_for`]: the client address behind a proxy.
+//! - [`geo::GeoDatabase`]: ip2geo lookups, reloaded when the file changes.
 //! - [`dedup::DuplicateMemory`]: recently seen events, one table for all shards.
 
 pub mod dedup;
 pub mod forwarded;
+pub mod geo;
 pub mod useragent;

@@ -35,6 +35,7 @@ use slab::Slab;
 use crate::assets::Tag;
 use crate::batch::SinkLanes;
 use crate::enrich::dedup::DuplicateMemory;
+use crate::enrich::geo::GeoDatabase;
 use crate::http::{Limits, Peer};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::Mapping;
@@ -112,6 +113,9 @@ pub struct Runtime {
     pub use_x_forwarded_for: bool,
     /// Recently seen events, shared by all shards.
     pub duplicates: DuplicateMemory,
+    /// The ip2geo database, when configured; what the mapping layer's
+    /// `ip2geo()` reads.
+    pub geo: Option<Arc<GeoDatabase>>,
 }
 
 /// glommio reserves this much locked memory per shard for its I/O rings;
