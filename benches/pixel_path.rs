@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use divolte::avro::{default_schema, encode_record};
 use divolte::enrich::dedup::DuplicateMemory;
+use divolte::enrich::geo::GeoDatabase;
 use divolte::enrich::useragent::UserAgentCache;
 use divolte::event::checksum;
 use divolte::event::pixel::PixelScratch;
@@ -85,6 +86,37 @@ fn bench(c: &mut Criterion) {
             ))
         })
     });
+
+    // The enrichment step: duplicate memory, cached user agent and a geo
+    // lookup, on a database built by tests/make_mmdb.py (skipped without it).
+    let dir = std::env::temp_dir().join(format!("divolte-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let db_path = dir.join("city.mmdb");
+    let built = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/make_mmdb.py"))
+        .arg("city")
+        .arg(&db_path)
+        .status()
+        .is_ok_and(|s| s.success());
+    if built {
+        let geo = GeoDatabase::open(&db_path).unwrap();
+        let ip: std::net::IpAddr = "192.0.2.77".parse().unwrap();
+        g.bench_function("geo_lookup", |b| b.iter(|| black_box(geo.lookup(black_box(ip)))));
+        g.bench_function("enrichment", |b| {
+            b.iter(|| {
+                n += 1;
+                let event = format!("0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF{n:x}");
+                let dup = memory.seen_before(
+                    "0:i1t84hgy:5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG",
+                    "0:i1t84hgy:95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8",
+                    &event,
+                    &mut key,
+                );
+                black_box((dup, cache.get(UA).name.len(), geo.lookup(ip)))
+            })
+        });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 
     let layout = default_schema();
     let mapping = DefaultMapping::new(&layout).unwrap();

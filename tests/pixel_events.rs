@@ -241,3 +241,16 @@ fn discard_duplicates_drops_repeats_and_counts_them() {
     let (_, c) = c.stop();
     assert_eq!(read_avro_dir(&c.publish_dir()).len(), 1);
 }
+
+#[test]
+fn discard_corrupted_drops_bad_checksums_and_counts_them() {
+    let c = Collector::start(Options {
+        toml: "[mappings.m]\nsources = [\"browser\"]\nsinks = [\"hdfs\"]\ndiscard_corrupted = true\n".into(),
+        ..Options::default()
+    });
+    send(&c, &Pixel { event: "0:good".into(), ..Pixel::default() }.query(), "");
+    send(&c, &Pixel { event: "0:bad".into(), checksum: false, ..Pixel::default() }.query(), "");
+    assert_eq!(c.metric("divolte_events_discarded_total", "corrupt"), 1);
+    let (_, c) = c.stop();
+    assert_eq!(read_avro_dir(&c.publish_dir()).len(), 1);
+}
