@@ -9,12 +9,15 @@
 //! it until its record is encoded:
 //!
 //! ```text
-//! socket → http → event → enrich → mapping → avro → batch ─┬→ file flush thread(s)
-//!         (one shard per core, no locks)                   └→ (bounded channels)
+//! socket → http → event → enrich → mapping → avro → batch ─┬→ file flush threads
+//!         (one shard per core, no locks)                   └→ Kafka flush threads
+//!                                          (channels bounded in records, try_send)
 //! ```
 //!
-//! Batches cross to dedicated flush threads through bounded crossbeam
-//! channels with `try_send`; that is the only place data crosses threads.
+//! Batches cross to dedicated flush threads through crossbeam channels
+//! bounded in records; that is the only place data crosses threads. The
+//! duplicate memory (one table of atomics) and the geo database (behind an
+//! `ArcSwap`) are shared read-mostly structures without locks.
 //! Nothing on the request path takes a lock or blocks. A response that
 //! acknowledges an event is written after the event's batch was handed to
 //! its sink ([`shard::commit`]). One shared atomic ([`lifecycle`]) drives

@@ -3,7 +3,7 @@
 //!
 //! Key components:
 //! - [`start`]: spawns the flush threads of every active sink.
-//! - [`file`]: Avro container files, rolled and published.
+//! - [`mod@file`]: Avro container files, rolled and published.
 //! - [`kafka`]: records to a Kafka topic through librdkafka.
 
 pub mod file;
