@@ -107,6 +107,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         routes.insert("/index.html".to_owned(), Endpoint::TestPage);
     }
     routes.insert("/ping".to_owned(), Endpoint::Ping);
+    routes.insert("/ready".to_owned(), Endpoint::Ready);
     routes.insert("/metrics".to_owned(), Endpoint::Metrics);
     let mut tags = Vec::new();
     let mut beacon = Vec::new();
@@ -186,6 +187,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         sinks: sinks.lanes.clone(),
         lifecycle: lifecycle.clone(),
         registry,
+        listening: std::sync::atomic::AtomicUsize::new(0),
         user_agent_cache_size: config.global.mapper.user_agent_parser.cache_size,
         max_connections: server.max_connections,
         shutdown_timeout: server.shutdown_timeout.0,

@@ -86,3 +86,17 @@ fn missing_directories_are_created_at_startup() {
     assert!(c.work_dir().is_dir() && c.publish_dir().is_dir());
     assert!(c.log_text().contains("File sink writes Avro files"), "{}", c.log_text());
 }
+
+#[test]
+fn readiness_reports_a_failing_file_sink_until_it_writes_again() {
+    let c = collector("roll_every = \"1 hour\"");
+    assert!(c.get("/ready", "").starts_with("HTTP/1.1 200"));
+    std::fs::remove_dir_all(c.work_dir()).unwrap();
+    send_events(&c, 1, "lost");
+    common::eventually(Duration::from_secs(5), || c.get("/ready", "").starts_with("HTTP/1.1 503"));
+    assert!(c.get("/ready", "").contains("sink(s) failing: hdfs"));
+    assert_eq!(c.metric("divolte_sink_failed_total", "hdfs"), 1);
+    std::fs::create_dir_all(c.work_dir()).unwrap();
+    send_events(&c, 1, "back");
+    common::eventually(Duration::from_secs(5), || c.get("/ready", "").starts_with("HTTP/1.1 200"));
+}

@@ -170,3 +170,20 @@ fn records_that_time_out_while_the_broker_is_frozen_are_retried_and_delivered() 
     assert_eq!(unique.len(), 21, "every record arrived");
     assert_eq!(c.metric("divolte_sink_failed_total", ""), 0);
 }
+
+#[test]
+fn readiness_fails_while_no_broker_is_reachable_and_recovers() {
+    let port = common::free_port();
+    let sinks = "[sinks.k]\ntype = \"kafka\"\ntopic = \"clicks\"\n";
+    let toml = format!(
+        "[global.kafka]\nenabled = true\nthreads = 1\n[global.kafka.producer]\n\"bootstrap.servers\" = \"127.0.0.1:{port}\"\n{sinks}\n[mappings.main]\nsources = [\"browser\"]\nsinks = [\"k\"]\n"
+    );
+    let c = Collector::start(Options { toml, ..Options::default() });
+    send(&c, "0:a:early", "http://t/early");
+    common::eventually(Duration::from_secs(20), || c.get("/ready", "").starts_with("HTTP/1.1 503"));
+    assert!(c.get("/ready", "").contains("sink(s) failing: k"));
+    assert!(c.get("/ping", "").ends_with("pong"), "liveness is not readiness");
+    let broker = Broker::start_on(port, &[("clicks", 1)]);
+    common::eventually(Duration::from_secs(60), || c.get("/ready", "").starts_with("HTTP/1.1 200"));
+    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1, "the early event arrived");
+}

@@ -67,12 +67,15 @@ fn sigterm_fails_ping_then_drains_and_publishes_every_acknowledged_event() {
     let stop = Arc::new(AtomicBool::new(false));
     let senders: Vec<_> = (0..4).map(|w| event_sender(&c, w, stop.clone())).collect();
     std::thread::sleep(Duration::from_millis(500));
+    let ready = c.get("/ready", "");
+    assert!(ready.starts_with("HTTP/1.1 200") && ready.ends_with("ready"), "{ready}");
 
     let signalled = Instant::now();
     c.signal(libc::SIGTERM);
     std::thread::sleep(Duration::from_millis(300));
     let ping = c.get("/ping", "");
     assert!(ping.starts_with("HTTP/1.1 503"), "{ping}");
+    assert!(c.get("/ready", "").starts_with("HTTP/1.1 503"), "not ready while draining");
     assert!(ping.ends_with("No p*ng for you, shutting down"), "{ping}");
     // During the delay, new connections are still served.
     let during = c.get(

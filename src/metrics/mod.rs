@@ -47,6 +47,7 @@ counters! {
     RequestsTag => ("divolte_http_requests_total", "endpoint=\"tag\"", "Requests received, by endpoint."),
     RequestsTestPage => ("divolte_http_requests_total", "endpoint=\"test_page\"", "Requests received, by endpoint."),
     RequestsPing => ("divolte_http_requests_total", "endpoint=\"ping\"", "Requests received, by endpoint."),
+    RequestsReady => ("divolte_http_requests_total", "endpoint=\"ready\"", "Requests received, by endpoint."),
     RequestsMetrics => ("divolte_http_requests_total", "endpoint=\"metrics\"", "Requests received, by endpoint."),
     RequestsNotFound => ("divolte_http_requests_total", "endpoint=\"not_found\"", "Requests received, by endpoint."),
     RequestsMethodNotAllowed => ("divolte_http_requests_total", "endpoint=\"method_not_allowed\"", "Requests received, by endpoint."),
@@ -121,6 +122,9 @@ pub struct SinkMetrics {
     pub failed: AtomicU64,
     /// Records sent again after a retriable delivery error.
     pub retried: AtomicU64,
+    /// Set while the sink cannot deliver (broker unreachable, file errors);
+    /// cleared by the next success. Drives `/ready`.
+    pub unhealthy: std::sync::atomic::AtomicBool,
     /// Files published (file sinks).
     pub files_published: AtomicU64,
     /// Write errors.
@@ -135,6 +139,16 @@ impl SinkMetrics {
     /// Counters for a sink with `lanes` flush threads.
     pub fn new(lanes: usize) -> Self {
         Self { queued: (0..lanes).map(|_| AtomicU64::new(0)).collect(), ..Self::default() }
+    }
+
+    /// Whether the sink delivered (or had nothing to deliver) since its last failure.
+    pub fn is_healthy(&self) -> bool {
+        !self.unhealthy.load(Ordering::Relaxed)
+    }
+
+    /// Records the outcome of a delivery attempt.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.unhealthy.store(!healthy, Ordering::Relaxed);
     }
 
     /// Records waiting in all lanes.
@@ -192,7 +206,7 @@ impl Registry {
                 let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", shard.get(counter));
             }
         }
-        let sink_series: [SinkSeries; 6] = [
+        let sink_series: [SinkSeries; 7] = [
             ("divolte_sink_delivered_total", "counter", "Records a sink delivered.", |m| {
                 m.delivered.load(Ordering::Relaxed)
             }),
@@ -211,6 +225,12 @@ impl Registry {
                 "gauge",
                 "Records waiting for a sink's flush threads.",
                 SinkMetrics::queued_total,
+            ),
+            (
+                "divolte_sink_healthy",
+                "gauge",
+                "1 while the sink delivers, 0 after a failure until the next success.",
+                |m| u64::from(m.is_healthy()),
             ),
         ];
         for (name, kind, help, field) in sink_series {

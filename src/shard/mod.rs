@@ -64,6 +64,8 @@ pub enum Endpoint {
     TestPage,
     /// Liveness.
     Ping,
+    /// Readiness: live, every shard listening, every sink healthy.
+    Ready,
     /// Prometheus metrics.
     Metrics,
 }
@@ -101,6 +103,8 @@ pub struct Runtime {
     pub lifecycle: Arc<Lifecycle>,
     /// Metrics of every shard and sink.
     pub registry: Arc<Registry>,
+    /// Shards listening so far; the collector is ready once all are.
+    pub listening: AtomicUsize,
     /// Parsed user agents cached per shard.
     pub user_agent_cache_size: usize,
     /// Open connections per shard.
@@ -175,6 +179,7 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     })
     .detach();
     let listener = TcpListener::bind(rt.addr)?;
+    rt.listening.fetch_add(1, Ordering::Relaxed);
     tracing::info!(shard = index, address = %rt.addr, "Shard listening.");
     let connections: Connections = Rc::new(RefCell::new(Slab::new()));
 

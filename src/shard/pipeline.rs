@@ -100,6 +100,20 @@ impl Pipeline {
         self.commit.complete_round();
     }
 
+    /// Why the collector should not get traffic now, if it should not:
+    /// starting, draining, or a sink that cannot deliver.
+    fn not_ready(&self) -> Option<String> {
+        if !self.rt.lifecycle.is_live() {
+            return Some("not ready: shutting down".into());
+        }
+        if self.rt.listening.load(std::sync::atomic::Ordering::Relaxed) < self.rt.registry.shards.len() {
+            return Some("not ready: starting".into());
+        }
+        let failing: Vec<&str> =
+            self.rt.registry.sinks.iter().filter(|(_, m)| !m.is_healthy()).map(|(n, _)| n.as_str()).collect();
+        (!failing.is_empty()).then(|| format!("not ready: sink(s) failing: {}", failing.join(", ")))
+    }
+
     /// Runs a browser event through every stage; returns the ticket to wait
     /// for when a record was batched.
     fn browser_event(&self, req: &Request<'_>, source: usize) -> Option<Ticket> {
@@ -334,6 +348,14 @@ impl Service for Pipeline {
                     res.text(Status::OK, &[], PING_OK);
                 } else {
                     res.text(Status::SERVICE_UNAVAILABLE, &[], PING_SHUTTING_DOWN);
+                }
+                None
+            }
+            Some(Endpoint::Ready) => {
+                m.inc(Counter::RequestsReady);
+                match self.not_ready() {
+                    None => res.text(Status::OK, &[], "ready"),
+                    Some(why) => res.text(Status::SERVICE_UNAVAILABLE, &[], &why),
                 }
                 None
             }

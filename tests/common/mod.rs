@@ -338,7 +338,10 @@ pub struct Broker {
 
 impl Broker {
     pub fn start(topics: &[(&str, u32)]) -> Self {
-        let port = free_port();
+        Self::start_on(free_port(), topics)
+    }
+
+    pub fn start_on(port: u16, topics: &[(&str, u32)]) -> Self {
         let url = format!("tcp://127.0.0.1:{port}");
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new("tansu")

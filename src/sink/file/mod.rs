@@ -90,11 +90,13 @@ impl FlushThread {
             if self.file.is_none() {
                 match AvroFile::create(&self.namer, &self.schema) {
                     Ok(f) => {
+                        self.metrics.set_healthy(true);
                         tracing::debug!(sink = %self.sink, path = %f.working_path().display(), "Opened file.");
                         self.file = Some(f);
                     }
                     Err(error) => {
                         let lost = (batch.len() - i) as u64;
+                        self.metrics.set_healthy(false);
                         self.metrics.errors.fetch_add(1, Ordering::Relaxed);
                         self.metrics.failed.fetch_add(lost, Ordering::Relaxed);
                         tracing::error!(sink = %self.sink, %error, records = lost, "Cannot create file. Dropping records.");
@@ -127,11 +129,13 @@ impl FlushThread {
         let pending = file.pending() as u64;
         match file.sync() {
             Ok(()) => {
+                self.metrics.set_healthy(true);
                 self.metrics.delivered.fetch_add(pending, Ordering::Relaxed);
             }
             Err(error) => {
                 // The file can no longer be trusted: discard it, as the
                 // original does, and count what it held.
+                self.metrics.set_healthy(false);
                 let file = self.file.take().expect("checked above");
                 let lost = pending + file.synced();
                 self.metrics.errors.fetch_add(1, Ordering::Relaxed);

@@ -102,6 +102,9 @@ fn retriable(code: RDKafkaErrorCode) -> bool {
 
 impl ClientContext for Reports {
     fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::AllBrokersDown)) {
+            self.metrics.set_healthy(false);
+        }
         self.warn_at_most_once_a_second(|| tracing::warn!(sink = %self.sink, %error, reason, "Kafka client error."));
     }
 }
@@ -112,6 +115,7 @@ impl ProducerContext for Reports {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
             Ok(_) => {
+                self.metrics.set_healthy(true);
                 self.metrics.delivered.fetch_add(1, Ordering::Relaxed);
             }
             Err((error, message)) => {
