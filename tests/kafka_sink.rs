@@ -28,6 +28,13 @@ fn send(c: &Collector, party: &str, location: &str) {
     assert!(c.get(&format!("/csc-event?{q}"), "").starts_with("HTTP/1.1 200"));
 }
 
+/// Proves the path works (one record arrives), then freezes the broker.
+fn deliver_one_then_freeze(c: &Collector, broker: &Broker) {
+    send(c, "0:a:warm", "http://t/warm");
+    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1);
+    broker.freeze(true);
+}
+
 fn decode(schema: &apache_avro::Schema, mut datum: &[u8]) -> Value {
     apache_avro::from_avro_datum(schema, &mut datum, None).unwrap()
 }
@@ -84,9 +91,7 @@ fn a_frozen_broker_loses_nothing_within_the_buffer_and_delivery_resumes() {
     let broker = Broker::start(&[("clicks", 1)]);
     let sinks = "[sinks.k]\ntype = \"kafka\"\ntopic = \"clicks\"\n";
     let c = Collector::start(Options { toml: kafka_toml(&broker, "", sinks, "\"k\"", None), ..Options::default() });
-    send(&c, "0:a:warm", "http://t/warm");
-    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1);
-    broker.freeze(true);
+    deliver_one_then_freeze(&c, &broker);
     for i in 0..200 {
         send(&c, "0:a:frozen", &format!("http://t/frozen/{i}"));
     }
@@ -109,9 +114,7 @@ fn beyond_the_buffer_records_are_dropped_and_every_one_is_counted() {
         )
         .replace("threads = 2", "threads = 1");
     let c = Collector::start(Options { toml, ..Options::default() });
-    send(&c, "0:a:warm", "http://t/warm");
-    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1);
-    broker.freeze(true);
+    deliver_one_then_freeze(&c, &broker);
     for i in 0..100 {
         send(&c, "0:a:burst", &format!("http://t/burst/{i}"));
     }
@@ -134,9 +137,7 @@ fn shutdown_delivers_the_records_still_queued() {
         toml: format!("shutdown_timeout = \"20 seconds\"\n{}", kafka_toml(&broker, "", sinks, "\"k\"", None)),
         ..Options::default()
     });
-    send(&c, "0:a:warm", "http://t/warm");
-    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1);
-    broker.freeze(true);
+    deliver_one_then_freeze(&c, &broker);
     for i in 0..30 {
         send(&c, "0:a:late", &format!("http://t/late/{i}"));
     }
@@ -155,9 +156,7 @@ fn records_that_time_out_while_the_broker_is_frozen_are_retried_and_delivered() 
     let toml = kafka_toml(&broker, "", sinks, "\"k\"", None)
         .replace("\"message.timeout.ms\" = 60000", "\"message.timeout.ms\" = 1000");
     let c = Collector::start(Options { toml, ..Options::default() });
-    send(&c, "0:a:warm", "http://t/warm");
-    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1);
-    broker.freeze(true);
+    deliver_one_then_freeze(&c, &broker);
     for i in 0..20 {
         send(&c, "0:a:retry", &format!("http://t/retry/{i}"));
     }
