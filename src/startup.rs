@@ -15,7 +15,7 @@ use crate::http::Limits;
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::{default::DefaultMapping, Mapping, Program};
 use crate::metrics::{Registry, ShardMetrics};
-use crate::shard::{self, Endpoint, JsonEndpoint, Runtime};
+use crate::shard::{self, Endpoint, JsonEndpoint, Routes, Runtime};
 use crate::sink;
 
 /// A startup failure, for `main` to report.
@@ -63,6 +63,22 @@ pub fn listen_addr(config: &Config) -> Result<SocketAddr, StartupError> {
     Ok(SocketAddr::new(ip, s.port))
 }
 
+/// The admin address for metrics and probes, when `metrics_port` is set.
+///
+/// # Errors
+/// `metrics_host` is not an IP address.
+pub fn admin_addr(config: &Config) -> Result<Option<SocketAddr>, StartupError> {
+    let s = &config.global.server;
+    let Some(port) = s.metrics_port else { return Ok(None) };
+    let ip = match s.metrics_host.as_deref() {
+        Some(h) => h.parse()?,
+        None => listen_addr(config)?.ip(),
+    };
+    let addr = SocketAddr::new(ip, port);
+    drop(std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+    Ok(Some(addr))
+}
+
 /// Runs the collector until a signal has drained it.
 ///
 /// # Errors
@@ -101,14 +117,24 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         .map(|s| mappings.iter().enumerate().filter(|(_, m)| m.sources.contains(&s)).map(|(i, _)| i).collect())
         .collect();
 
-    let mut routes = hashbrown::HashMap::with_hasher(ahash::RandomState::new());
+    let mut routes = Routes::with_hasher(ahash::RandomState::new());
     if config.global.server.serve_static_resources {
         routes.insert("/".to_owned(), Endpoint::TestPage);
         routes.insert("/index.html".to_owned(), Endpoint::TestPage);
     }
     routes.insert("/ping".to_owned(), Endpoint::Ping);
     routes.insert("/ready".to_owned(), Endpoint::Ready);
-    routes.insert("/metrics".to_owned(), Endpoint::Metrics);
+    let admin_addr = admin_addr(&config)?;
+    let mut admin_routes = Routes::with_hasher(ahash::RandomState::new());
+    if admin_addr.is_some() {
+        for (path, endpoint) in
+            [("/metrics", Endpoint::Metrics), ("/ping", Endpoint::Ping), ("/ready", Endpoint::Ready)]
+        {
+            admin_routes.insert(path.to_owned(), endpoint);
+        }
+    } else {
+        routes.insert("/metrics".to_owned(), Endpoint::Metrics);
+    }
     let mut tags = Vec::new();
     let mut beacon = Vec::new();
     let mut json = Vec::new();
@@ -179,6 +205,8 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
             idle_timeout: server.idle_timeout.0,
         },
         routes,
+        admin_routes,
+        admin_addr,
         tags,
         beacon,
         json,

@@ -247,3 +247,25 @@ fn idle_connections_are_closed_after_the_idle_timeout() {
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(1900) && waited < Duration::from_secs(5), "{waited:?}");
 }
+
+#[test]
+fn metrics_can_move_to_their_own_port() {
+    let admin_port = common::free_port();
+    let c = Collector::start(Options { toml: format!("metrics_port = {admin_port}\n"), ..Options::default() });
+    assert!(c.get("/metrics", "").starts_with("HTTP/1.1 404"), "not on the public port");
+    let admin = |path: &str| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", admin_port)).unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let m = admin("/metrics");
+    assert!(
+        m.starts_with("HTTP/1.1 200") && m.contains("divolte_http_requests_total{endpoint=\"not_found\"} 1"),
+        "{m}"
+    );
+    assert!(admin("/ping").ends_with("pong"));
+    assert!(admin("/ready").ends_with("ready"));
+    assert!(admin("/csc-event").starts_with("HTTP/1.1 404"), "no events on the admin port");
+}

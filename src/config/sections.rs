@@ -166,6 +166,10 @@ pub struct ServerConfig {
     pub idle_timeout: ConfigDuration,
     /// Open connections per shard; beyond it a new connection gets 503 and is closed. Default 16384.
     pub max_connections: usize,
+    /// Not in the original. Serve `/metrics` (with `/ping` and `/ready`) on this port instead of the public one.
+    pub metrics_port: Option<u16>,
+    /// Not in the original. Address for `metrics_port`; default: the server's `host`.
+    pub metrics_host: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -184,6 +188,8 @@ impl Default for ServerConfig {
             header_read_timeout: ConfigDuration::from_secs(10),
             idle_timeout: ConfigDuration::from_secs(60),
             max_connections: 16384,
+            metrics_port: None,
+            metrics_host: None,
         }
     }
 }

@@ -163,6 +163,14 @@ fn validate_server(config: &Config, errors: &mut Vec<ConfigError>) {
     if s.max_header_bytes < 256 {
         errors.push(ConfigError::new(format!("{path}.max_header_bytes"), "must be at least 256"));
     }
+    if s.metrics_port == Some(s.port) {
+        errors.push(ConfigError::new(format!("{path}.metrics_port"), "must differ from port"));
+    }
+    if let Some(host) = &s.metrics_host {
+        if host.parse::<std::net::IpAddr>().is_err() {
+            errors.push(ConfigError::new(format!("{path}.metrics_host"), format!("{host:?} is not an IP address")));
+        }
+    }
     if s.max_connections == 0 {
         errors.push(ConfigError::new(format!("{path}.max_connections"), "must be at least 1"));
     }

@@ -70,6 +70,9 @@ pub enum Endpoint {
     Metrics,
 }
 
+/// A route table.
+pub type Routes = hashbrown::HashMap<String, Endpoint, ahash::RandomState>;
+
 /// What a JSON source's endpoint checks.
 #[derive(Debug, Clone)]
 pub struct JsonEndpoint {
@@ -85,8 +88,12 @@ pub struct Runtime {
     pub addr: SocketAddr,
     /// HTTP limits.
     pub limits: Limits,
-    /// Exact-path routes.
-    pub routes: hashbrown::HashMap<String, Endpoint, ahash::RandomState>,
+    /// Exact-path routes of the public port.
+    pub routes: Routes,
+    /// Routes of the admin address (`metrics_host`/`metrics_port`), when set.
+    pub admin_routes: Routes,
+    /// The admin address, when metrics are not served on the public port.
+    pub admin_addr: Option<SocketAddr>,
     /// The tag of each browser source (by source index; `None` for other sources).
     pub tags: Vec<Option<Tag>>,
     /// Browser sources whose pixel also takes `sendBeacon` POSTs (by source index).
@@ -183,6 +190,47 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     tracing::info!(shard = index, address = %rt.addr, "Shard listening.");
     let connections: Connections = Rc::new(RefCell::new(Slab::new()));
 
+    if index == 0 {
+        if let Some(addr) = rt.admin_addr {
+            // The operators' port (metrics, probes) is served by the first shard.
+            let admin = TcpListener::bind(addr)?;
+            tracing::info!(shard = index, address = %addr, "Serving /metrics, /ping and /ready on the admin address.");
+            let admin_pipeline = Rc::new(Pipeline::new_admin(rt.clone(), metrics.clone()));
+            glommio::spawn_local(accept_until_stopped(admin, admin_pipeline, connections.clone(), rt.clone(), index))
+                .detach();
+        }
+    }
+    accept_until_stopped(listener, pipeline.clone(), connections.clone(), rt.clone(), index).await;
+    tracing::info!(shard = index, open = connections.borrow().len(), "Shard stopped accepting; finishing connections.");
+
+    let deadline = Instant::now() + rt.shutdown_timeout;
+    while !connections.borrow().is_empty() && Instant::now() < deadline {
+        for (_, c) in connections.borrow().iter() {
+            if c.idle.get() {
+                // SAFETY: `fd` belongs to a live connection (it is removed
+                // from the registry before its stream is dropped); shutting
+                // down the read side only makes its pending read return 0.
+                unsafe { libc::shutdown(c.fd, libc::SHUT_RD) };
+            }
+        }
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    pipeline.flush_now();
+    drop(flusher);
+    tracing::info!(shard = index, abandoned = connections.borrow().len(), "Shard stopped.");
+    Ok(())
+}
+
+/// Accepts connections for `pipeline` until the lifecycle reaches
+/// `Stopping`, then closes the listener.
+async fn accept_until_stopped(
+    listener: TcpListener,
+    pipeline: Rc<Pipeline>,
+    connections: Connections,
+    rt: Arc<Runtime>,
+    index: usize,
+) {
+    let metrics = rt.registry.shards[index].clone();
     let mut stop = pin!(async {
         while rt.lifecycle.phase() < Phase::Stopping {
             glommio::timer::sleep(STOP_POLL).await;
@@ -211,25 +259,6 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
         metrics.inc(Counter::ConnectionsAccepted);
         glommio::spawn_local(connection(stream, pipeline.clone(), connections.clone(), rt.clone())).detach();
     }
-    drop(listener);
-    tracing::info!(shard = index, open = connections.borrow().len(), "Shard stopped accepting; finishing connections.");
-
-    let deadline = Instant::now() + rt.shutdown_timeout;
-    while !connections.borrow().is_empty() && Instant::now() < deadline {
-        for (_, c) in connections.borrow().iter() {
-            if c.idle.get() {
-                // SAFETY: `fd` belongs to a live connection (it is removed
-                // from the registry before its stream is dropped); shutting
-                // down the read side only makes its pending read return 0.
-                unsafe { libc::shutdown(c.fd, libc::SHUT_RD) };
-            }
-        }
-        glommio::timer::sleep(Duration::from_millis(10)).await;
-    }
-    pipeline.flush_now();
-    drop(flusher);
-    tracing::info!(shard = index, abandoned = connections.borrow().len(), "Shard stopped.");
-    Ok(())
 }
 
 async fn connection(mut stream: TcpStream, pipeline: Rc<Pipeline>, connections: Connections, rt: Arc<Runtime>) {

@@ -19,7 +19,7 @@ use crate::mapping::Discard;
 use crate::metrics::{Counter, ShardMetrics};
 
 use super::commit::{GroupCommit, Ticket};
-use super::{Endpoint, Runtime};
+use super::{Endpoint, Routes, Runtime};
 
 /// The fixed ETag of the pixel; a browser revalidating it gets a 304 and
 /// the request is not logged as an event.
@@ -62,6 +62,8 @@ struct AfterParse {
 /// One shard's request handler.
 pub struct Pipeline {
     rt: Arc<Runtime>,
+    /// The public routes, or the admin address's.
+    admin: bool,
     metrics: Arc<ShardMetrics>,
     date: DateCache,
     stages: RefCell<Stages>,
@@ -82,7 +84,27 @@ impl Pipeline {
                 last_mapping_warning: None,
             },
         };
-        Self { rt, metrics, date: DateCache::default(), stages: RefCell::new(stages), commit: GroupCommit::default() }
+        Self {
+            rt,
+            admin: false,
+            metrics,
+            date: DateCache::default(),
+            stages: RefCell::new(stages),
+            commit: GroupCommit::default(),
+        }
+    }
+
+    /// The handler of the admin address: metrics and probes only.
+    pub fn new_admin(rt: Arc<Runtime>, metrics: Arc<ShardMetrics>) -> Self {
+        Self { admin: true, ..Self::new(rt, metrics) }
+    }
+
+    fn routes(&self) -> &Routes {
+        if self.admin {
+            &self.rt.admin_routes
+        } else {
+            &self.rt.routes
+        }
     }
 
     /// The flusher task's body: hand off batches whenever a connection waits.
@@ -264,7 +286,7 @@ impl Service for Pipeline {
     type Ticket = Ticket;
 
     fn body_limit(&self, path: &str, default: usize) -> usize {
-        match self.rt.routes.get(path) {
+        match self.routes().get(path) {
             Some(Endpoint::JsonEvent { source }) => self.rt.json[*source].as_ref().map_or(default, |j| j.max_body),
             _ => default,
         }
@@ -275,7 +297,7 @@ impl Service for Pipeline {
             tracing::debug!(method = req.method_str, path = req.path, query = req.query.unwrap_or(""), peer = %req.peer, "Request.");
         }
         let m = &self.metrics;
-        match self.rt.routes.get(req.path) {
+        match self.routes().get(req.path) {
             Some(Endpoint::BrowserEvent { source }) => {
                 m.inc(Counter::RequestsEvent);
                 // `navigator.sendBeacon` POSTs the same query, when the source allows it.
