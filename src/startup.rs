@@ -75,8 +75,16 @@ pub fn admin_addr(config: &Config) -> Result<Option<SocketAddr>, StartupError> {
         None => listen_addr(config)?.ip(),
     };
     let addr = SocketAddr::new(ip, port);
-    drop(std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+    ensure_free(addr)?;
     Ok(Some(addr))
+}
+
+/// Fails when something already listens on `addr`. Shards bind with
+/// SO_REUSEPORT, which would quietly share the port with another collector
+/// running there; a plain bind first fails loudly, as the original did.
+fn ensure_free(addr: SocketAddr) -> Result<(), StartupError> {
+    drop(std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+    Ok(())
 }
 
 /// Runs the collector until a signal has drained it.
@@ -86,10 +94,7 @@ pub fn admin_addr(config: &Config) -> Result<Option<SocketAddr>, StartupError> {
 pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     let cpus = shard_cpus(config.global.server.cores.as_ref())?;
     let addr = listen_addr(&config)?;
-    // Shards bind with SO_REUSEPORT, which would quietly share the port with
-    // another collector already running there. A plain bind first fails
-    // loudly instead, as the original did.
-    drop(std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+    ensure_free(addr)?;
     let sources: Vec<(&String, &SourceConfig)> = config.sources.iter().flatten().collect();
     let layout = Arc::new(default_schema());
     let active: Vec<String> = config.active_sinks().map(|(n, _)| n.clone()).collect();

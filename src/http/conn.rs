@@ -373,17 +373,19 @@ fn handle_one<S: Service>(
     };
     let mut path_scratch = String::new();
     let path = canonical_path(raw_path, &mut path_scratch);
-    let body_limit = svc.body_limit(path, limits.max_body_bytes);
+    // Asked only when there is a body: most requests (pixels) have none,
+    // and the limit costs the service a route lookup.
+    let body_limit = || svc.body_limit(path, limits.max_body_bytes);
     let (body, consumed): (&[u8], usize) = match framing {
         Framing::Empty => (&[], head_len),
-        Framing::Length(n) if n > body_limit => return Step::Fail(Error::BodyTooLarge),
+        Framing::Length(n) if n > body_limit() => return Step::Fail(Error::BodyTooLarge),
         Framing::Length(n) => {
             if buf.len() < head_len + n {
                 return Step::NeedMore { continue_wanted };
             }
             (&buf[head_len..head_len + n], head_len + n)
         }
-        Framing::Chunked => match decode_chunked(&buf[head_len..], body_scratch, body_limit) {
+        Framing::Chunked => match decode_chunked(&buf[head_len..], body_scratch, body_limit()) {
             Ok(Some(n)) => (body_scratch.as_slice(), head_len + n),
             Ok(None) => return Step::NeedMore { continue_wanted },
             Err(e) => return Step::Fail(e),
