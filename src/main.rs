@@ -26,6 +26,19 @@ enum Command {
         /// The file to check.
         file: PathBuf,
     },
+    /// Run a mapping script on events read from stdin (one JSON object per
+    /// line) and print each record as JSON.
+    MappingTest {
+        /// The Avro schema (.avsc).
+        #[arg(long, short = 's')]
+        schema: PathBuf,
+        /// The mapping script.
+        #[arg(long, short = 'm')]
+        mapping: PathBuf,
+        /// A MaxMind database, for scripts that use ip2geo().
+        #[arg(long)]
+        geo: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -47,20 +60,44 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Loads a configuration and compiles its mappings, as startup would.
+fn check_config(file: &std::path::Path) -> ExitCode {
+    let config = match divolte::config::load(Some(file)) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{}: {errors}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match divolte::mapping::configured::build(&config, config.global.mapper.ip2geo_database.is_some()) {
+        Ok(_) => {
+            println!("{}: configuration is valid.", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    if let Some(Command::CheckConfig { file }) = &cli.command {
-        return match divolte::config::load(Some(file)) {
-            Ok(_) => {
-                println!("{}: configuration is valid.", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprint!("{}: {errors}", file.display());
-                ExitCode::FAILURE
-            }
-        };
+    match &cli.command {
+        Some(Command::CheckConfig { file }) => return check_config(file),
+        Some(Command::MappingTest { schema, mapping, geo }) => {
+            let stdin = std::io::stdin().lock();
+            return match divolte::mapping::tool::run(schema, mapping, geo.as_deref(), stdin, std::io::stdout().lock()) {
+                Ok(0) => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     let config = match divolte::config::load(cli.config.as_deref()) {
         Ok(c) => c,

@@ -13,7 +13,7 @@ use crate::enrich::dedup::DuplicateMemory;
 use crate::enrich::geo::{self, GeoDatabase};
 use crate::http::Limits;
 use crate::lifecycle::{Lifecycle, Phase};
-use crate::mapping::{default::DefaultMapping, Mapping, Program};
+use crate::mapping::{configured, Program};
 use crate::metrics::{Registry, ShardMetrics};
 use crate::shard::{self, Endpoint, JsonEndpoint, Routes, Runtime};
 use crate::sink;
@@ -96,27 +96,19 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     let addr = listen_addr(&config)?;
     ensure_free(addr)?;
     let sources: Vec<(&String, &SourceConfig)> = config.sources.iter().flatten().collect();
-    let layout = Arc::new(default_schema());
-    let active: Vec<String> = config.active_sinks().map(|(n, _)| n.clone()).collect();
-
-    let mut mappings = Vec::new();
-    for (name, m) in config.mappings.iter().flatten() {
-        let program = Program::Default(DefaultMapping::new(&layout).map_err(|f| format!("default schema lacks {f}"))?);
-        let source_idx = m.sources.iter().flatten().filter_map(|s| sources.iter().position(|(n, _)| *n == s)).collect();
-        let sink_idx: Vec<usize> =
-            m.sinks.iter().flatten().filter_map(|s| active.iter().position(|n| n == s)).collect();
-        if sink_idx.is_empty() {
-            tracing::warn!(mapping = %name, "Mapping writes to no enabled sink; its records go nowhere.");
+    let geo = match &config.global.mapper.ip2geo_database {
+        None => None,
+        Some(path) => {
+            let db = GeoDatabase::open(path)?;
+            db.watch(geo::WATCH_INTERVAL)?;
+            tracing::info!(path = %path.display(), kind = %db.database_type(), "Geo database loaded; reloaded when the file changes.");
+            Some(db)
         }
-        mappings.push(Mapping {
-            name: name.clone(),
-            sources: source_idx,
-            sinks: sink_idx,
-            layout: layout.clone(),
-            discard_corrupted: m.discard_corrupted,
-            discard_duplicates: m.discard_duplicates,
-            program,
-        });
+    };
+    let mappings = configured::build(&config, geo.is_some())?;
+    for m in &mappings {
+        let kind = if matches!(m.program, Program::Script(_)) { "script" } else { "built-in" };
+        tracing::info!(mapping = %m.name, kind, fields = m.layout.fields.len(), "Mapping compiled.");
     }
     let mappings_by_source = (0..sources.len())
         .map(|s| mappings.iter().enumerate().filter(|(_, m)| m.sources.contains(&s)).map(|(i, _)| i).collect())
@@ -172,17 +164,13 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         beacon.push(b.javascript.use_beacon);
     }
 
-    let geo = match &config.global.mapper.ip2geo_database {
-        None => None,
-        Some(path) => {
-            let db = GeoDatabase::open(path)?;
-            db.watch(geo::WATCH_INTERVAL)?;
-            tracing::info!(path = %path.display(), kind = %db.database_type(), "Geo database loaded; reloaded when the file changes.");
-            Some(db)
-        }
-    };
-    let schema = layout.schema.clone();
-    let sinks = sink::start(&config, |_| schema.clone())?;
+    // Validation made every mapping of a sink use one schema.
+    let active: Vec<String> = config.active_sinks().map(|(n, _)| n.clone()).collect();
+    let sinks = sink::start(&config, |sink| {
+        let index = active.iter().position(|n| n == sink);
+        let layout = mappings.iter().find(|m| index.is_some_and(|i| m.sinks.contains(&i))).map(|m| &m.layout);
+        layout.map_or_else(|| default_schema().schema, |l| l.schema.clone())
+    })?;
     for (name, s) in config.active_sinks() {
         match s {
             crate::config::SinkConfig::Hdfs(h) => {

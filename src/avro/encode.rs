@@ -34,10 +34,17 @@ pub enum EncodeError {
     TypeMismatch(usize),
 }
 
-fn write_long(out: &mut Vec<u8>, n: i64) {
+/// Appends an Avro `int`/`long` (zig-zag varint).
+pub(crate) fn write_long(out: &mut Vec<u8>, n: i64) {
     let mut buf = [0u8; 10];
     let len = n.encode_var(&mut buf);
     out.extend_from_slice(&buf[..len]);
+}
+
+/// Appends Avro `string`/`bytes`: length, then the bytes.
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    write_long(out, s.len() as i64);
+    out.extend_from_slice(s);
 }
 
 fn write_value(kind: &FieldKind, d: Datum<'_>, out: &mut Vec<u8>) -> bool {
@@ -54,14 +61,8 @@ fn write_value(kind: &FieldKind, d: Datum<'_>, out: &mut Vec<u8>) -> bool {
         (FieldKind::Float, Datum::Float(f)) => out.extend_from_slice(&f.to_le_bytes()),
         (FieldKind::Double, Datum::Double(f)) => out.extend_from_slice(&f.to_le_bytes()),
         (FieldKind::Double, Datum::Float(f)) => out.extend_from_slice(&f64::from(f).to_le_bytes()),
-        (FieldKind::String, Datum::String(s)) => {
-            write_long(out, s.len() as i64);
-            out.extend_from_slice(s.as_bytes());
-        }
-        (FieldKind::Bytes, Datum::Bytes(b)) => {
-            write_long(out, b.len() as i64);
-            out.extend_from_slice(b);
-        }
+        (FieldKind::String, Datum::String(s)) => write_str(out, s.as_bytes()),
+        (FieldKind::Bytes, Datum::Bytes(b)) => write_str(out, b),
         _ => return false,
     }
     true

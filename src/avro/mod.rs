@@ -12,11 +12,17 @@
 //! Key components:
 //! - [`RecordLayout`]: a record schema compiled for encoding.
 //! - [`Datum`] and [`encode_record`]: one record's values to bytes.
+//! - [`encode_json`]: JSON values by the original's JSON-to-Avro rules.
 //! - [`container`]: Avro object container files.
 
 pub mod container;
 mod encode;
+mod json;
+mod names;
 mod schema;
 
 pub use encode::{encode_record, Datum, EncodeError};
+pub(crate) use encode::{write_long, write_str};
+pub use json::{encode_json, is_long, Mismatch};
+pub use names::Names;
 pub use schema::{default_schema, FieldKind, FieldLayout, RecordLayout, SchemaError, DEFAULT_SCHEMA_JSON};

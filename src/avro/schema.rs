@@ -3,6 +3,8 @@
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
+use super::names::Names;
+
 /// The original's `io.divolte.record.DefaultEventRecord` (divolte-schema 0.9.0).
 pub const DEFAULT_SCHEMA_JSON: &str = include_str!("default_event_record.avsc");
 
@@ -100,6 +102,8 @@ impl FieldKind {
 pub struct FieldLayout {
     /// Field name.
     pub name: String,
+    /// The field's schema as declared.
+    pub schema: Schema,
     /// How values are written.
     pub kind: FieldKind,
     /// The default, already encoded; `None` when the field has none (it must be set).
@@ -113,6 +117,8 @@ pub struct RecordLayout {
     pub schema: Schema,
     /// Fields in encoding order.
     pub fields: Vec<FieldLayout>,
+    /// Named types, for following references.
+    pub names: Names,
 }
 
 impl RecordLayout {
@@ -143,15 +149,79 @@ impl RecordLayout {
                     Some(bytes)
                 }
             };
-            fields.push(FieldLayout { name: f.name.clone(), kind: FieldKind::of(&f.schema), default });
+            fields.push(FieldLayout {
+                name: f.name.clone(),
+                schema: f.schema.clone(),
+                kind: FieldKind::of(&f.schema),
+                default,
+            });
         }
-        Ok(Self { schema, fields })
+        let names = Names::of(&schema);
+        Ok(Self { schema, fields, names })
+    }
+
+    /// Parses and compiles a schema file's text. Like the original's parser,
+    /// it takes `//` and `/* */` comments, which many published schemas have.
+    ///
+    /// # Errors
+    /// [`SchemaError`] when the text is not a record schema.
+    pub fn parse(text: &str) -> Result<Self, SchemaError> {
+        let schema = Schema::parse_str(&strip_comments(text)).map_err(SchemaError::Parse)?;
+        Self::compile(schema)
     }
 
     /// Position of the field called `name`.
     pub fn position(&self, name: &str) -> Option<usize> {
         self.fields.iter().position(|f| f.name == name)
     }
+}
+
+/// `text` with JSON comments blanked out (strings left alone), so error
+/// positions in the rest stay where they were.
+fn strip_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                '\\' => out.extend(chars.next()),
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('"', _) => {
+                in_string = true;
+                out.push(c);
+            }
+            ('/', Some('/')) => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        out.push('\n');
+                        break;
+                    }
+                    out.push(' ');
+                }
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                out.push_str("  ");
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    out.push(if c == '\n' { '\n' } else { ' ' });
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The built-in default schema, compiled.
@@ -181,6 +251,17 @@ mod tests {
         assert_eq!(layout.fields[15].default.as_deref(), Some(&b"\x0eunknown"[..]));
         assert!(matches!(layout.fields[8].kind, FieldKind::Nullable { null_branch: 0, .. }));
         assert!(layout.schema.canonical_form().contains("io.divolte.record.DefaultEventRecord"));
+    }
+
+    #[test]
+    fn schema_files_may_have_comments() {
+        let text = r#"// A schema with comments
+        { "type": "record", "name": "R", /* inline */ "fields": [
+            { "name": "url", "type": "string", "doc": "http://not/a/comment" } // trailing
+        ]}"#;
+        let layout = RecordLayout::parse(text).unwrap();
+        assert_eq!(layout.fields[0].name, "url");
+        assert!(matches!(RecordLayout::parse("{ /* open"), Err(SchemaError::Parse(_))));
     }
 
     #[test]

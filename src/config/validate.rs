@@ -28,12 +28,6 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
     let mut sink_confluent: BTreeMap<&str, (&str, i32)> = BTreeMap::new();
     for (mname, mapping) in config.mappings.iter().flatten() {
         let path = format!("divolte.mappings.{mname}");
-        if mapping.mapping_script_file.is_some() {
-            errors.push(ConfigError::new(
-                format!("{path}.mapping_script_file"),
-                "mapping scripts are not supported by this build yet; remove the key to use the built-in default mapping",
-            ));
-        }
         match &mapping.sources {
             None => errors
                 .push(ConfigError::new(format!("{path}.sources"), "required: list the sources this mapping reads")),

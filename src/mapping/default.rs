@@ -5,8 +5,11 @@ use crate::avro::{Datum, RecordLayout};
 use crate::enrich::useragent::UserAgent;
 use crate::event::Event;
 
+/// Fields of the default schema, all of which it sets.
+pub const FIELD_COUNT: usize = 26;
+
 /// The fields it sets, in the order of [`DefaultMapping::positions`].
-const FIELDS: [&str; 26] = [
+const FIELDS: [&str; FIELD_COUNT] = [
     "detectedDuplicate",
     "detectedCorruption",
     "firstInSession",
@@ -38,16 +41,19 @@ const FIELDS: [&str; 26] = [
 /// The default mapping, bound to the field positions of its schema.
 #[derive(Debug)]
 pub struct DefaultMapping {
-    positions: [usize; 26],
+    positions: [usize; FIELD_COUNT],
 }
 
 impl DefaultMapping {
-    /// Binds to `layout`, which must have every default field.
+    /// Binds to `layout`, which must be the default schema.
     ///
     /// # Errors
     /// The name of the first missing field.
     pub fn new(layout: &RecordLayout) -> Result<Self, &'static str> {
-        let mut positions = [0; 26];
+        if layout.fields.len() != FIELD_COUNT {
+            return Err("the default schema's 26 fields");
+        }
+        let mut positions = [0; FIELD_COUNT];
         for (slot, name) in positions.iter_mut().zip(FIELDS) {
             *slot = layout.position(name).ok_or(name)?;
         }
@@ -59,7 +65,7 @@ impl DefaultMapping {
         let s = |v: Option<&'a str>| v.map(Datum::String);
         let i = |v: Option<i32>| v.map(Datum::Int);
         let ua_field = |f: fn(&'a UserAgent) -> &'a str| ua.map(|u| Datum::String(f(u)));
-        let row: [Option<Datum<'a>>; 26] = [
+        let row: [Option<Datum<'a>>; FIELD_COUNT] = [
             Some(Datum::Boolean(e.duplicate)),
             Some(Datum::Boolean(e.corrupt)),
             Some(Datum::Boolean(e.first_in_session)),

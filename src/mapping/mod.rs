@@ -8,28 +8,35 @@
 //! - [`Mapping`]: one configured mapping (schema, program, discard rules, sinks).
 //! - [`default`]: the built-in mapping onto `DefaultEventRecord`.
 
+pub mod configured;
 pub mod default;
+pub mod sample;
+pub mod script;
+pub mod tool;
 
 use std::sync::Arc;
 
-use crate::avro::{Datum, RecordLayout};
-use crate::enrich::useragent::UserAgent;
-use crate::event::Event;
+use crate::avro::{encode_record, EncodeError, RecordLayout};
+pub use script::{Inputs, Scratch};
 
 /// What a mapping runs per event.
 #[derive(Debug)]
 pub enum Program {
     /// The original's built-in mapping.
     Default(default::DefaultMapping),
+    /// A user's mapping script.
+    Script(script::Script),
 }
 
 /// Why a mapping produced no record for an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Discard {
+pub enum Dropped {
     /// `discard_corrupted` and the checksum failed.
     Corrupt,
     /// `discard_duplicates` and the event was seen before.
     Duplicate,
+    /// The record could not be completed (a field without default unset).
+    Invalid(EncodeError),
 }
 
 /// One configured mapping, compiled.
@@ -52,27 +59,27 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// Maps `event` into `values` (one slot per schema field, `None` = default).
+    /// Maps one event and appends its encoded record to `out`.
     ///
     /// # Errors
-    /// [`Discard`] when the mapping's discard rules drop the event.
-    pub fn map<'a>(
-        &self,
-        event: &Event<'a>,
-        user_agent: Option<&'a UserAgent>,
-        values: &mut Vec<Option<Datum<'a>>>,
-    ) -> Result<(), Discard> {
+    /// [`Dropped`] when the discard rules drop the event or the record
+    /// cannot be completed; `out` is then unchanged.
+    pub fn map_into(&self, inputs: Inputs<'_>, scratch: &mut Scratch, out: &mut Vec<u8>) -> Result<(), Dropped> {
+        let event = inputs.event;
         if self.discard_corrupted && event.corrupt {
-            return Err(Discard::Corrupt);
+            return Err(Dropped::Corrupt);
         }
         if self.discard_duplicates && event.duplicate {
-            return Err(Discard::Duplicate);
+            return Err(Dropped::Duplicate);
         }
-        values.clear();
-        values.resize(self.layout.fields.len(), None);
         match &self.program {
-            Program::Default(m) => m.map(event, user_agent, values),
+            Program::Default(m) => {
+                let mut values = [None; default::FIELD_COUNT];
+                m.map(event, inputs.user_agent, &mut values);
+                encode_record(&self.layout, &values, out)
+            }
+            Program::Script(s) => s.run(inputs, scratch, out),
         }
-        Ok(())
+        .map_err(Dropped::Invalid)
     }
 }

@@ -72,6 +72,7 @@ counters! {
     DiscardedDuplicate => ("divolte_events_discarded_total", "reason=\"duplicate\"", "Events a mapping discarded on purpose."),
     RecordsMapped => ("divolte_records_mapped_total", "", "Records produced by mappings."),
     RecordsMappingFailed => ("divolte_records_dropped_total", "cause=\"mapping_error\"", "Records lost before reaching a sink, by cause."),
+    MappingJsonMismatches => ("divolte_mapping_json_mismatches_total", "", "JSON values a mapping could not convert to their field's type; the field kept its value."),
     RecordsQueueFull => ("divolte_records_dropped_total", "cause=\"queue_full\"", "Records lost before reaching a sink, by cause."),
     UserAgentCacheHits => ("divolte_user_agent_cache_hits_total", "", "User-agent lookups answered from the shard cache."),
     UserAgentCacheMisses => ("divolte_user_agent_cache_misses_total", "", "User-agent lookups that parsed."),

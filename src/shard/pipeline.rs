@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::assets::{accepts_gzip, Tag, TEST_PAGE};
-use crate::avro::encode_record;
 use crate::batch::ShardBatches;
 use crate::enrich::forwarded::forwarded_for;
 use crate::enrich::useragent::UserAgentCache;
@@ -15,7 +14,7 @@ use crate::event::pixel::PixelScratch;
 use crate::event::{json, Event, Rejected};
 use crate::http::{self, DateCache, Method, Request, Response, Service, Status};
 use crate::lifecycle::{PING_OK, PING_SHUTTING_DOWN};
-use crate::mapping::Discard;
+use crate::mapping::{Dropped, Inputs, Scratch};
 use crate::metrics::{Counter, ShardMetrics};
 
 use super::commit::{GroupCommit, Ticket};
@@ -56,6 +55,8 @@ struct AfterParse {
     forwarded: Vec<u8>,
     /// The duplicate memory's UTF-16 key.
     dedup_key: Vec<u8>,
+    /// Mapping scripts' per-event buffers.
+    mapping: Scratch,
     last_mapping_warning: Option<Instant>,
 }
 
@@ -81,6 +82,7 @@ impl Pipeline {
                 record: Vec::with_capacity(1024),
                 forwarded: Vec::with_capacity(40),
                 dedup_key: Vec::with_capacity(256),
+                mapping: Scratch::default(),
                 last_mapping_warning: None,
             },
         };
@@ -186,7 +188,8 @@ impl Pipeline {
         after: &'a mut AfterParse,
     ) -> Option<Ticket> {
         let m = &self.metrics;
-        let AfterParse { user_agents, batches, record, forwarded, dedup_key, last_mapping_warning } = after;
+        let AfterParse { user_agents, batches, record, forwarded, dedup_key, mapping: scratch, last_mapping_warning } =
+            after;
         if event.corrupt {
             m.inc(Counter::EventsCorrupt);
         }
@@ -203,29 +206,34 @@ impl Pipeline {
         let user_agent = event.user_agent.map(|a| user_agents.get(a));
         let party_hash = batches.party_hash(event.party_id);
         let mut batched = false;
+        let inputs = Inputs { event: &event, user_agent, geo: self.rt.geo.as_deref() };
         for &mi in &self.rt.mappings_by_source[event.source] {
             let mapping = &self.rt.mappings[mi];
-            let mut values = Vec::new();
-            match mapping.map(&event, user_agent, &mut values) {
+            record.clear();
+            match mapping.map_into(inputs, scratch, record) {
                 Ok(()) => {}
-                Err(Discard::Corrupt) => {
+                Err(Dropped::Corrupt) => {
                     m.inc(Counter::DiscardedCorrupt);
                     continue;
                 }
-                Err(Discard::Duplicate) => {
+                Err(Dropped::Duplicate) => {
                     m.inc(Counter::DiscardedDuplicate);
                     continue;
                 }
-            }
-            record.clear();
-            if let Err(error) = encode_record(&mapping.layout, &values, record) {
-                m.inc(Counter::RecordsMappingFailed);
-                let now = Instant::now();
-                if last_mapping_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-                    *last_mapping_warning = Some(now);
-                    tracing::error!(mapping = %mapping.name, ?error, "Cannot encode record. Dropping it.");
+                Err(Dropped::Invalid(error)) => {
+                    m.inc(Counter::RecordsMappingFailed);
+                    let now = Instant::now();
+                    if last_mapping_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+                        *last_mapping_warning = Some(now);
+                        let field = match error {
+                            crate::avro::EncodeError::MissingField(i) | crate::avro::EncodeError::TypeMismatch(i) => {
+                                mapping.layout.fields.get(i).map_or("?", |f| f.name.as_str())
+                            }
+                        };
+                        tracing::error!(mapping = %mapping.name, ?error, field, "Cannot complete record. Dropping it.");
+                    }
+                    continue;
                 }
-                continue;
             }
             for &sink in &mapping.sinks {
                 batches.push(sink, party_hash, event.party_id, record, event.timestamp);
@@ -235,6 +243,7 @@ impl Pipeline {
         }
         m.set(Counter::UserAgentCacheHits, user_agents.hits);
         m.set(Counter::UserAgentCacheMisses, user_agents.misses);
+        m.set(Counter::MappingJsonMismatches, scratch.json_mismatches);
         batched.then(|| self.commit.ticket())
     }
 }

@@ -1,0 +1,56 @@
+//! The mapping language: users' Divolte mapping scripts, unmodified.
+//!
+//! A script is parsed ([`parser`]), checked against the record schema and
+//! compiled into typed nodes ([`compile`], [`program`]) once at startup,
+//! then run per event ([`eval`]). The Groovy the original evaluated is not
+//! run; the language is implemented: every construct and value of the
+//! original's mapping reference, with the parts of Groovy's surface that
+//! scripts use (optional parentheses, command chains, slashy regexes,
+//! literal suffixes). Anything else Groovy offers is refused by name, with
+//! its line and column.
+
+mod compile;
+mod digest;
+mod error;
+mod eval;
+mod geo;
+mod headers;
+mod lexer;
+mod parser;
+mod program;
+mod regex;
+mod syntax;
+mod uri;
+
+pub use compile::Environment;
+pub use error::{Pos, ScriptError};
+pub use eval::{Inputs, Scratch};
+
+use crate::avro::{EncodeError, RecordLayout};
+
+/// A compiled mapping script.
+#[derive(Debug)]
+pub struct Script {
+    program: program::Program,
+}
+
+impl Script {
+    /// Parses and compiles `text` against the record schema `layout`.
+    ///
+    /// # Errors
+    /// [`ScriptError`] with the line and column of the first problem.
+    pub fn compile(text: &str, layout: &RecordLayout, env: Environment) -> Result<Self, ScriptError> {
+        let block = parser::parse(text)?;
+        let program = compile::compile(&block, layout, &layout.names, env)?;
+        Ok(Self { program })
+    }
+
+    /// Maps one event and appends the encoded record to `out`.
+    ///
+    /// # Errors
+    /// [`EncodeError::MissingField`] when a field without default was left
+    /// unset by this event (`out` is then unchanged).
+    pub fn run<'e>(&'e self, inputs: Inputs<'e>, scratch: &mut Scratch, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        eval::run(&self.program, inputs, scratch, out)
+    }
+}
