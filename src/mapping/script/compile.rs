@@ -328,7 +328,16 @@ impl Compiler<'_> {
                     "a {} value cannot be mapped onto field '{field}' of type {}{}",
                     ty.name(),
                     schema_text(schema),
-                    if self.lit(value).is_some() { literal_hint(ty) } else { "" }
+                    if self.lit(value).is_some() {
+                        literal_hint(match self.names.resolve(inner) {
+                            Schema::Long => Ty::Long,
+                            Schema::Float => Ty::Float,
+                            Schema::Double => Ty::Double,
+                            _ => ty,
+                        })
+                    } else {
+                        ""
+                    }
                 ),
             };
             return err(value_pos, why);

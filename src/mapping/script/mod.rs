@@ -54,3 +54,6 @@ impl Script {
         eval::run(&self.program, inputs, scratch, out)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -284,7 +284,8 @@ impl Parser {
     fn value_or_closure(&mut self) -> Result<Expr, ScriptError> {
         if self.is_punct('{') {
             let pos = self.pos();
-            return Ok(Expr { kind: ExprKind::Closure(self.closure_block()?), pos });
+            let closure = Expr { kind: ExprKind::Closure(self.closure_block()?), pos };
+            return self.methods_after(closure);
         }
         self.expr()
     }
@@ -311,7 +312,7 @@ impl Parser {
                 return Err(self.unexpected("`to <type>` after the value to parse"));
             }
             self.next();
-            self.eat_punct('(');
+            let parens = self.eat_punct('(');
             let target_pos = self.pos();
             let Tok::Ident(target) = self.next().tok else {
                 return Err(ScriptError::new(
@@ -319,7 +320,9 @@ impl Parser {
                     "expected a type (int32, int64, fp32, fp64, bool, uri) after `to`",
                 ));
             };
-            self.eat_punct(')');
+            if parens {
+                self.expect_punct(')')?;
+            }
             ExprKind::Parse { input: Box::new(input), target }
         } else if self.is_ident("match") && !matches!(self.peek_at(1), Tok::Punct('.')) {
             self.next();
