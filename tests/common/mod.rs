@@ -231,6 +231,8 @@ pub struct Pixel {
     pub event: String,
     pub event_type: String,
     pub location: String,
+    /// Custom parameters, already in mincode (`u`).
+    pub params: Option<String>,
     pub checksum: bool,
 }
 
@@ -243,6 +245,7 @@ impl Default for Pixel {
             event: "0:1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF0".into(),
             event_type: "pageView".into(),
             location: "http://localhost:8290/".into(),
+            params: None,
             checksum: true,
         }
     }
@@ -251,7 +254,7 @@ impl Default for Pixel {
 impl Pixel {
     /// The query string, URL-encoded as `encodeURIComponent` does, with `x` computed.
     pub fn query(&self) -> String {
-        let params: Vec<(&str, String)> = vec![
+        let mut params: Vec<(&str, String)> = vec![
             ("p", self.party.clone()),
             ("s", self.session.clone()),
             ("v", self.page_view.clone()),
@@ -267,6 +270,7 @@ impl Pixel {
             ("h", "qd".into()),
             ("t", self.event_type.clone()),
         ];
+        params.extend(self.params.clone().map(|u| ("u", u)));
         let mut q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode_component(v))).collect();
         if self.checksum {
             let mut sorted = params.clone();
