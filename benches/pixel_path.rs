@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::SystemTime;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use divolte::avro::{default_schema, encode_record};
+use std::sync::Arc;
+
+use divolte::avro::{default_schema, RecordLayout};
 use divolte::enrich::dedup::DuplicateMemory;
 use divolte::enrich::geo::GeoDatabase;
 use divolte::enrich::useragent::UserAgentCache;
@@ -13,6 +15,8 @@ use divolte::event::checksum;
 use divolte::event::pixel::PixelScratch;
 use divolte::http::{Method, Request, MAX_HEADERS};
 use divolte::mapping::default::DefaultMapping;
+use divolte::mapping::script::{Environment, Script};
+use divolte::mapping::{Inputs, Mapping, Program, Scratch};
 
 /// A realistic pixel query (~600 bytes) as the tag sends it.
 const QUERY: &str = "p=0%3Ai1t84hgy%3A5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG&s=0%3Ai1t84hgy%3A95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8&v=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF&e=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF0&c=i1t8q2b6&n=f&f=f&l=https%3A%2F%2Fshop.example.com%2Fcategory%2Fshoes%2Frunning%3Futm_source%3Dnewsletter%26utm_medium%3Demail%26utm_campaign%3Dspring-sale%23reviews&r=https%3A%2F%2Fwww.google.com%2Fsearch%3Fq%3Drunning%2Bshoes%2Bsale%26hl%3Den&i=1ak&j=sj&k=2&w=uq&h=qd&t=pageView&u=(sproduct!sku-12345!dquantity!2!jprice!89.95!)&x=-1f8gq3c";
@@ -41,6 +45,18 @@ fn request<'a>(headers: &'a [httparse::Header<'a>]) -> Request<'a> {
         peer: SocketAddr::from(([192, 0, 2, 7], 51234)),
         peer_host: "192.0.2.7",
         received: SystemTime::now(),
+    }
+}
+
+fn mapping(layout: Arc<RecordLayout>, program: Program) -> Mapping {
+    Mapping {
+        name: "bench".into(),
+        sources: vec![0],
+        sinks: vec![0],
+        layout,
+        discard_corrupted: false,
+        discard_duplicates: false,
+        program,
     }
 }
 
@@ -116,32 +132,51 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    let _ = std::fs::remove_dir_all(&dir);
-
-    let layout = default_schema();
-    let mapping = DefaultMapping::new(&layout).unwrap();
+    let layout = Arc::new(default_schema());
+    let default_mapping = mapping(layout.clone(), Program::Default(DefaultMapping::new(&layout).unwrap()));
     let mut out = Vec::with_capacity(1024);
+    let mut map_scratch = Scratch::default();
     g.bench_function("default_mapping_and_encode", |b| {
         let event = scratch.parse(&req, 0).unwrap();
         let ua = cache.get(UA).clone();
+        let inputs = Inputs { event: &event, user_agent: Some(&ua), geo: None };
         b.iter(|| {
-            let mut values = vec![None; layout.fields.len()];
-            mapping.map(&event, Some(&ua), &mut values);
             out.clear();
-            encode_record(&layout, &values, &mut out).unwrap();
+            default_mapping.map_into(inputs, &mut map_scratch, &mut out).unwrap();
             black_box(out.len());
         })
     });
+
+    // The page-type example of examples/pagetype: URI parse, regexes,
+    // sections, a seeded digest, custom parameters and ip2geo().
+    if built {
+        let geo = GeoDatabase::open(&db_path).unwrap();
+        let example =
+            |f: &str| std::fs::read_to_string(format!("{}/examples/pagetype/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let shop = Arc::new(RecordLayout::parse(&example("schema.avsc")).unwrap());
+        let script = Script::compile(&example("mapping.groovy"), &shop, Environment { geo: true }).unwrap();
+        let shop_mapping = mapping(shop, Program::Script(script));
+        g.bench_function("example_script_mapping_and_encode", |b| {
+            let event = scratch.parse(&req, 0).unwrap();
+            let ua = cache.get(UA).clone();
+            let inputs = Inputs { event: &event, user_agent: Some(&ua), geo: Some(&geo) };
+            b.iter(|| {
+                out.clear();
+                shop_mapping.map_into(inputs, &mut map_scratch, &mut out).unwrap();
+                black_box(out.len());
+            })
+        });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 
     let mut scratch2 = PixelScratch::default();
     g.bench_function("full_event_path", |b| {
         b.iter(|| {
             let event = scratch2.parse(black_box(&req), 0).unwrap();
             let ua = event.user_agent.map(|a| cache.get(a));
-            let mut values = vec![None; layout.fields.len()];
-            mapping.map(&event, ua, &mut values);
+            let inputs = Inputs { event: &event, user_agent: ua, geo: None };
             out.clear();
-            encode_record(&layout, &values, &mut out).unwrap();
+            default_mapping.map_into(inputs, &mut map_scratch, &mut out).unwrap();
             black_box(out.len());
         })
     });

@@ -9,7 +9,6 @@
 //! some (a Country database has no cities) leave those absent instead of
 //! failing, as the original did (its issue #156).
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -24,6 +23,14 @@ use serde::Deserialize;
 /// How often the watcher looks at the database file.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Only the English name is read; serde skips the other languages without
+/// building a map of them (that map was most of a lookup's cost).
+#[derive(Debug, Default, Deserialize)]
+struct English<'a> {
+    #[serde(default, borrow)]
+    en: Option<&'a str>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct Named<'a> {
     #[serde(default)]
@@ -33,12 +40,12 @@ struct Named<'a> {
     #[serde(default, borrow)]
     code: Option<&'a str>,
     #[serde(default, borrow)]
-    names: BTreeMap<&'a str, &'a str>,
+    names: English<'a>,
 }
 
 impl Named<'_> {
     fn english(&self) -> Option<String> {
-        self.names.get("en").map(|s| (*s).to_owned())
+        self.names.en.map(str::to_owned)
     }
 }
 
