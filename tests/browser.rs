@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use apache_avro::types::Value;
-use common::{field, opt_str, read_avro_dir, Collector, Options};
+use common::{field, opt_str, read_avro_dir, read_with_fastavro, Collector, Options};
 use serde_json::Value as Json;
 
 fn drive(collector: &Collector) -> Json {
@@ -33,17 +33,52 @@ fn s(v: &Json) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))
 }
 
+const PARAMS_SCHEMA: &str = r#"{"type": "record", "name": "Params", "fields": [
+  {"name": "eventType", "type": ["null", "string"], "default": null},
+  {"name": "text", "type": ["null", "string"], "default": null},
+  {"name": "params", "default": null, "type": ["null", {"type": "record", "name": "Checkout", "fields": [
+    {"name": "order", "type": {"type": "record", "name": "Order", "fields": [
+      {"name": "id", "type": "string"},
+      {"name": "lines", "type": {"type": "array", "items": {"type": "record", "name": "Line", "fields": [
+        {"name": "sku", "type": "string"}, {"name": "qty", "type": "int"}, {"name": "price", "type": "double"}]}}}]}},
+    {"name": "tags", "type": {"type": "array", "items": "string"}},
+    {"name": "gift", "type": "boolean"},
+    {"name": "note", "type": ["null", "string"], "default": null}]}]}
+]}"#;
+
+const PARAMS_SCRIPT: &str = "mapping {
+  map eventType() onto 'eventType'
+  when eventType().equalTo('checkout') apply {
+    map eventParameters() onto 'params'
+  }
+  map eventParameters().value('text') onto 'text'
+}
+";
+
 #[test]
 fn the_tag_in_chromium_produces_correct_uncorrupted_records() {
-    let c = Collector::start(Options {
-        toml: concat!(
+    // Besides the built-in mapping, a script maps the custom parameters
+    // onto a nested record, to check them in records as the tag sent them.
+    let dir = tempfile::tempdir().unwrap();
+    let (schema, script, params_dir) =
+        (dir.path().join("params.avsc"), dir.path().join("params.groovy"), dir.path().join("params"));
+    std::fs::write(&schema, PARAMS_SCHEMA).unwrap();
+    std::fs::write(&script, PARAMS_SCRIPT).unwrap();
+    let toml = format!(
+        concat!(
             "[sources.browser]\ntype = \"browser\"\ncookie_same_site = \"Lax\"\n",
             "[sources.short]\ntype = \"browser\"\nprefix = \"/short\"\nsession_timeout = \"2 seconds\"\n",
             "[sources.beacon]\ntype = \"browser\"\nprefix = \"/beacon\"\n[sources.beacon.javascript]\nuse_beacon = true\n",
-        )
-        .into(),
-        ..Options::default()
-    });
+            "[mappings.default]\nsources = [\"browser\", \"short\", \"beacon\"]\nsinks = [\"hdfs\"]\n",
+            "[mappings.params]\nsources = [\"browser\"]\nsinks = [\"params\"]\nschema_file = \"{}\"\nmapping_script_file = \"{}\"\n",
+            "[sinks.params]\ntype = \"hdfs\"\n[sinks.params.file_strategy]\nworking_dir = \"{}\"\npublish_dir = \"{}\"\n",
+        ),
+        schema.display(),
+        script.display(),
+        params_dir.display(),
+        params_dir.display()
+    );
+    let c = Collector::start(Options { toml, ..Options::default() });
     let seen = drive(&c);
     let (status, c) = c.stop();
     assert!(status.success());
@@ -133,6 +168,18 @@ fn the_tag_in_chromium_produces_correct_uncorrupted_records() {
     let in_a_year =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64() + 365.0 * 86400.0;
     assert!(party_cookie["expires"].as_f64().unwrap() > in_a_year, "two-year party cookie: {party_cookie}");
+
+    // The custom parameters reach records as the page signalled them.
+    let mapped = read_with_fastavro(&params_dir);
+    let of = |t: &str| mapped.iter().find(|r| r["eventType"] == t).unwrap_or_else(|| panic!("{t} in {mapped:?}"));
+    assert_eq!(
+        of("checkout")["params"],
+        serde_json::json!({
+            "order": {"id": "A-17", "lines": [{"sku": "x!~y", "qty": 2, "price": 19.95}, {"sku": "ünï", "qty": -3, "price": 1e21}]},
+            "tags": ["a", "b"], "gift": false, "note": null
+        })
+    );
+    assert_eq!(of("launch 🚀")["text"], "😀 smile");
 
     // Every custom parameter encoding the tag produced decodes to the same JSON.
     for w in seen["wire"].as_array().unwrap() {
