@@ -9,9 +9,22 @@ log() { printf '\n== %s\n' "$*"; }
 
 # Python's fastavro (the independent Avro reader of the integration tests)
 # and mmdb-writer (builds the geo tests' MaxMind databases).
-if ! python3 -c 'import fastavro, mmdb_writer' 2>/dev/null; then
-    log "Installing fastavro and mmdb-writer"
-    python3 -m pip install --quiet --disable-pip-version-check fastavro mmdb-writer
+# prometheus-client's parser reads /metrics in the operations tests.
+if ! python3 -c 'import fastavro, mmdb_writer, prometheus_client' 2>/dev/null; then
+    log "Installing fastavro, mmdb-writer and prometheus-client"
+    python3 -m pip install --quiet --disable-pip-version-check fastavro mmdb-writer prometheus-client
+fi
+
+# Packaging and load-balancer tools for the operations tests: rpmbuild,
+# zip/unzip, dpkg-deb (present on Debian), nginx, haproxy, systemd-analyze.
+missing=()
+for tool in rpmbuild:rpm zip:zip unzip:unzip nginx:nginx haproxy:haproxy systemd-analyze:systemd strip:binutils; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "Installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 # Debian's Chromium, for the tag's browser tests.

@@ -1,0 +1,351 @@
+//! What operators run: the packages (tarball, zip, deb installed here, rpm
+//! inspected), the service files, the load-balancer examples (nginx fronting
+//! two collectors with URI-hash routing), the Kubernetes example's
+//! configuration, and /metrics read by Prometheus's own parser.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{free_port, read_with_fastavro, Collector, Options, Pixel};
+
+mod common;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The packages, built once from the test binary by the packaging script.
+fn packages() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("divolte-packages-{}", std::process::id()));
+        run(Command::new("bash")
+            .arg(repo("packaging/build.sh"))
+            .args(["--binary", env!("CARGO_BIN_EXE_divolte-collector"), "--out"])
+            .arg(&out));
+        out
+    })
+}
+
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+fn get(port: u16, target: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "GET {target} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+fn wait_for_ping(port: u16) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && get(port, "/ping").ends_with("pong") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nothing answered /ping on {port}");
+}
+
+/// Starts `cmd`, waits for /ping on `port`, stops it with SIGTERM and
+/// returns its exit status.
+fn serve_and_stop(mut cmd: Command, port: u16) -> std::process::ExitStatus {
+    let mut child =
+        cmd.env("DIVOLTE_PORT", port.to_string()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    wait_for_ping(port);
+    assert!(get(port, "/ping").starts_with("HTTP/1.1 200"));
+    terminate(child.id());
+    child.wait().unwrap()
+}
+
+fn terminate(pid: u32) {
+    run(Command::new("kill").args(["-TERM", &pid.to_string()]));
+}
+
+/// Kills a process if the test fails before stopping it.
+struct Stop(u32);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-KILL", &self.0.to_string()]).stderr(Stdio::null()).status();
+    }
+}
+
+#[test]
+fn the_tarball_and_zip_carry_a_binary_that_serves_ping() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("divolte-collector-{}", version());
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(packages().join(format!("{name}-linux-x86_64.tar.gz")))
+        .arg("-C")
+        .arg(dir.path()));
+    let root = dir.path().join(&name);
+    for f in [
+        "bin/divolte-collector",
+        "conf/divolte-collector.toml",
+        "conf/divolte-collector.reference.toml",
+        "docs/README.md",
+        "docs/deployment.md",
+        "docs/mapping.md",
+        "service/divolte-collector.service",
+        "service/divolte-collector.init",
+        "examples/pagetype/mapping.groovy",
+        "examples/examples/nginx.conf",
+    ] {
+        assert!(root.join(f).exists(), "{f} in the tarball");
+    }
+    // On its embedded defaults, no configuration file.
+    let mut cmd = Command::new(root.join("bin/divolte-collector"));
+    cmd.current_dir(dir.path());
+    assert!(serve_and_stop(cmd, free_port()).success());
+    // The shipped configurations are valid.
+    for conf in ["conf/divolte-collector.toml", "conf/divolte-collector.reference.toml"] {
+        run(Command::new(root.join("bin/divolte-collector")).arg("check-config").arg(root.join(conf)));
+    }
+    let listing = run(Command::new("unzip").arg("-l").arg(packages().join(format!("{name}-linux-x86_64.zip"))));
+    assert!(listing.contains(&format!("{name}/bin/divolte-collector")), "{listing}");
+}
+
+#[test]
+fn the_deb_installs_and_the_installed_collector_runs_on_its_installed_config() {
+    assert!(run(Command::new("id").arg("-u")).trim() == "0", "installing the deb needs root (CI runs as root)");
+    let deb = packages().join(format!("divolte-collector_{}_amd64.deb", version()));
+    let info = run(Command::new("dpkg-deb").arg("--info").arg(&deb));
+    assert!(info.contains("Package: divolte-collector") && info.contains("Depends: libc6"), "{info}");
+    run(Command::new("dpkg").arg("-i").arg(&deb));
+    let installed = std::panic::catch_unwind(|| {
+        for f in [
+            "/usr/bin/divolte-collector",
+            "/etc/divolte/divolte-collector.toml",
+            "/lib/systemd/system/divolte-collector.service",
+            "/etc/init.d/divolte-collector",
+            "/usr/share/doc/divolte-collector/deployment.md",
+        ] {
+            assert!(Path::new(f).exists(), "{f} installed");
+        }
+        assert!(run(Command::new("id").arg("divolte")).contains("divolte"), "the system user");
+        run(Command::new("systemd-analyze").args(["verify", "/lib/systemd/system/divolte-collector.service"]));
+        // As the service runs it: the divolte user, the installed config.
+        let id = |flag: &str| run(Command::new("id").args([flag, "divolte"])).trim().parse::<u32>().unwrap();
+        let port = free_port();
+        let mut child = Command::new("/usr/bin/divolte-collector")
+            .args(["--config", "/etc/divolte/divolte-collector.toml"])
+            .uid(id("-u"))
+            .gid(id("-g"))
+            .current_dir("/")
+            .env("DIVOLTE_PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let _stop = Stop(child.id());
+        wait_for_ping(port);
+        let q = Pixel { location: format!("http://installed/{port}"), ..Pixel::default() }.query();
+        assert!(get(port, &format!("/csc-event?{q}")).starts_with("HTTP/1.1 200"));
+        terminate(child.id());
+        assert!(child.wait().unwrap().success());
+        // The event went to the packaged file sink, as the divolte user.
+        let published: Vec<serde_json::Value> = read_with_fastavro(Path::new("/var/lib/divolte/published"));
+        assert!(published.iter().any(|r| r["location"] == format!("http://installed/{port}")));
+    });
+    run(Command::new("dpkg").args(["--purge", "divolte-collector"]));
+    installed.unwrap();
+    assert!(!Path::new("/usr/bin/divolte-collector").exists(), "purged");
+}
+
+#[test]
+fn the_rpm_has_the_expected_files_and_scriptlets() {
+    let rpm = packages().join(format!("divolte-collector-{}-1.x86_64.rpm", version()));
+    let info = run(Command::new("rpm").arg("-qip").arg(&rpm));
+    assert!(
+        info.contains("Name        : divolte-collector") && info.contains(&format!("Version     : {}", version())),
+        "{info}"
+    );
+    let files = run(Command::new("rpm").arg("-qlp").arg(&rpm));
+    for f in [
+        "/usr/bin/divolte-collector",
+        "/etc/divolte/divolte-collector.toml",
+        "/usr/lib/systemd/system/divolte-collector.service",
+        "/etc/rc.d/init.d/divolte-collector",
+        "/var/lib/divolte/published",
+        "/var/log/divolte",
+    ] {
+        assert!(files.lines().any(|l| l == f), "{f} in {files}");
+    }
+    let config = run(Command::new("rpm").arg("-qp").arg("--configfiles").arg(&rpm));
+    assert_eq!(config.trim(), "/etc/divolte/divolte-collector.toml");
+    let scripts = run(Command::new("rpm").arg("-qp").arg("--scripts").arg(&rpm));
+    assert!(scripts.contains("preinstall") && scripts.contains("useradd -r -g divolte"), "{scripts}");
+    assert!(scripts.contains("preuninstall") && scripts.contains("systemctl stop divolte-collector"), "{scripts}");
+}
+
+#[test]
+fn the_service_files_allow_the_drain_and_raise_the_limits() {
+    let unit = std::fs::read_to_string(repo("packaging/divolte-collector.service")).unwrap();
+    let value =
+        |key: &str| unit.lines().find_map(|l| l.strip_prefix(&format!("{key}="))).unwrap_or_else(|| panic!("{key}"));
+    assert_eq!(value("Restart"), "on-failure");
+    assert_eq!(value("LimitMEMLOCK"), "infinity");
+    assert!(value("LimitNOFILE").parse::<u64>().unwrap() >= 65536);
+    // Longer than the packaged config's shutdown_delay + shutdown_timeout.
+    let config = std::fs::read_to_string(repo("packaging/divolte-collector.toml")).unwrap();
+    assert!(config.contains("shutdown_delay = \"0 seconds\"") && config.contains("shutdown_timeout = \"2 minutes\""));
+    assert!(value("TimeoutStopSec").parse::<u64>().unwrap() > 120);
+    run(Command::new("sh").arg("-n").arg(repo("packaging/divolte-collector.init")));
+}
+
+#[test]
+fn the_kubernetes_and_haproxy_examples_are_valid() {
+    let manifest = std::fs::read_to_string(repo("packaging/examples/kubernetes.yaml")).unwrap();
+    let toml: String = manifest
+        .split("divolte-collector.toml: |\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .map(|l| format!("{}\n", l.trim_start_matches("    ")))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k8s.toml");
+    std::fs::write(&path, &toml).unwrap();
+    run(Command::new(env!("CARGO_BIN_EXE_divolte-collector")).arg("check-config").arg(&path));
+    assert!(toml.contains("shutdown_delay = \"11 seconds\"") && toml.contains("shutdown_timeout = \"15 seconds\""));
+    assert!(
+        manifest.contains("terminationGracePeriodSeconds: 30") && manifest.contains("seconds: 2"),
+        "2 + 11 + 15 < 30"
+    );
+    run(Command::new("haproxy").arg("-c").arg("-f").arg(repo("packaging/examples/haproxy.cfg")));
+}
+
+#[test]
+fn nginx_with_the_example_config_keeps_each_uri_on_one_collector() {
+    let example = repo("packaging/examples/nginx.conf");
+    run(Command::new("nginx").arg("-t").arg("-c").arg(&example));
+
+    let a = Collector::start(Options::default());
+    let b = Collector::start(Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let front = free_port();
+    let conf = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("127.0.0.1:8290", &format!("127.0.0.1:{}", a.port))
+        .replace("127.0.0.1:8291", &format!("127.0.0.1:{}", b.port))
+        .replace("listen 8080", &format!("listen 127.0.0.1:{front}"))
+        .replace("/tmp/divolte-nginx.pid", &dir.path().join("nginx.pid").display().to_string());
+    let conf_path = dir.path().join("nginx.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let mut nginx = Command::new("nginx")
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf_path)
+        .args(["-g", "daemon off;"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stop = Stop(nginx.id());
+    wait_for_ping(front);
+    // Forty events, each sent three times (a browser's retries).
+    for round in 0..3 {
+        for i in 0..40 {
+            let q = Pixel { location: format!("http://lb/{i}"), event: format!("0:lb{i}"), ..Pixel::default() }.query();
+            let reply = get(front, &format!("/csc-event?{q}"));
+            assert!(reply.starts_with("HTTP/1.1 200"), "round {round}: {reply}");
+        }
+    }
+    nginx.kill().unwrap();
+    nginx.wait().unwrap();
+    let (_, a) = a.stop();
+    let (_, b) = b.stop();
+    let mut seen: HashMap<String, (usize, usize, usize)> = HashMap::new();
+    for (i, c) in [&a, &b].iter().enumerate() {
+        for r in read_with_fastavro(&c.publish_dir()) {
+            let e = seen.entry(r["location"].as_str().unwrap().to_owned()).or_default();
+            if i == 0 {
+                e.0 += 1
+            } else {
+                e.1 += 1
+            }
+            if r["detectedDuplicate"] == true {
+                e.2 += 1;
+            }
+        }
+    }
+    assert_eq!(seen.len(), 40);
+    for (loc, (on_a, on_b, dups)) in &seen {
+        assert!((*on_a, *on_b) == (3, 0) || (*on_a, *on_b) == (0, 3), "{loc}: {on_a} on one, {on_b} on the other");
+        assert_eq!(*dups, 2, "{loc}: the retries were caught as duplicates");
+    }
+    let on_a = seen.values().filter(|v| v.0 > 0).count();
+    assert!(on_a > 0 && on_a < 40, "both collectors take traffic ({on_a} of 40 URIs on the first)");
+}
+
+#[test]
+fn metrics_parse_with_prometheus_own_parser() {
+    let c = Collector::start(Options::default());
+    for i in 0..5 {
+        let q = Pixel { location: format!("http://m/{i}"), event: format!("0:m{i}"), ..Pixel::default() }.query();
+        c.get(&format!("/csc-event?{q}"), "");
+    }
+    c.get("/csc-event?p=garbage", "");
+    c.get("/nothing-here", "");
+    let reply = c.get("/metrics", "");
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    let mut parser = Command::new("python3")
+        .arg(repo("tests/parse_metrics.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    parser.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = parser.wait_with_output().unwrap();
+    assert!(out.status.success(), "prometheus_client refused the exposition: {}", String::from_utf8_lossy(&out.stderr));
+    let samples: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let value = |name: &str, label: (&str, &str)| -> f64 {
+        samples
+            .iter()
+            .filter(|s| s["name"] == name && s["labels"][label.0] == label.1)
+            .map(|s| s["value"].as_f64().unwrap())
+            .sum()
+    };
+    assert_eq!(value("divolte_http_requests_total", ("endpoint", "browser_event")), 6.0);
+    assert_eq!(value("divolte_http_requests_total", ("endpoint", "not_found")), 1.0);
+    assert_eq!(value("divolte_events_received_total", ("source", "browser")), 6.0);
+    assert_eq!(value("divolte_events_rejected_total", ("reason", "invalid_party_id")), 1.0);
+    assert_eq!(value("divolte_shard_events_received_total", ("shard", "0")), 6.0);
+    assert!(
+        samples.iter().all(|s| s["type"] == "counter" || s["type"] == "gauge" || s["type"] == "info"),
+        "typed families"
+    );
+    assert!(samples.iter().all(|s| !s["help"].as_str().unwrap_or("").is_empty()), "every family has help");
+    let families: std::collections::HashSet<&str> = samples.iter().map(|s| s["family"].as_str().unwrap()).collect();
+    for f in
+        ["divolte_records_mapped", "divolte_records_dropped", "divolte_user_agent_cache_hits", "divolte_sink_delivered"]
+    {
+        assert!(families.iter().any(|n| n.starts_with(f)), "{f} in {families:?}");
+    }
+}
