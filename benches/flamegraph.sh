@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Profiles the release collector under the load of benches/load.sh and
-# writes flamegraphs/pixel-load.svg (perf cpu-clock samples, inferno).
+# Profiles the release collector under the load of benches/load.sh (the
+# realistic traffic of benches/traffic.py) and writes
+# flamegraphs/pixel-load.svg (perf cpu-clock samples, inferno).
 #
 #   bash benches/flamegraph.sh [seconds=8]
 set -euo pipefail
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 SECS=${1:-8}
 command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf; }
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+python3 -c 'import mmh3' 2>/dev/null || python3 -m pip install --quiet mmh3
 command -v inferno-flamegraph >/dev/null || cargo install --locked inferno
 cargo build --release --quiet
 
@@ -16,14 +18,16 @@ WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 PORT=18395
 collector_config $PORT 1 "$WORK" > "$WORK/collector.toml"
+export TRAFFIC=$WORK/traffic.txt
+python3 benches/traffic.py 20000 3000 > "$TRAFFIC"
 taskset -c 1 target/release/divolte-collector --config "$WORK/collector.toml" 2>"$WORK/log" &
 PID=$!
 sleep 1
-taskset -c 0 wrk -t1 -c64 -d"$((SECS + 4))s" "${HEADERS[@]}" "http://127.0.0.1:$PORT/csc-event?$QUERY" > "$WORK/wrk.txt" &
+taskset -c 0 wrk -t1 -c64 -d"$((SECS + 4))s" -s benches/traffic.lua "http://127.0.0.1:$PORT" > "$WORK/wrk.txt" &
 sleep 2
 perf record -e cpu-clock -F 2999 -g -p "$PID" -o "$WORK/perf.data" -- sleep "$SECS" 2>/dev/null
 wait %2 || true
-grep Requests "$WORK/wrk.txt"
+grep RESULT "$WORK/wrk.txt"
 mkdir -p flamegraphs
 perf script -i "$WORK/perf.data" 2>/dev/null | inferno-collapse-perf | inferno-flamegraph --title "divolte-collector: pixel events under wrk (one core)" > flamegraphs/pixel-load.svg
 echo "wrote flamegraphs/pixel-load.svg"

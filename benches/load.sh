@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# Load benchmark: the release collector on one pinned core against nginx
-# `return 200` on the same core, driven by wrk pinned to the other core,
-# with the same realistic pixel request (~600-byte query, browser headers).
+# The load kit: the release collector on one pinned core against nginx
+# `return 200` on the same core, driven by wrk pinned to the other core with
+# the same realistic traffic (benches/traffic.py: thousands of parties, two
+# dozen user agents, page views and custom events, ~2% repeats).
 #
 #   bash benches/load.sh [runs=3] [seconds=10] [connections=64]
 #
-# Prints each run's requests/second, the medians and their ratio.
+# Env: SERVER_CPU (1), LOAD_CPU (0), TMPDIR (where the collector's files go),
+# TRAFFIC (a file from traffic.py; generated when unset).
+# Prints, per run and as medians: rate, latency p50/p99/p99.9, server CPU
+# per request, server RSS; the collector/nginx ratio; the collector's
+# startup time to its first /ping; and, with oha installed, latency at a
+# fixed rate of half the measured maximum.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
@@ -17,15 +23,17 @@ LOAD_CPU=${LOAD_CPU:-0}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
+python3 -c 'import mmh3' 2>/dev/null || python3 -m pip install --quiet mmh3
 cargo build --release --quiet
 
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 DV_PORT=18390
 NG_PORT=18391
+export TRAFFIC=${TRAFFIC:-$WORK/traffic.txt}
+[ -s "$TRAFFIC" ] || python3 benches/traffic.py 20000 3000 > "$TRAFFIC"
 
 collector_config $DV_PORT "$SERVER_CPU" "$WORK" > "$WORK/collector.toml"
-
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 1;
 worker_cpu_affinity 1$(printf '0%.0s' $(seq 1 "$SERVER_CPU"));
@@ -43,39 +51,72 @@ http {
 }
 NGINX
 
-
 wait_port() {
-    for _ in $(seq 100); do
+    for _ in $(seq 1000); do
         curl -s -o /dev/null "http://127.0.0.1:$1/ping" && return 0
-        sleep 0.1
+        sleep 0.01
     done
     echo "server on port $1 did not start" >&2
     return 1
 }
 
-run_wrk() {
-    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${SECS}s" "${HEADERS[@]}" "http://127.0.0.1:$1/csc-event?$QUERY" \
-        | awk '/Requests\/sec/ {print $2}'
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+
+# run_one PORT PID: prints "rate p50 p99 p999 cpu_us_per_request rss_mib errors"
+run_one() {
+    local before after out
+    before=$(cpu_ticks "$2")
+    out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${SECS}s" -s benches/traffic.lua "http://127.0.0.1:$1" | grep '^RESULT')
+    after=$(cpu_ticks "$2")
+    local rate requests
+    rate=$(sed 's/.*rate=\([0-9.]*\).*/\1/' <<<"$out")
+    requests=$(sed 's/.* requests=\([0-9]*\).*/\1/' <<<"$out")
+    printf '%s %s %s %s %.2f %s %s\n' "$rate" \
+        "$(sed 's/.*p50_us=\([0-9]*\).*/\1/' <<<"$out")" "$(sed 's/.*p99_us=\([0-9]*\).*/\1/' <<<"$out")" \
+        "$(sed 's/.*p999_us=\([0-9]*\).*/\1/' <<<"$out")" \
+        "$(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / $requests" | bc -l)" "$(rss_mib "$2")" \
+        "$(sed 's/.*errors=\([0-9]*\).*/\1/' <<<"$out")"
 }
 
+start_ns=$(date +%s%N)
 taskset -c "$SERVER_CPU" target/release/divolte-collector --config "$WORK/collector.toml" 2>"$WORK/collector.log" &
 DV_PID=$!
-taskset -c "$SERVER_CPU" nginx -c "$WORK/nginx.conf" &
-NG_PID=$!
 wait_port $DV_PORT
+startup_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+taskset -c "$SERVER_CPU" nginx -c "$WORK/nginx.conf" &
 wait_port $NG_PORT
+NG_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
 
-dv=(); ng=()
+# Warm up both (UA cache, page cache, connection setup).
+taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s -s benches/traffic.lua "http://127.0.0.1:$DV_PORT" >/dev/null
+taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s -s benches/traffic.lua "http://127.0.0.1:$NG_PORT" >/dev/null
+
+printf '%-4s %-10s %10s %8s %8s %8s %10s %8s %6s\n' run server req/s p50_us p99_us p999_us cpu_us/req rss_MiB errors
+dv=(); ng=(); ratios=()
 for i in $(seq "$RUNS"); do
-    d=$(run_wrk $DV_PORT); n=$(run_wrk $NG_PORT)
-    dv+=("$d"); ng+=("$n")
-    printf 'run %d: collector %s req/s, nginx %s req/s, ratio %.3f\n' "$i" "$d" "$n" "$(echo "$d / $n" | bc -l)"
+    read -r dr d50 d99 d999 dcpu drss derr < <(run_one $DV_PORT $DV_PID)
+    read -r nr n50 n99 n999 ncpu nrss nerr < <(run_one $NG_PORT "$NG_WORKER")
+    printf '%-4s %-10s %10.0f %8s %8s %8s %10s %8s %6s\n' "$i" collector "$dr" "$d50" "$d99" "$d999" "$dcpu" "$drss" "$derr"
+    printf '%-4s %-10s %10.0f %8s %8s %8s %10s %8s %6s\n' "$i" nginx "$nr" "$n50" "$n99" "$n999" "$ncpu" "$nrss" "$nerr"
+    dv+=("$dr"); ng+=("$nr"); ratios+=("$(echo "$dr / $nr" | bc -l)")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 md=$(median "${dv[@]}"); mn=$(median "${ng[@]}")
-printf 'median: collector %s req/s, nginx %s req/s, ratio %.3f\n' "$md" "$mn" "$(echo "$md / $mn" | bc -l)"
+printf 'median: collector %.0f req/s, nginx %.0f req/s, ratio of medians %.3f, median of run ratios %.3f\n' \
+    "$md" "$mn" "$(echo "$md / $mn" | bc -l)" "$(median "${ratios[@]}")"
+echo "collector startup to first /ping: ${startup_ms} ms"
+
+if command -v oha >/dev/null; then
+    rate=$(printf '%.0f' "$(echo "$md / 2" | bc -l)")
+    cut -f1 "$TRAFFIC" | sed "s|^|http://127.0.0.1:$DV_PORT|" > "$WORK/urls.txt"
+    echo "fixed rate ${rate} req/s for ${SECS}s (oha, the traffic's URLs, one Chrome user agent):"
+    taskset -c "$LOAD_CPU" oha --no-tui -q "$rate" -z "${SECS}s" -c "$CONNS" --latency-correction \
+        -H "User-Agent: $(head -1 "$TRAFFIC" | cut -f2)" --urls-from-file "$WORK/urls.txt" \
+        | grep -E 'Requests/sec|Success rate|50.00%|99.00%|99.90%'
+fi
 
 kill -TERM $DV_PID; wait $DV_PID || true
-kill -QUIT $NG_PID 2>/dev/null; wait $NG_PID 2>/dev/null || true
+kill -QUIT "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
 records=$(grep -o 'records=[0-9]*' "$WORK/collector.log" | awk -F= '{s+=$2} END {print s+0}')
 echo "collector published $records records; dropped: $(grep -c 'Dropping' "$WORK/collector.log" || true) warnings"
