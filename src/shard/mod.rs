@@ -133,6 +133,13 @@ pub struct Runtime {
 /// the collector does no buffered file I/O on shards, so the minimum does.
 const SHARD_IO_MEMORY: usize = 512 * 1024;
 
+/// How long the shard runs ready tasks before it polls its ring again.
+/// Under load the run queue never empties (connections that found data
+/// yield and are ready again), so this bounds how long a connection
+/// waiting on the ring goes unnoticed; glommio's default of 100 ms made
+/// the latency tail (p99.9 ~90 ms at saturation).
+const PREEMPT_EVERY: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// How often an accepting shard checks whether to stop.
 const STOP_POLL: Duration = Duration::from_millis(50);
 
@@ -148,6 +155,7 @@ pub fn run(rt: Arc<Runtime>, cpus: &[usize]) -> std::io::Result<()> {
     let handles = LocalExecutorPoolBuilder::new(PoolPlacement::Custom(sets))
         .name("shard")
         .io_memory(SHARD_IO_MEMORY)
+        .preempt_timer(PREEMPT_EVERY)
         .on_all_shards(move || {
             let rt = rt.clone();
             let index = next_shard.fetch_add(1, Ordering::Relaxed);
