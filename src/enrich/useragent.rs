@@ -5,7 +5,7 @@
 //! vocabulary (`Personal computer`, `OS X`, `Google Inc.` ...) so existing
 //! reports keep working. `docs/compatibility.md` lists the translation.
 
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 
 /// The nine user-agent fields of the default schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,8 +121,10 @@ pub fn parse(parser: &woothee::parser::Parser, agent: &str) -> UserAgent {
 pub struct UserAgentCache {
     parser: woothee::parser::Parser,
     generation_size: usize,
-    current: HashMap<Box<str>, UserAgent, ahash::RandomState>,
-    previous: HashMap<Box<str>, UserAgent, ahash::RandomState>,
+    hasher: ahash::RandomState,
+    /// `(agent, parsed)` by the agent's hash, computed once per lookup.
+    current: HashTable<(Box<str>, UserAgent)>,
+    previous: HashTable<(Box<str>, UserAgent)>,
     /// Lookups answered from the cache.
     pub hits: u64,
     /// Lookups that had to parse.
@@ -136,8 +138,9 @@ impl UserAgentCache {
         Self {
             parser: woothee::parser::Parser::new(),
             generation_size,
-            current: HashMap::with_capacity_and_hasher(generation_size, ahash::RandomState::new()),
-            previous: HashMap::with_hasher(ahash::RandomState::new()),
+            hasher: ahash::RandomState::new(),
+            current: HashTable::with_capacity(generation_size),
+            previous: HashTable::new(),
             hits: 0,
             misses: 0,
         }
@@ -153,30 +156,32 @@ impl UserAgentCache {
         self.len() == 0
     }
 
-    /// The parsed form of `agent`.
+    /// The parsed form of `agent`. A hit hashes the agent once.
     pub fn get(&mut self, agent: &str) -> &UserAgent {
-        if self.current.contains_key(agent) {
-            self.hits += 1;
-        } else {
-            let parsed = match self.previous.remove(agent) {
-                Some(ua) => {
-                    self.hits += 1;
-                    ua
-                }
-                None => {
-                    self.misses += 1;
-                    parse(&self.parser, agent)
-                }
-            };
-            if self.current.len() >= self.generation_size {
-                self.previous = std::mem::replace(
-                    &mut self.current,
-                    HashMap::with_capacity_and_hasher(self.generation_size, ahash::RandomState::new()),
-                );
+        let hash = self.hasher.hash_one(agent);
+        let same = |e: &(Box<str>, UserAgent)| &*e.0 == agent;
+        let rehash = |e: &(Box<str>, UserAgent)| self.hasher.hash_one(&*e.0);
+        let current = match self.current.find_entry(hash, same) {
+            Ok(hit) => {
+                self.hits += 1;
+                return &hit.into_mut().1;
             }
-            self.current.insert(agent.into(), parsed);
+            Err(absent) => absent.into_table(),
+        };
+        let parsed = match self.previous.find_entry(hash, same) {
+            Ok(moved) => {
+                self.hits += 1;
+                moved.remove().0 .1
+            }
+            Err(_) => {
+                self.misses += 1;
+                parse(&self.parser, agent)
+            }
+        };
+        if current.len() >= self.generation_size {
+            self.previous = std::mem::replace(current, HashTable::with_capacity(self.generation_size));
         }
-        &self.current[agent]
+        &current.insert_unique(hash, (agent.into(), parsed), rehash).into_mut().1
     }
 }
 
