@@ -16,3 +16,20 @@ working_dir = "$3/work"
 publish_dir = "$3/publish"
 TOML
 }
+
+# collector_kafka_config PORT CPU BROKER: the same, with a Kafka sink
+# (topic "bench") instead of files.
+collector_kafka_config() {
+    cat <<TOML
+[global.server]
+port = $1
+cores = [$2]
+[global.kafka]
+enabled = true
+[global.kafka.producer]
+"bootstrap.servers" = "$3"
+[sinks.kafka]
+type = "kafka"
+topic = "bench"
+TOML
+}

@@ -7,7 +7,8 @@
 #   bash benches/load.sh [runs=3] [seconds=10] [connections=64]
 #
 # Env: SERVER_CPU (1), LOAD_CPU (0), TMPDIR (where the collector's files go),
-# TRAFFIC (a file from traffic.py; generated when unset).
+# TRAFFIC (a file from traffic.py; generated when unset), SINK=kafka to
+# write to a local tansu broker (on LOAD_CPU, beside wrk) instead of files.
 # Prints, per run and as medians: rate, latency p50/p99/p99.9, server CPU
 # per request, server RSS; the collector/nginx ratio; the collector's
 # startup time to its first /ping; and, with oha installed, latency at a
@@ -33,7 +34,17 @@ NG_PORT=18391
 export TRAFFIC=${TRAFFIC:-$WORK/traffic.txt}
 [ -s "$TRAFFIC" ] || python3 benches/traffic.py 20000 3000 > "$TRAFFIC"
 
-collector_config $DV_PORT "$SERVER_CPU" "$WORK" > "$WORK/collector.toml"
+if [ "${SINK:-file}" = kafka ]; then
+    command -v tansu >/dev/null || cargo install --locked tansu --features dynostore
+    KAFKA_PORT=19093
+    taskset -c "$LOAD_CPU" tansu broker --storage-engine memory://tansu/ --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+        --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1 &
+    for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$KAFKA_PORT) 2>/dev/null && break; sleep 0.1; done
+    tansu topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions 4 bench >/dev/null
+    collector_kafka_config $DV_PORT "$SERVER_CPU" "127.0.0.1:$KAFKA_PORT" > "$WORK/collector.toml"
+else
+    collector_config $DV_PORT "$SERVER_CPU" "$WORK" > "$WORK/collector.toml"
+fi
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 1;
 worker_cpu_affinity 1$(printf '0%.0s' $(seq 1 "$SERVER_CPU"));
@@ -116,7 +127,8 @@ if command -v oha >/dev/null; then
         | grep -E 'Requests/sec|Success rate|50.00%|99.00%|99.90%'
 fi
 
+curl -s "http://127.0.0.1:$DV_PORT/metrics" | grep -E '^divolte_(sink_(delivered|failed)_total|records_dropped_total)' || true
 kill -TERM $DV_PID; wait $DV_PID || true
 kill -QUIT "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
 records=$(grep -o 'records=[0-9]*' "$WORK/collector.log" | awk -F= '{s+=$2} END {print s+0}')
-echo "collector published $records records; dropped: $(grep -c 'Dropping' "$WORK/collector.log" || true) warnings"
+echo "collector published $records records to files; dropped: $(grep -c 'Dropping' "$WORK/collector.log" || true) warnings"
