@@ -64,7 +64,6 @@ pub fn event<'a>(
         kind: SourceKind::Json,
         timestamp: super::pixel::millis_since_epoch(req.received),
         remote_host: req.peer_host,
-        forwarded_proto: None,
         party_id: party,
         session_id: &body.session_id,
         event_id: &body.event_id,

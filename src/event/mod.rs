@@ -56,8 +56,6 @@ pub struct Event<'a> {
     pub timestamp: i64,
     /// Client address (or forwarded address when configured).
     pub remote_host: &'a str,
-    /// The scheme the client used, from `X-Forwarded-Proto`, when proxies are trusted.
-    pub forwarded_proto: Option<&'a str>,
     /// Normalised party id.
     pub party_id: &'a str,
     /// Normalised session id.

@@ -203,7 +203,6 @@ impl PixelScratch {
             kind: SourceKind::Browser,
             timestamp: millis_since_epoch(req.received),
             remote_host: req.peer_host,
-            forwarded_proto: None,
             party_id: &arena[party],
             session_id: &arena[session],
             event_id,

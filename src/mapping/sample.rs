@@ -138,7 +138,6 @@ impl SampleEvent {
             kind: SourceKind::Browser,
             timestamp: self.timestamp,
             remote_host: &self.remote_host,
-            forwarded_proto: None,
             party_id: &self.party_id,
             session_id: &self.session_id,
             event_id: &self.event_id,

@@ -201,7 +201,6 @@ impl Pipeline {
             if let Some(host) = forwarded_for(req.headers_named("x-forwarded-for"), forwarded) {
                 event.remote_host = host;
             }
-            event.forwarded_proto = req.header("x-forwarded-proto").map(str::trim);
         }
         let user_agent = event.user_agent.map(|a| user_agents.get(a));
         let party_hash = batches.party_hash(event.party_id);
