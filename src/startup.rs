@@ -165,11 +165,9 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     }
 
     // Validation made every mapping of a sink use one schema.
-    let active: Vec<String> = config.active_sinks().map(|(n, _)| n.clone()).collect();
     let sinks = sink::start(&config, |sink| {
-        let index = active.iter().position(|n| n == sink);
-        let layout = mappings.iter().find(|m| index.is_some_and(|i| m.sinks.contains(&i))).map(|m| &m.layout);
-        layout.map_or_else(|| default_schema().schema, |l| l.schema.clone())
+        let writer = mappings.iter().find(|m| m.sinks.contains(&sink));
+        writer.map_or_else(|| default_schema().schema, |m| m.layout.schema.clone())
     })?;
     for (name, s) in config.active_sinks() {
         match s {

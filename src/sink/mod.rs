@@ -53,16 +53,16 @@ fn confluent_id(config: &Config, sink: &str) -> Option<i32> {
         .find_map(|(_, m)| m.confluent_id)
 }
 
-/// Starts every active sink. `schema_of(sink)` gives the schema the sink's
-/// mappings write.
+/// Starts every active sink. `schema_of(i)` gives the schema the mappings
+/// of the `i`th active sink write (mappings name sinks by that index).
 ///
 /// # Errors
 /// A sink that cannot start: its directories cannot be created, or
 /// librdkafka refuses the producer properties.
-pub fn start(config: &Config, schema_of: impl Fn(&str) -> apache_avro::Schema) -> Result<Sinks, String> {
+pub fn start(config: &Config, schema_of: impl Fn(usize) -> apache_avro::Schema) -> Result<Sinks, String> {
     let deadline = Arc::new(kafka::DrainDeadline::default());
     let mut sinks = Sinks { lanes: Vec::new(), threads: Vec::new(), deadline: deadline.clone() };
-    for (name, sink) in config.active_sinks() {
+    for (index, (name, sink)) in config.active_sinks().enumerate() {
         let (threads, buffer_size) = match sink {
             SinkConfig::Hdfs(_) => (config.global.hdfs.threads, config.global.hdfs.buffer_size),
             SinkConfig::Kafka(_) => (config.global.kafka.threads, config.global.kafka.buffer_size),
@@ -81,7 +81,7 @@ pub fn start(config: &Config, schema_of: impl Fn(&str) -> apache_avro::Schema) -
             senders.push(tx);
             let handle = match sink {
                 SinkConfig::Hdfs(cfg) => {
-                    file::spawn(name, lane, cfg.file_strategy.clone(), schema_of(name), rx, metrics.clone())
+                    file::spawn(name, lane, cfg.file_strategy.clone(), schema_of(index), rx, metrics.clone())
                         .map_err(|e| format!("sink {name}: {e}"))?
                 }
                 SinkConfig::Kafka(cfg) => {
