@@ -203,26 +203,10 @@ impl<'a> Uri<'a> {
     }
 }
 
-/// `%XX` decoded as UTF-8 (bad sequences become U+FFFD); `+` stays.
+/// `%XX` decoded as UTF-8 (bad sequences become U+FFFD); `+` stays, and
+/// so does a `%` without two hex digits.
 pub fn percent_decode(s: &str) -> Cow<'_, str> {
-    if !s.contains('%') {
-        return Cow::Borrowed(s);
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy()
 }
 
 /// `query()`: the raw query split on `&`, names and values form-decoded
