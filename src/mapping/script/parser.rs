@@ -128,6 +128,17 @@ impl Parser {
         ScriptError::new(t.pos, format!("expected {wanted}, found {}", describe(&t.tok)))
     }
 
+    /// The keyword of a statement form (`onto`, `to`, `against`), written
+    /// Groovy's way or as a method call (`.onto(...)`).
+    fn expect_word(&mut self, word: &str, wanted: &str) -> Result<(), ScriptError> {
+        self.eat_punct('.');
+        if !self.is_ident(word) {
+            return Err(self.unexpected(wanted));
+        }
+        self.next();
+        Ok(())
+    }
+
     fn expect_punct(&mut self, c: char) -> Result<(), ScriptError> {
         if self.eat_punct(c) {
             Ok(())
@@ -193,11 +204,7 @@ impl Parser {
             "map" => {
                 self.next();
                 let value = self.value_or_closure()?;
-                self.eat_punct('.');
-                if !self.is_ident("onto") {
-                    return Err(self.unexpected("`onto 'field'`"));
-                }
-                self.next();
+                self.expect_word("onto", "`onto 'field'`")?;
                 let parens = self.eat_punct('(');
                 let field_pos = self.pos();
                 let field = match self.next().tok {
@@ -307,11 +314,7 @@ impl Parser {
         } else if self.is_ident("parse") && !matches!(self.peek_at(1), Tok::Punct('.')) {
             self.next();
             let input = self.postfix()?;
-            self.eat_punct('.');
-            if !self.is_ident("to") {
-                return Err(self.unexpected("`to <type>` after the value to parse"));
-            }
-            self.next();
+            self.expect_word("to", "`to <type>` after the value to parse")?;
             let parens = self.eat_punct('(');
             let target_pos = self.pos();
             let Tok::Ident(target) = self.next().tok else {
@@ -327,11 +330,7 @@ impl Parser {
         } else if self.is_ident("match") && !matches!(self.peek_at(1), Tok::Punct('.')) {
             self.next();
             let regex = self.postfix()?;
-            self.eat_punct('.');
-            if !self.is_ident("against") {
-                return Err(self.unexpected("`against <value>` after the regular expression"));
-            }
-            self.next();
+            self.expect_word("against", "`against <value>` after the regular expression")?;
             let parens = self.eat_punct('(');
             let input = if parens { self.expr()? } else { self.postfix()? };
             if parens {
