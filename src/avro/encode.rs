@@ -34,6 +34,15 @@ pub enum EncodeError {
     TypeMismatch(usize),
 }
 
+impl EncodeError {
+    /// Index of the field at fault.
+    pub fn field(self) -> usize {
+        match self {
+            Self::MissingField(i) | Self::TypeMismatch(i) => i,
+        }
+    }
+}
+
 /// Appends an Avro `int`/`long` (zig-zag varint).
 pub(crate) fn write_long(out: &mut Vec<u8>, n: i64) {
     let mut buf = [0u8; 10];

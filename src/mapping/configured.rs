@@ -11,7 +11,8 @@ use super::{default::DefaultMapping, Mapping, Program};
 use crate::avro::{default_schema, RecordLayout};
 use crate::config::Config;
 
-fn read(path: &Path, what: &str) -> Result<String, String> {
+/// A file's text; the error names `what` it is and where.
+pub(super) fn read(path: &Path, what: &str) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
 }
 

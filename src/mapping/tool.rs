@@ -5,11 +5,13 @@
 
 use std::io::{BufRead, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use apache_avro::types::Value;
 use base64::Engine;
 use serde_json::{json, Value as Json};
 
+use super::configured::read;
 use super::sample::SampleEvent;
 use super::script::{Environment, Inputs, Scratch, Script};
 use crate::avro::RecordLayout;
@@ -56,10 +58,10 @@ pub fn run(
     input: impl BufRead,
     mut output: impl Write,
 ) -> Result<usize, String> {
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-    let layout = RecordLayout::parse(&read(schema)?).map_err(|e| format!("{}: {e}", schema.display()))?;
+    let layout = RecordLayout::parse(&read(schema, "the schema")?).map_err(|e| format!("{}: {e}", schema.display()))?;
+    let layout = Arc::new(layout);
     let geo = geo.map(GeoDatabase::open).transpose()?;
-    let program = Script::compile(&read(script)?, &layout, Environment { geo: geo.is_some() })
+    let program = Script::compile(&read(script, "the mapping")?, &layout, Environment { geo: geo.is_some() })
         .map_err(|e| format!("{}: {e}", script.display()))?;
     let ua_parser = woothee::parser::Parser::new();
     let mut scratch = Scratch::default();
@@ -75,10 +77,8 @@ pub fn run(
                 let inputs = Inputs { event, user_agent: ua.as_ref(), geo: geo.as_deref() };
                 let mut bytes = Vec::new();
                 let before = scratch.json_mismatches;
-                program.run(inputs, &mut scratch, &mut bytes).map_err(|e| match e {
-                    crate::avro::EncodeError::MissingField(i) | crate::avro::EncodeError::TypeMismatch(i) => {
-                        format!("field '{}' has no default and this event left it unset", layout.fields[i].name)
-                    }
+                program.run(inputs, &mut scratch, &mut bytes).map_err(|e| {
+                    format!("field '{}' has no default and this event left it unset", layout.fields[e.field()].name)
                 })?;
                 if scratch.json_mismatches > before {
                     eprintln!("line {}: a JSON value did not fit its field; the field kept its value", n + 1);

@@ -224,11 +224,7 @@ impl Pipeline {
                     let now = Instant::now();
                     if last_mapping_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
                         *last_mapping_warning = Some(now);
-                        let field = match error {
-                            crate::avro::EncodeError::MissingField(i) | crate::avro::EncodeError::TypeMismatch(i) => {
-                                mapping.layout.fields.get(i).map_or("?", |f| f.name.as_str())
-                            }
-                        };
+                        let field = mapping.layout.fields.get(error.field()).map_or("?", |f| f.name.as_str());
                         tracing::error!(mapping = %mapping.name, ?error, field, "Cannot complete record. Dropping it.");
                     }
                     continue;

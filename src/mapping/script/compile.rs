@@ -3,6 +3,7 @@
 //! and digests built once. Every error names the line and column.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use apache_avro::Schema;
 
@@ -10,9 +11,7 @@ use super::digest::Digester;
 use super::error::{Pos, ScriptError};
 use super::geo::GeoField;
 use super::lexer::Number;
-use super::program::{
-    Action, BytesFormat, EventField, FieldTarget, Lit, Node, NodeId, ParseTo, Program, Ty, UaField, UriPart,
-};
+use super::program::{Action, BytesFormat, EventField, Lit, Node, NodeId, ParseTo, Program, Ty, UaField, UriPart};
 use super::syntax::{Block, Expr, ExprKind, Stmt, Then};
 use crate::avro::{is_long, Names, RecordLayout};
 
@@ -31,7 +30,8 @@ struct Compiler<'s> {
     types: Vec<Ty>,
     memo: u32,
     scopes: Vec<HashMap<String, NodeId>>,
-    targets: Vec<Option<FieldTarget>>,
+    /// Per field: `None` while unmapped, else the union branch of typed values.
+    targets: Vec<Option<Option<u8>>>,
     /// Values every use shares, so they are computed once per event.
     shared: HashMap<&'static str, NodeId>,
 }
@@ -42,10 +42,10 @@ struct Compiler<'s> {
 /// [`ScriptError`] for the first problem: unknown name, field or method,
 /// wrong type, bad literal, regex or JSON path, or a field without default
 /// that the script never maps.
-pub fn compile(block: &Block, layout: &RecordLayout, names: &Names, env: Environment) -> Result<Program, ScriptError> {
+pub fn compile(block: &Block, layout: &Arc<RecordLayout>, env: Environment) -> Result<Program, ScriptError> {
     let mut c = Compiler {
         layout,
-        names,
+        names: &layout.names,
         env,
         nodes: Vec::new(),
         types: Vec::new(),
@@ -66,19 +66,12 @@ pub fn compile(block: &Block, layout: &RecordLayout, names: &Names, env: Environ
             ));
         }
     }
-    let fields = c
-        .targets
-        .into_iter()
-        .zip(&layout.fields)
-        .map(|(t, f)| t.unwrap_or_else(|| FieldTarget { branch: None, schema: f.schema.clone() }))
-        .collect();
     Ok(Program {
         nodes: c.nodes,
         actions,
         memo_slots: c.memo as usize,
-        fields,
-        defaults: layout.fields.iter().map(|f| f.default.clone()).collect(),
-        names: names.clone(),
+        layout: layout.clone(),
+        branches: c.targets.into_iter().map(Option::flatten).collect(),
     })
 }
 
@@ -342,7 +335,7 @@ impl Compiler<'_> {
             };
             return err(value_pos, why);
         }
-        self.targets[index] = Some(FieldTarget { branch, schema: schema.clone() });
+        self.targets[index] = Some(branch);
         Ok(index)
     }
 
@@ -407,12 +400,17 @@ impl Compiler<'_> {
         }
     }
 
+    /// A string literal (or a name bound to one).
+    fn string_literal(&mut self, e: &Expr, what: &str) -> Result<Box<str>, ScriptError> {
+        match self.literal_arg(e, Ty::Str, what)? {
+            Lit::Str(s) => Ok(s),
+            _ => unreachable!("literal_arg checked the type"),
+        }
+    }
+
     fn string_arg(&mut self, args: &[Expr], pos: Pos, what: &str) -> Result<Box<str>, ScriptError> {
         match args {
-            [a] => match self.literal_arg(a, Ty::Str, what)? {
-                Lit::Str(s) => Ok(s),
-                _ => unreachable!("typed above"),
-            },
+            [a] => self.string_literal(a, what),
             _ => err(pos, format!("{what} takes one quoted argument")),
         }
     }
@@ -490,9 +488,7 @@ impl Compiler<'_> {
                 Ok(self.add(Node::Parse(id, to), ty))
             }
             ExprKind::Match { regex, input } => {
-                let Lit::Str(pattern) = self.literal_arg(regex, Ty::Str, "the regular expression")? else {
-                    unreachable!("typed above")
-                };
+                let pattern = self.string_literal(regex, "the regular expression")?;
                 let re = super::regex::compile(&pattern).map_err(|m| ScriptError::new(regex.pos, m))?;
                 let id = self.value(input)?;
                 self.expect(id, Ty::Str, input.pos, "the value matched against")?;
@@ -553,16 +549,8 @@ impl Compiler<'_> {
                     [a, s] => (a, Some(s)),
                     _ => return err(pos, "digest() takes an algorithm name and optionally a seed"),
                 };
-                let Lit::Str(alg_name) = self.literal_arg(alg, Ty::Str, "the digest algorithm")? else {
-                    unreachable!()
-                };
-                let seed = match seed {
-                    Some(s) => match self.literal_arg(s, Ty::Str, "the digest seed")? {
-                        Lit::Str(s) => Some(s),
-                        _ => unreachable!(),
-                    },
-                    None => None,
-                };
+                let alg_name = self.string_literal(alg, "the digest algorithm")?;
+                let seed = seed.map(|s| self.string_literal(s, "the digest seed")).transpose()?;
                 let digester = Digester::new(&alg_name, seed.as_deref()).map_err(|m| ScriptError::new(alg.pos, m))?;
                 Ok(self.add(Node::Digest { digester: Box::new(digester), parts: Vec::new() }, Ty::Digest))
             }
@@ -692,11 +680,10 @@ impl Compiler<'_> {
                             format!("the regex has no group {i} (it has {})", regex.captures_len() - 1),
                         )
                     }
-                    Some(Lit::Str(n)) if regex.capture_names().flatten().any(|g| g == &**n) => {
-                        let index = regex.capture_names().position(|g| g == Some(&**n)).expect("checked");
-                        (Node::Group(r, index), Ty::Str)
-                    }
-                    Some(Lit::Str(n)) => return err(arg.pos, format!("the regex has no group named {n:?}")),
+                    Some(Lit::Str(n)) => match regex.capture_names().position(|g| g == Some(&**n)) {
+                        Some(index) => (Node::Group(r, index), Ty::Str),
+                        None => return err(arg.pos, format!("the regex has no group named {n:?}")),
+                    },
                     _ => return err(arg.pos, "group() takes a group number or a quoted group name"),
                 }
             }

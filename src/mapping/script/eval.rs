@@ -183,7 +183,7 @@ pub fn run<'e>(
     let mut memo = recycle(std::mem::take(&mut scratch.memo));
     memo.resize(program.memo_slots, None);
     let mut slots = recycle(std::mem::take(&mut scratch.slots));
-    slots.resize(program.fields.len(), Slot::Unset);
+    slots.resize(program.branches.len(), Slot::Unset);
     let mut encoded = std::mem::take(&mut scratch.encoded);
     encoded.clear();
     let mut ev = Eval { program, inputs, memo, slots, encoded, mismatches: 0 };
@@ -243,8 +243,8 @@ impl<'e> Eval<'e> {
             }
         };
         let start = self.encoded.len();
-        let target = &self.program.fields[field];
-        match encode_json(&target.schema, &self.program.names, &json, &mut self.encoded) {
+        let layout = &self.program.layout;
+        match encode_json(&layout.fields[field].schema, &layout.names, &json, &mut self.encoded) {
             Ok(()) => self.slots[field] = Slot::Encoded(start..self.encoded.len()),
             // As the original: the field keeps what it had.
             Err(_) => self.mismatches += 1,
@@ -253,12 +253,13 @@ impl<'e> Eval<'e> {
 
     fn write(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let start = out.len();
-        for (i, (slot, target)) in self.slots.iter().zip(&self.program.fields).enumerate() {
+        let fields = self.program.layout.fields.iter().zip(&self.program.branches);
+        for (i, (slot, (field, branch))) in self.slots.iter().zip(fields).enumerate() {
             match slot {
                 Slot::Encoded(r) => out.extend_from_slice(&self.encoded[r.clone()]),
                 Slot::Value(v) => {
-                    if let Some(b) = target.branch {
-                        write_long(out, i64::from(b));
+                    if let Some(b) = branch {
+                        write_long(out, i64::from(*b));
                     }
                     match v {
                         Val::Str(s) => write_str(out, s.as_bytes()),
@@ -271,7 +272,7 @@ impl<'e> Eval<'e> {
                         _ => unreachable!("containers are encoded when mapped; objects are refused at startup"),
                     }
                 }
-                Slot::Unset => match &self.program.defaults[i] {
+                Slot::Unset => match &field.default {
                     Some(bytes) => out.extend_from_slice(bytes),
                     None => {
                         out.truncate(start);
@@ -501,16 +502,21 @@ impl<'e> Eval<'e> {
             Node::Digest { .. } => None,
             Node::DigestResult { digest, memo } => self.memoized(*memo, |s| {
                 let Node::Digest { digester, parts } = &program.nodes[*digest as usize] else { return None };
-                let mut pieces: Vec<Vec<u8>> = Vec::with_capacity(parts.len());
-                for p in parts {
-                    match s.eval(*p) {
-                        Some(Val::Str(t)) => pieces.push(t.into_owned().into_bytes()),
-                        Some(Val::Bytes(b)) => pieces.push(b.to_vec()),
-                        Some(Val::Json(j)) => pieces.extend(json_text(&j).map(|t| t.into_owned().into_bytes())),
-                        _ => {}
-                    }
-                }
-                let refs: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
+                // Absent pieces are skipped; JSON containers have no text.
+                let values: Vec<Val<'e>> = parts.iter().filter_map(|p| s.eval(*p)).collect();
+                let pieces: Vec<Cow<'_, [u8]>> = values
+                    .iter()
+                    .filter_map(|v| match v {
+                        Val::Str(t) => Some(Cow::Borrowed(t.as_bytes())),
+                        Val::Bytes(b) => Some(Cow::Borrowed(&b[..])),
+                        Val::Json(j) => json_text(j).map(|t| match t {
+                            Cow::Borrowed(t) => Cow::Borrowed(t.as_bytes()),
+                            Cow::Owned(t) => Cow::Owned(t.into_bytes()),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                let refs: Vec<&[u8]> = pieces.iter().map(|p| &**p).collect();
                 Some(Val::Bytes(digester.digest(&refs).into()))
             }),
             Node::FormatBytes(b, f) => {

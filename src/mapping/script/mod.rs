@@ -26,6 +26,8 @@ pub use compile::Environment;
 pub use error::{Pos, ScriptError};
 pub use eval::{Inputs, Scratch};
 
+use std::sync::Arc;
+
 use crate::avro::{EncodeError, RecordLayout};
 
 /// A compiled mapping script.
@@ -39,9 +41,9 @@ impl Script {
     ///
     /// # Errors
     /// [`ScriptError`] with the line and column of the first problem.
-    pub fn compile(text: &str, layout: &RecordLayout, env: Environment) -> Result<Self, ScriptError> {
+    pub fn compile(text: &str, layout: &Arc<RecordLayout>, env: Environment) -> Result<Self, ScriptError> {
         let block = parser::parse(text)?;
-        let program = compile::compile(&block, layout, &layout.names, env)?;
+        let program = compile::compile(&block, layout, env)?;
         Ok(Self { program })
     }
 

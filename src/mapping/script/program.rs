@@ -1,12 +1,13 @@
 //! A compiled mapping script: typed expression nodes in one arena and the
 //! actions that run per event. Everything here is fixed at startup.
 
-use apache_avro::Schema;
+use std::sync::Arc;
+
 use regex::Regex;
 use serde_json_path::JsonPath;
 
 use super::digest::Digester;
-use crate::avro::Names;
+use crate::avro::RecordLayout;
 
 /// Index of a node in [`Program::nodes`].
 pub type NodeId = u32;
@@ -281,17 +282,6 @@ pub enum Node {
     FormatBytes(NodeId, BytesFormat),
 }
 
-/// How a field's value is written. Typed values were checked against the
-/// field at startup, so their encoding needs only the union branch; JSON
-/// values are converted against the whole schema at run time.
-#[derive(Debug, Clone)]
-pub struct FieldTarget {
-    /// Union branch of the value when the field is `[null, T]` or `[T, null]`.
-    pub branch: Option<u8>,
-    /// The field's whole schema.
-    pub schema: Schema,
-}
-
 /// One action of the script.
 #[derive(Debug)]
 pub enum Action {
@@ -325,10 +315,11 @@ pub struct Program {
     pub actions: Vec<Action>,
     /// Memo slots needed per event.
     pub memo_slots: usize,
-    /// Per schema field, how values are written.
-    pub fields: Vec<FieldTarget>,
-    /// Per schema field, its default, encoded (`None`: it has none).
-    pub defaults: Vec<Option<Vec<u8>>>,
-    /// Named types of the schema.
-    pub names: Names,
+    /// The record schema it maps onto (field schemas, defaults, names).
+    pub layout: Arc<RecordLayout>,
+    /// Per schema field, the union branch a typed value is written in when
+    /// the field is a union. Typed values were checked against their field
+    /// at startup, so this is all their encoding needs; JSON values are
+    /// converted against the field's whole schema at run time.
+    pub branches: Vec<Option<u8>>,
 }

@@ -1,6 +1,8 @@
 //! Scripts covering every construct, run on described events, with the
 //! exact records they must produce (decoded with apache-avro).
 
+use std::sync::Arc;
+
 use serde_json::{json, Value as Json};
 
 use super::{Environment, Inputs, Scratch, Script};
@@ -42,17 +44,20 @@ const SCHEMA: &str = r#"
 
 const CHROME: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_10_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/38.0.2125.122 Safari/537.36";
 
+fn layout() -> Arc<RecordLayout> {
+    Arc::new(RecordLayout::parse(SCHEMA).unwrap())
+}
+
 fn compile(script: &str) -> Result<Script, super::ScriptError> {
-    let layout = RecordLayout::parse(SCHEMA).unwrap();
-    Script::compile(script, &layout, Environment::default())
+    Script::compile(script, &layout(), Environment::default())
 }
 
 /// Runs `script` (its body; `ts` is mapped first) on `event` and returns
 /// the record's non-null fields other than `ts` and `kept` at its default.
 fn record(body: &str, event: Json) -> Json {
     let script = format!("mapping {{\n  map timestamp() onto 'ts'\n{body}\n}}");
-    let program = compile(&script).unwrap_or_else(|e| panic!("{e}\n{script}"));
-    let layout = RecordLayout::parse(SCHEMA).unwrap();
+    let layout = layout();
+    let program = Script::compile(&script, &layout, Environment::default()).unwrap_or_else(|e| panic!("{e}\n{script}"));
     let sample = SampleEvent::from_json(&event.to_string()).unwrap();
     let parser = woothee::parser::Parser::new();
     let mut out = Vec::new();
