@@ -69,18 +69,6 @@ fn avro_value(kind: &FieldKind, v: Option<Datum<'_>>) -> Value {
     }
 }
 
-fn mapping(layout: Arc<RecordLayout>, program: Program) -> Mapping {
-    Mapping {
-        name: "bench".into(),
-        sources: vec![0],
-        sinks: vec![0],
-        layout,
-        discard_corrupted: false,
-        discard_duplicates: false,
-        program,
-    }
-}
-
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("stages");
     g.throughput(Throughput::Elements(1));
@@ -154,7 +142,8 @@ fn bench(c: &mut Criterion) {
         });
     }
     let layout = Arc::new(default_schema());
-    let default_mapping = mapping(layout.clone(), Program::Default(DefaultMapping::new(&layout).unwrap()));
+    let default_mapping =
+        Mapping::standalone("bench", layout.clone(), Program::Default(DefaultMapping::new(&layout).unwrap()));
     let mut out = Vec::with_capacity(1024);
     let mut map_scratch = Scratch::default();
     g.bench_function("default_mapping_and_encode", |b| {
@@ -191,7 +180,7 @@ fn bench(c: &mut Criterion) {
             |f: &str| std::fs::read_to_string(format!("{}/examples/pagetype/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let shop = Arc::new(RecordLayout::parse(&example("schema.avsc")).unwrap());
         let script = Script::compile(&example("mapping.groovy"), &shop, Environment { geo: true }).unwrap();
-        let shop_mapping = mapping(shop, Program::Script(script));
+        let shop_mapping = Mapping::standalone("bench", shop, Program::Script(script));
         g.bench_function("example_script_mapping_and_encode", |b| {
             let event = scratch.parse(&req, 0).unwrap();
             let ua = cache.get(UA).clone();

@@ -93,8 +93,34 @@ fn ensure_free(addr: SocketAddr) -> Result<(), StartupError> {
 /// Anything that keeps it from starting.
 pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     let cpus = shard_cpus(config.global.server.cores.as_ref())?;
-    let addr = listen_addr(&config)?;
-    ensure_free(addr)?;
+    ensure_free(listen_addr(&config)?)?;
+    let Built { runtime, sinks } = build(&config, cpus.len())?;
+    watch_signals(runtime.lifecycle.clone(), config.global.server.shutdown_delay.0)?;
+    tracing::info!(config = config_source, address = %runtime.addr, shards = cpus.len(), cpus = ?cpus, "Starting server on {}.", runtime.addr);
+
+    let served = shard::run(runtime, &cpus);
+    // Every shard has stopped and handed off its last batch.
+    sinks.drain(config.global.server.shutdown_timeout.0);
+    served?;
+    tracing::info!("Stopped.");
+    Ok(())
+}
+
+/// What the shards run on, with the sinks' flush threads already started.
+pub struct Built {
+    /// Routes, mappings, sink lanes and shared state.
+    pub runtime: Arc<Runtime>,
+    /// The sinks, to drain after the shards stop.
+    pub sinks: sink::Sinks,
+}
+
+/// Loads the geo database, compiles the mappings, builds the routes and the
+/// tags, and starts the sinks, for `shards` shards. Nothing listens yet.
+///
+/// # Errors
+/// Anything in the configuration that cannot be built or started.
+pub fn build(config: &Config, shards: usize) -> Result<Built, StartupError> {
+    let addr = listen_addr(config)?;
     let sources: Vec<(&String, &SourceConfig)> = config.sources.iter().flatten().collect();
     let geo = match &config.global.mapper.ip2geo_database {
         None => None,
@@ -105,7 +131,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
             Some(db)
         }
     };
-    let mappings = configured::build(&config, geo.is_some())?;
+    let mappings = configured::build(config, geo.is_some())?;
     for m in &mappings {
         let kind = if matches!(m.program, Program::Script(_)) { "script" } else { "built-in" };
         tracing::info!(mapping = %m.name, kind, fields = m.layout.fields.len(), "Mapping compiled.");
@@ -121,7 +147,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     }
     routes.insert("/ping".to_owned(), Endpoint::Ping);
     routes.insert("/ready".to_owned(), Endpoint::Ready);
-    let admin_addr = admin_addr(&config)?;
+    let admin_addr = admin_addr(config)?;
     let mut admin_routes = Routes::with_hasher(ahash::RandomState::new());
     if admin_addr.is_some() {
         for (path, endpoint) in
@@ -165,7 +191,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     }
 
     // Validation made every mapping of a sink use one schema.
-    let sinks = sink::start(&config, |sink| {
+    let sinks = sink::start(config, |sink| {
         let writer = mappings.iter().find(|m| m.sinks.contains(&sink));
         writer.map_or_else(|| default_schema().schema, |m| m.layout.schema.clone())
     })?;
@@ -181,12 +207,10 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         }
     }
     let registry = Arc::new(Registry {
-        shards: cpus.iter().map(|_| Arc::new(ShardMetrics::default())).collect(),
+        shards: (0..shards).map(|_| Arc::new(ShardMetrics::default())).collect(),
         sinks: sinks.lanes.iter().map(|l| (l.name.clone(), l.metrics.clone())).collect(),
     });
     let server = &config.global.server;
-    let server_shutdown_timeout = server.shutdown_timeout.0;
-    let lifecycle = Arc::new(Lifecycle::default());
     let runtime = Arc::new(Runtime {
         addr,
         limits: Limits {
@@ -204,7 +228,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         mappings,
         mappings_by_source,
         sinks: sinks.lanes.clone(),
-        lifecycle: lifecycle.clone(),
+        lifecycle: Arc::new(Lifecycle::default()),
         registry,
         listening: std::sync::atomic::AtomicUsize::new(0),
         user_agent_cache_size: config.global.mapper.user_agent_parser.cache_size,
@@ -215,15 +239,7 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         duplicates: DuplicateMemory::new(config.global.mapper.duplicate_memory_size),
         geo,
     });
-    watch_signals(lifecycle, server.shutdown_delay.0)?;
-    tracing::info!(config = config_source, address = %addr, shards = cpus.len(), cpus = ?cpus, "Starting server on {addr}.");
-
-    let served = shard::run(runtime, &cpus);
-    // Every shard has stopped and handed off its last batch.
-    sinks.drain(server_shutdown_timeout);
-    served?;
-    tracing::info!("Stopped.");
-    Ok(())
+    Ok(Built { runtime, sinks })
 }
 
 /// What a browser source bakes into its tag.

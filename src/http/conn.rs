@@ -117,10 +117,6 @@ impl ReadBuf {
         }
     }
 
-    fn is_full(&self) -> bool {
-        self.end - self.start >= self.max
-    }
-
     /// Free space to read into, compacting or growing as needed.
     fn spare(&mut self) -> &mut [u8] {
         if self.end == self.buf.len() {
@@ -141,63 +137,25 @@ impl ReadBuf {
 /// server drains. `idle` is shared with the shard, which closes idle
 /// connections when a drain begins.
 pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, limits: &Limits, idle: &Cell<bool>) {
-    // Chunk framing can take more room than the body it carries.
-    let mut rbuf = ReadBuf::new(limits.max_head_bytes + 2 * limits.max_body_bytes + 1024);
-    let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
-    let mut body_scratch: Vec<u8> = Vec::new();
+    let mut rbuf = ReadBuf::new(read_capacity(limits));
+    let mut ex = Exchange::default();
     let mut request_started: Option<Instant> = None;
-    let mut continue_sent = false;
     let _ = stream.set_write_timeout(Some(limits.idle_timeout));
 
     loop {
-        let mut closing = false;
-        let mut ticket = None;
         // One clock read per batch of requests: requests read together share
         // their receive time.
-        let now = SystemTime::now();
-        while !rbuf.is_empty() {
-            let step = handle_one(
-                rbuf.data(),
-                &peer,
-                now,
-                svc,
-                limits,
-                &mut wbuf,
-                &mut body_scratch,
-                &mut ticket,
-                &mut closing,
-            );
-            match step {
-                Step::Done { consumed } => {
-                    rbuf.consume(consumed);
-                    request_started = None;
-                    continue_sent = false;
-                    if closing {
-                        break;
-                    }
-                }
-                Step::NeedMore { continue_wanted } => {
-                    if rbuf.is_full() {
-                        fail(svc, &mut wbuf, Error::BodyTooLarge);
-                        closing = true;
-                    } else if continue_wanted && !continue_sent {
-                        wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
-                        continue_sent = true;
-                    }
-                    break;
-                }
-                Step::Fail(e) => {
-                    fail(svc, &mut wbuf, e);
-                    closing = true;
-                    break;
-                }
-            }
+        let consumed = answer_buffered(rbuf.data(), rbuf.max, &peer, SystemTime::now(), svc, limits, &mut ex);
+        if consumed > 0 {
+            rbuf.consume(consumed);
+            request_started = None;
         }
+        let (wbuf, closing) = (&mut ex.wbuf, ex.closing);
         if !wbuf.is_empty() {
-            if let Some(t) = ticket {
+            if let Some(t) = ex.ticket.take() {
                 svc.settle(t).await;
             }
-            if stream_write(stream, &wbuf).await.is_err() {
+            if stream_write(stream, wbuf).await.is_err() {
                 return;
             }
             wbuf.clear();
@@ -217,8 +175,8 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
             match limits.request_timeout.checked_sub(started.elapsed()) {
                 Some(left) if !left.is_zero() => left,
                 _ => {
-                    fail(svc, &mut wbuf, Error::HeadTimeout);
-                    let _ = stream_write(stream, &wbuf).await;
+                    fail(svc, wbuf, Error::HeadTimeout);
+                    let _ = stream_write(stream, wbuf).await;
                     return;
                 }
             }
@@ -235,13 +193,102 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
             Ok(0) => return,
             Ok(n) => rbuf.end += n,
             Err(e) if e.kind() == io::ErrorKind::TimedOut && !rbuf.is_empty() => {
-                fail(svc, &mut wbuf, Error::HeadTimeout);
-                let _ = stream_write(stream, &wbuf).await;
+                fail(svc, wbuf, Error::HeadTimeout);
+                let _ = stream_write(stream, wbuf).await;
                 return;
             }
             Err(_) => return,
         }
     }
+}
+
+/// A connection's read ceiling: chunk framing can take more room than the
+/// body it carries.
+fn read_capacity(limits: &Limits) -> usize {
+    limits.max_head_bytes + 2 * limits.max_body_bytes + 1024
+}
+
+/// What one connection keeps between reads: the answers not yet written and
+/// the state of the request being answered.
+struct Exchange<T> {
+    wbuf: Vec<u8>,
+    body_scratch: Vec<u8>,
+    /// The service's hand-off to settle before the answers are written.
+    ticket: Option<T>,
+    /// The last answer closes the connection.
+    closing: bool,
+    continue_sent: bool,
+}
+
+impl<T> Default for Exchange<T> {
+    fn default() -> Self {
+        Self {
+            wbuf: Vec::with_capacity(1024),
+            body_scratch: Vec::new(),
+            ticket: None,
+            closing: false,
+            continue_sent: false,
+        }
+    }
+}
+
+/// Answers, into `ex.wbuf`, every complete request at the front of `data`
+/// (a read buffer of at most `capacity` bytes) and returns the bytes they
+/// used. Stops at an incomplete request or after an answer that closes.
+fn answer_buffered<S: Service>(
+    data: &[u8],
+    capacity: usize,
+    peer: &Peer<'_>,
+    now: SystemTime,
+    svc: &S,
+    limits: &Limits,
+    ex: &mut Exchange<S::Ticket>,
+) -> usize {
+    let mut used = 0;
+    while used < data.len() && !ex.closing {
+        let step = handle_one(
+            &data[used..],
+            peer,
+            now,
+            svc,
+            limits,
+            &mut ex.wbuf,
+            &mut ex.body_scratch,
+            &mut ex.ticket,
+            &mut ex.closing,
+        );
+        match step {
+            Step::Done { consumed } => {
+                used += consumed;
+                ex.continue_sent = false;
+            }
+            Step::NeedMore { continue_wanted } => {
+                if data.len() - used >= capacity {
+                    fail(svc, &mut ex.wbuf, Error::BodyTooLarge);
+                    ex.closing = true;
+                } else if continue_wanted && !ex.continue_sent {
+                    ex.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    ex.continue_sent = true;
+                }
+                break;
+            }
+            Step::Fail(e) => {
+                fail(svc, &mut ex.wbuf, e);
+                ex.closing = true;
+            }
+        }
+    }
+    used
+}
+
+/// Answers `data` as if one connection had sent it in one piece and returns
+/// what the server would write back: the framing, limits and answers of
+/// [`serve`] without a socket. For fuzzing and tests of the HTTP layer.
+pub fn answer_bytes<S: Service>(data: &[u8], peer: &Peer<'_>, svc: &S, limits: &Limits) -> Vec<u8> {
+    let capacity = read_capacity(limits);
+    let mut ex = Exchange::default();
+    answer_buffered(&data[..data.len().min(capacity)], capacity, peer, SystemTime::now(), svc, limits, &mut ex);
+    ex.wbuf
 }
 
 /// Reads what has arrived, waiting through glommio only when nothing has.
@@ -334,7 +381,11 @@ fn handle_one<S: Service>(
     for h in headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let Some(n) = std::str::from_utf8(h.value).ok().and_then(|v| v.trim().parse::<usize>().ok()) else {
+            // Digits only: `+5` or `5, 5` parse elsewhere and would let a
+            // proxy and the collector disagree on where the body ends.
+            let digits = h.value.trim_ascii();
+            let valid = !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+            let Some(n) = valid.then(|| std::str::from_utf8(digits).ok()?.parse::<usize>().ok()).flatten() else {
                 return Step::Fail(Error::BadFraming);
             };
             framing = match framing {

@@ -17,7 +17,7 @@ mod request;
 mod response;
 mod status;
 
-pub use conn::{serve, Limits, Peer, Service, MAX_HEADERS};
+pub use conn::{answer_bytes, serve, Limits, Peer, Service, MAX_HEADERS};
 pub use date::DateCache;
 pub use error::Error;
 pub use request::{Method, Request};

@@ -59,6 +59,21 @@ pub struct Mapping {
 }
 
 impl Mapping {
+    /// A mapping from source 0 to sink 0 that keeps corrupt and duplicate
+    /// events: how benchmarks and fuzz targets run a program outside a
+    /// configuration.
+    pub fn standalone(name: &str, layout: Arc<RecordLayout>, program: Program) -> Self {
+        Self {
+            name: name.to_owned(),
+            sources: vec![0],
+            sinks: vec![0],
+            layout,
+            discard_corrupted: false,
+            discard_duplicates: false,
+            program,
+        }
+    }
+
     /// Maps one event and appends its encoded record to `out`.
     ///
     /// # Errors

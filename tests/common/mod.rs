@@ -144,6 +144,49 @@ impl Collector {
             .sum()
     }
 
+    /// The collector's resident memory, from `/proc`.
+    pub fn rss_mib(&self) -> f64 {
+        let pid = self.child.as_ref().unwrap().id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        kib / 1024.0
+    }
+
+    /// Pixel requests answered 200 per second over `secs`, sent on
+    /// `connections` keep-alive connections, one thread each.
+    pub fn pixel_rate(&self, connections: usize, secs: f64) -> f64 {
+        pixel_rate_on((0..connections).map(|_| self.connect()).collect(), secs)
+    }
+
+    /// `/metrics` asked on an open keep-alive connection (a new one may be
+    /// refused when the collector is at its connection limit).
+    pub fn metrics_on(s: &mut TcpStream) -> String {
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "closed");
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap();
+                if body.len() >= len {
+                    return body.to_owned();
+                }
+            }
+        }
+    }
+
     pub fn signal(&self, sig: i32) {
         let pid = self.child.as_ref().unwrap().id() as i32;
         // SAFETY: sending a signal to our own child process.
@@ -180,6 +223,39 @@ impl Drop for Collector {
             let _ = child.wait();
         }
     }
+}
+
+/// Pixel requests answered 200 per second over `secs`, one thread per open
+/// keep-alive connection in `streams`.
+pub fn pixel_rate_on(streams: Vec<TcpStream>, secs: f64) -> f64 {
+    let query = Pixel::default().query();
+    let request = format!("GET /csc-event?{query} HTTP/1.1\r\nHost: t\r\nUser-Agent: {CHROME_UA}\r\n\r\n");
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let threads: Vec<_> = streams
+        .into_iter()
+        .map(|mut s| {
+            let request = request.clone();
+            std::thread::spawn(move || {
+                let mut answered = 0u64;
+                let mut buf = [0u8; 1024];
+                while Instant::now() < deadline {
+                    s.write_all(request.as_bytes()).unwrap();
+                    let mut got = Vec::new();
+                    // The pixel answer ends with the GIF trailer byte.
+                    while !got.ends_with(b"\x3b") || !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let n = s.read(&mut buf).unwrap();
+                        assert!(n > 0, "closed");
+                        got.extend_from_slice(&buf[..n]);
+                    }
+                    assert!(got.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&got));
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    let total: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    total as f64 / secs
 }
 
 /// Every record of every published `.avro` file in `dir`, read with apache-avro.

@@ -1,0 +1,10 @@
+//! Mincode, the tag's compact JSON for custom parameters.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = divolte::event::mincode::decode(text);
+    }
+});

@@ -1,0 +1,307 @@
+//! Hostile input over real sockets, with the default limits: oversized and
+//! malformed requests get their status and cannot smuggle a second request,
+//! slow and idle connection floods do not starve normal traffic, resets do
+//! not hurt, and memory stays bounded throughout.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{pixel_rate_on, Collector, Options, Pixel, CHROME_UA};
+
+/// The tests that compare request rates run one at a time, so that they
+/// measure the attack and not each other.
+static RATE_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn metric_in(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+fn text(b: Vec<u8>) -> String {
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+/// Sends `head` then up to `body_bytes` of body from another thread (the
+/// server may stop reading and close); returns what the server answered.
+fn send_with_body(c: &Collector, head: &str, body_bytes: usize) -> String {
+    let mut s = c.connect();
+    let mut writer = s.try_clone().unwrap();
+    let head = head.to_owned();
+    let sender = std::thread::spawn(move || {
+        let _ = writer.write_all(head.as_bytes());
+        let chunk = vec![b'z'; 64 * 1024];
+        let mut sent = 0;
+        while sent < body_bytes {
+            if writer.write_all(&chunk).is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+    });
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    drop(s);
+    sender.join().unwrap();
+    text(out)
+}
+
+#[test]
+fn oversized_requests_get_their_status_without_being_buffered() {
+    let c = Collector::start(Options::default());
+    let line = format!("GET /ping HTTP/1.1\r\nX-Long: {}\r\n\r\n", "h".repeat(64 * 1024));
+    assert!(text(c.raw(line.as_bytes())).starts_with("HTTP/1.1 431"));
+    let uri = format!("GET /csc-event?{} HTTP/1.1\r\n\r\n", "q".repeat(64 * 1024));
+    assert!(text(c.raw(uri.as_bytes())).starts_with("HTTP/1.1 414"));
+    let many: String = (0..5000).map(|i| format!("X-{i}: v\r\n")).collect();
+    assert!(text(c.raw(format!("GET /ping HTTP/1.1\r\n{many}\r\n").as_bytes())).starts_with("HTTP/1.1 431"));
+
+    // 10 MiB bodies: refused from the head (declared length) or as soon as
+    // the chunks pass the limit, never read to the end.
+    let started = Instant::now();
+    let declared = send_with_body(&c, "POST /ping HTTP/1.1\r\nContent-Length: 10485760\r\n\r\n", 10 << 20);
+    assert!(declared.starts_with("HTTP/1.1 413") && declared.contains("Connection: close"), "{declared}");
+    let chunked = send_with_body(&c, "POST /ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\na00000\r\n", 10 << 20);
+    assert!(chunked.starts_with("HTTP/1.1 413"), "{chunked}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(c.metric("divolte_http_errors_total", "431"), 2);
+    assert_eq!(c.metric("divolte_http_errors_total", "413"), 2);
+    assert!(c.rss_mib() < 64.0, "RSS {} MiB", c.rss_mib());
+}
+
+#[test]
+fn invalid_bytes_are_refused_or_repaired_and_never_echoed() {
+    let c = Collector::start(Options::default());
+    for bad in [
+        &b"GET /ping\0 HTTP/1.1\r\n\r\n"[..],
+        b"GET /ping HTTP/1.1\r\nX-Nul: a\0b\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nX-Bad\xff: v\r\n\r\n",
+        b"GET /ping HTTP/1.1\r\nX-Fold: a\r\n  folded\r\n\r\n",
+        b"\xff\xfe\xfd\r\n\r\n",
+    ] {
+        let r = text(c.raw(bad));
+        assert!(r.starts_with("HTTP/1.1 400"), "{:?} -> {r}", String::from_utf8_lossy(bad));
+    }
+    // Invalid UTF-8 and broken escapes in a pixel's values: answered, the
+    // event kept with U+FFFD (and flagged corrupt: the checksum no longer
+    // matches what the tag hashed).
+    let query = Pixel::default().query().replace("l=http", "l=%FF%C3%28bad%zz%2http");
+    let r = c.get(&format!("/csc-event?{query}"), &format!("User-Agent: {CHROME_UA}\r\n"));
+    assert!(r.starts_with("HTTP/1.1 200") && r.contains("image/gif"), "{r}");
+    // Header values with markup or line breaks in escapes are not reflected.
+    let nasty = "/%3Cscript%3Ealert(1)%3C/script%3E%0D%0AX-Injected:%20yes";
+    let r = c.get(nasty, "X-Echo: <script>alert(2)</script>\r\n");
+    assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    assert!(!r.contains("<script>") && !r.contains("X-Injected") && !r.contains("alert"), "{r}");
+    let r = text(c.raw(b"DELETE /csc-event HTTP/1.1\r\nX-Echo: <b>bold</b>\r\nConnection: close\r\n\r\n"));
+    assert!(r.starts_with("HTTP/1.1 405") && !r.contains("<b>"), "{r}");
+    let (status, c) = c.stop();
+    assert!(status.success());
+    let records = common::read_avro_dir(&c.publish_dir());
+    assert_eq!(records.len(), 1);
+    let location = common::opt_str(&records[0], "location").unwrap();
+    assert!(location.starts_with("\u{FFFD}\u{FFFD}(bad%zz%2http"), "{location:?}");
+}
+
+#[test]
+fn smuggling_attempts_are_refused_and_the_connection_closed() {
+    let c = Collector::start(Options::default());
+    for attempt in [
+        // Length and chunked together: which one a proxy used is unknowable.
+        "POST /ping HTTP/1.1\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        "POST /ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        // Two different lengths.
+        "POST /ping HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 27\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        // Lengths that are not plain digits.
+        "POST /ping HTTP/1.1\r\nContent-Length: +27\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        "POST /ping HTTP/1.1\r\nContent-Length: 27, 27\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        "POST /ping HTTP/1.1\r\nContent-Length: -1\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        // Whitespace before the colon, and an obscured chunked.
+        "POST /ping HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        "POST /ping HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        // A chunk size that overflows.
+        "POST /ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+    ] {
+        let r = text(c.raw(attempt.as_bytes()));
+        let answers = r.matches("HTTP/1.1 ").count();
+        assert_eq!(answers, 1, "{attempt:?} -> {r}");
+        assert!(
+            (r.starts_with("HTTP/1.1 400") || r.starts_with("HTTP/1.1 413") || r.starts_with("HTTP/1.1 501"))
+                && r.contains("Connection: close"),
+            "{attempt:?} -> {r}"
+        );
+    }
+    assert_eq!(c.metric("divolte_http_requests_total", "not_found"), 0, "a smuggled request was served");
+}
+
+#[test]
+fn no_path_reaches_the_file_system() {
+    let c = Collector::start(Options::default());
+    for path in [
+        "/../../../../etc/passwd",
+        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/divolte.js/../../../../etc/passwd",
+        "/..%2f..%2f..%2fetc%2fpasswd",
+        "/static/..\\..\\..\\etc\\passwd",
+        "//etc/passwd",
+        "/index.html%00.js",
+    ] {
+        let r = c.get(path, "");
+        assert!(r.starts_with("HTTP/1.1 404") && !r.contains("root:"), "{path} -> {r}");
+    }
+    // The dot segments resolve inside the collector's own paths only.
+    assert!(c.get("/a/b/../../ping", "").starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn a_thousand_slow_clients_do_not_starve_normal_traffic() {
+    let _serial = RATE_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let c = Collector::start(Options { toml: "header_read_timeout = \"3 seconds\"\n".into(), ..Options::default() });
+    let normal = c.pixel_rate(4, 2.0);
+
+    // Slowloris: 1,000 connections each sending a byte of a head that never ends.
+    let mut slow: Vec<TcpStream> = (0..1000).map(|_| c.connect()).collect();
+    for s in &mut slow {
+        s.write_all(b"GET /csc-event HTTP/1.1\r\nX-Slow: ").unwrap();
+        s.set_nonblocking(true).unwrap();
+    }
+    let dribbler = std::thread::spawn(move || {
+        let mut answers = Vec::new();
+        let until = Instant::now() + Duration::from_secs(6);
+        while Instant::now() < until && answers.len() < slow.len() {
+            for s in &mut slow {
+                let _ = s.write_all(b"a");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            let mut buf = [0u8; 256];
+            slow.retain_mut(|s| match s.read(&mut buf) {
+                Ok(n) => {
+                    answers.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                    false
+                }
+                Err(_) => true,
+            });
+        }
+        (answers, slow.len())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let attacked = c.pixel_rate(4, 2.0);
+    let rss = c.rss_mib();
+    let (answers, unanswered) = dribbler.join().unwrap();
+    eprintln!("slow clients: {normal:.0} req/s before, {attacked:.0} req/s with 1,000 slow clients, RSS {rss:.1} MiB");
+    assert!(attacked >= 0.8 * normal, "{attacked:.0} req/s under attack vs {normal:.0} before");
+    assert_eq!(unanswered, 0, "slow connections still open after the head timeout");
+    assert_eq!(answers.len(), 1000);
+    assert!(answers.iter().all(|a| a.starts_with("HTTP/1.1 408")), "{:?}", answers.first());
+    assert_eq!(c.metric("divolte_http_errors_total", "408"), 1000);
+    assert!(rss < 64.0, "RSS {rss} MiB with 1,000 slow clients");
+}
+
+#[test]
+fn twenty_thousand_idle_connections_are_held_or_refused_and_traffic_goes_on() {
+    // Two helpers of 10,000 each, from their own loopback addresses (each
+    // process has its own descriptor limit and port range).
+    let _serial = RATE_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let c = Collector::start(Options::default());
+    let normal = c.pixel_rate(4, 2.0);
+    let idle_before = c.rss_mib();
+    // The load and metrics connections are opened before the flood: a new
+    // connection beyond max_connections is refused, by design.
+    let load = || (0..4).map(|_| c.connect()).collect::<Vec<_>>();
+    let (during_load, after_load) = (load(), load());
+    let mut metrics = c.connect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hold_connections.py");
+    let mut helpers: Vec<_> = ["127.0.0.2", "127.0.0.3"]
+        .iter()
+        .map(|source| {
+            Command::new("python3")
+                .args([script, &c.port.to_string(), "10000", source])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut outputs: Vec<_> = helpers.iter_mut().map(|h| BufReader::new(h.stdout.take().unwrap())).collect();
+    for out in &mut outputs {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "opened 10000");
+    }
+    let during = pixel_rate_on(during_load, 2.0);
+    let text = Collector::metrics_on(&mut metrics);
+    let (held, refused) =
+        (metric_in(&text, "divolte_connections_accepted_total"), metric_in(&text, "divolte_connections_refused_total"));
+    let rss = c.rss_mib();
+    for h in &mut helpers {
+        h.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
+    }
+    let mut answered_503 = 0;
+    for (h, out) in helpers.iter_mut().zip(&mut outputs) {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        answered_503 += fields[1].parse::<u64>().unwrap();
+        assert!(h.wait().unwrap().success());
+    }
+    // One shard holds max_connections (16,384, the load and metrics
+    // connections among them); the rest got a 503.
+    assert_eq!(refused, 20_000 + 9 - 16_384, "held {held}, refused {refused}");
+    assert!(held >= 16_384, "accepted {held} in all");
+    assert_eq!(answered_503, refused);
+    assert!(during >= 0.8 * normal, "{during:.0} req/s during the flood vs {normal:.0} before");
+    let after = pixel_rate_on(after_load, 2.0);
+    assert!(after >= 0.8 * normal, "{after:.0} req/s after the flood vs {normal:.0} before");
+    // Memory per idle connection is bounded: a read buffer and a task.
+    let per_connection_kib = (rss - idle_before) * 1024.0 / 16_384.0;
+    eprintln!(
+        "idle flood: {normal:.0} req/s before, {during:.0} during, {after:.0} after; {refused} refused with 503; \
+         RSS {idle_before:.1} -> {rss:.1} MiB ({per_connection_kib:.1} KiB per connection)"
+    );
+    assert!(per_connection_kib < 8.0, "{per_connection_kib:.1} KiB per idle connection (RSS {rss} MiB)");
+}
+
+#[test]
+fn abrupt_resets_are_survived() {
+    let c = Collector::start(Options::default());
+    let query = Pixel::default().query();
+    for i in 0..1000 {
+        let s = c.connect();
+        reset_on_close(&s);
+        let partial = format!("GET /csc-event?{query} HTTP/1.1\r\nHost: t\r\n");
+        let full = format!("GET /csc-event?{query} HTTP/1.1\r\nHost: t\r\n\r\n");
+        // Half a head, a whole head, a head and a half-sent body: then RST.
+        let bytes = match i % 3 {
+            0 => partial,
+            1 => full,
+            _ => "POST /ping HTTP/1.1\r\nContent-Length: 100\r\n\r\nhalf".into(),
+        };
+        let _ = (&s).write_all(bytes.as_bytes());
+    }
+    assert!(c.get("/ping", "").starts_with("HTTP/1.1 200"));
+    assert!(c.pixel_rate(2, 1.0) > 0.0);
+    assert!(c.rss_mib() < 64.0);
+}
+
+/// Sets SO_LINGER to zero so that closing `s` sends a reset.
+fn reset_on_close(s: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: a valid socket and a correctly sized option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
