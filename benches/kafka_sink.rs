@@ -13,7 +13,8 @@ use divolte::avro::{default_schema, encode_record, Datum};
 use divolte::batch::{Batch, SinkMessage};
 use divolte::config::KafkaMode;
 use divolte::metrics::SinkMetrics;
-use divolte::sink::kafka::{spawn, DrainDeadline, KafkaLane};
+use divolte::sink::kafka::{spawn, KafkaLane};
+use divolte::sink::DrainDeadline;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 const RECORDS: usize = 200_000;

@@ -88,15 +88,22 @@ fn missing_directories_are_created_at_startup() {
 }
 
 #[test]
-fn readiness_reports_a_failing_file_sink_until_it_writes_again() {
+fn a_failing_file_sink_holds_its_records_and_is_not_ready_until_it_writes_again() {
     let c = collector("roll_every = \"1 hour\"");
     assert!(c.get("/ready", "").starts_with("HTTP/1.1 200"));
     std::fs::remove_dir_all(c.work_dir()).unwrap();
-    send_events(&c, 1, "lost");
+    send_events(&c, 1, "held");
     common::eventually(Duration::from_secs(5), || c.get("/ready", "").starts_with("HTTP/1.1 503"));
     assert!(c.get("/ready", "").contains("sink(s) failing: hdfs"));
-    assert_eq!(c.metric("divolte_sink_failed_total", "hdfs"), 1);
+    common::eventually(Duration::from_secs(5), || c.metric("divolte_sink_errors_total", "hdfs") >= 2);
+    assert_eq!(c.metric("divolte_sink_failed_total", "hdfs"), 0, "nothing is given up while retrying");
     std::fs::create_dir_all(c.work_dir()).unwrap();
-    send_events(&c, 1, "back");
     common::eventually(Duration::from_secs(5), || c.get("/ready", "").starts_with("HTTP/1.1 200"));
+    send_events(&c, 1, "after");
+    let (status, c) = c.stop();
+    assert!(status.success());
+    let mut locations: Vec<_> =
+        read_avro_dir(&c.publish_dir()).iter().map(|r| common::opt_str(r, "location").unwrap()).collect();
+    locations.sort();
+    assert_eq!(locations, ["http://t/after/0", "http://t/held/0"]);
 }

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{free_port, read_with_fastavro, Collector, Options, Pixel};
+use common::{free_port, read_with_fastavro, Collector, Front, Options, Pixel};
 
 mod common;
 
@@ -245,27 +245,8 @@ fn nginx_with_the_example_config_keeps_each_uri_on_one_collector() {
 
     let a = Collector::start(Options::default());
     let b = Collector::start(Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let front = free_port();
-    let conf = std::fs::read_to_string(&example)
-        .unwrap()
-        .replace("127.0.0.1:8290", &format!("127.0.0.1:{}", a.port))
-        .replace("127.0.0.1:8291", &format!("127.0.0.1:{}", b.port))
-        .replace("listen 8080", &format!("listen 127.0.0.1:{front}"))
-        .replace("/tmp/divolte-nginx.pid", &dir.path().join("nginx.pid").display().to_string());
-    let conf_path = dir.path().join("nginx.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let mut nginx = Command::new("nginx")
-        .arg("-p")
-        .arg(dir.path())
-        .arg("-c")
-        .arg(&conf_path)
-        .args(["-g", "daemon off;"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _stop = Stop(nginx.id());
-    wait_for_ping(front);
+    let nginx = Front::start(a.port, b.port);
+    let front = nginx.port;
     // Forty events, each sent three times (a browser's retries).
     for round in 0..3 {
         for i in 0..40 {
@@ -274,8 +255,7 @@ fn nginx_with_the_example_config_keeps_each_uri_on_one_collector() {
             assert!(reply.starts_with("HTTP/1.1 200"), "round {round}: {reply}");
         }
     }
-    nginx.kill().unwrap();
-    nginx.wait().unwrap();
+    drop(nginx);
     let (_, a) = a.stop();
     let (_, b) = b.stop();
     let mut seen: HashMap<String, (usize, usize, usize)> = HashMap::new();

@@ -14,7 +14,8 @@ use std::io::{self, Write};
 use apache_avro::Schema;
 use integer_encoding::VarInt;
 
-/// Writes one container file.
+/// Writes one container file. Nothing is buffered between syncs: a block
+/// goes to `out` whole when the file is synced.
 pub struct ContainerWriter<W: Write> {
     out: W,
     marker: [u8; 16],
@@ -90,16 +91,107 @@ impl<W: Write> ContainerWriter<W> {
         Ok(())
     }
 
+    /// Forgets the records appended since the last sync; returns how many.
+    pub fn drop_pending(&mut self) -> usize {
+        self.block.clear();
+        std::mem::take(&mut self.block_records)
+    }
+
     /// The underlying writer.
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.out
     }
 }
 
+/// Reads an Avro long at `*pos`, advancing it.
+fn read_long(bytes: &[u8], pos: &mut usize) -> Option<i64> {
+    let (n, len) = i64::decode_var(bytes.get(*pos..)?)?;
+    *pos += len;
+    Some(n)
+}
+
+/// Skips `len` bytes at `*pos`, if there are that many.
+fn skip(bytes: &[u8], pos: &mut usize, len: i64) -> Option<()> {
+    let end = pos.checked_add(usize::try_from(len).ok()?)?;
+    (end <= bytes.len()).then(|| *pos = end)
+}
+
+/// The longest prefix of a container file that is its header and whole
+/// blocks, as `(length, records)`; `None` when not even the header is whole.
+/// A file cut off while a block was written (a crash between syncs) is
+/// valid up to that length.
+pub fn complete_prefix(bytes: &[u8]) -> Option<(usize, u64)> {
+    if !bytes.starts_with(b"Obj\x01") {
+        return None;
+    }
+    let mut pos = 4;
+    loop {
+        let mut count = read_long(bytes, &mut pos)?;
+        if count == 0 {
+            break;
+        }
+        if count < 0 {
+            count = count.checked_neg()?;
+            read_long(bytes, &mut pos)?;
+        }
+        for _ in 0..count {
+            for _ in 0..2 {
+                let len = read_long(bytes, &mut pos)?;
+                skip(bytes, &mut pos, len)?;
+            }
+        }
+    }
+    let marker = bytes.get(pos..pos + 16)?;
+    pos += 16;
+    let (mut end, mut records) = (pos, 0u64);
+    while let (Some(count), Some(size)) = (read_long(bytes, &mut pos), read_long(bytes, &mut pos)) {
+        if count < 0 || skip(bytes, &mut pos, size).is_none() || bytes.get(pos..pos + 16) != Some(marker) {
+            break;
+        }
+        pos += 16;
+        (end, records) = (pos, records + count as u64);
+    }
+    Some((end, records))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::avro::{default_schema, encode_record, Datum};
+
+    #[test]
+    fn a_file_cut_anywhere_is_valid_up_to_its_last_whole_block() {
+        let layout = default_schema();
+        let mut w = ContainerWriter::create(Vec::new(), &layout.schema).unwrap();
+        let header = w.get_mut().len();
+        let mut ends = vec![(header, 0u64)];
+        let mut values: Vec<Option<Datum>> = vec![None; layout.fields.len()];
+        for (i, v) in
+            [Datum::Boolean(false), Datum::Boolean(false), Datum::Boolean(true), Datum::Long(1), Datum::Long(2)]
+                .into_iter()
+                .enumerate()
+        {
+            values[i] = Some(v);
+        }
+        values[5] = Some(Datum::String("192.0.2.1"));
+        let mut rec = Vec::new();
+        encode_record(&layout, &values, &mut rec).unwrap();
+        for block in 1..=3u64 {
+            for _ in 0..block {
+                w.append(&rec);
+            }
+            w.sync().unwrap();
+            ends.push((w.get_mut().len(), ends.last().unwrap().1 + block));
+        }
+        let bytes = w.get_mut().clone();
+        assert_eq!(complete_prefix(&bytes[..header - 1]), None);
+        for cut in header..=bytes.len() {
+            let want = *ends.iter().rev().find(|(end, _)| *end <= cut).unwrap();
+            assert_eq!(complete_prefix(&bytes[..cut]), Some(want), "cut at {cut}");
+            let n = apache_avro::Reader::new(&bytes[..want.0]).unwrap().count() as u64;
+            assert_eq!(n, want.1);
+        }
+    }
 
     #[test]
     fn apache_avro_reads_back_every_record() {

@@ -9,6 +9,7 @@
 pub mod file;
 pub mod kafka;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -24,7 +25,7 @@ pub struct Sinks {
     /// Flush threads; each exits after [`Sinks::drain`].
     pub threads: Vec<JoinHandle<()>>,
     /// When flush threads that deliver over the network must give up.
-    deadline: Arc<kafka::DrainDeadline>,
+    deadline: Arc<DrainDeadline>,
 }
 
 impl Sinks {
@@ -40,6 +41,28 @@ impl Sinks {
         for t in self.threads {
             let _ = t.join();
         }
+    }
+}
+
+/// The deadline for delivering what is queued, set when the drain starts.
+#[derive(Debug, Default)]
+pub struct DrainDeadline {
+    /// Milliseconds since the UNIX epoch; 0 while not draining.
+    at: AtomicU64,
+}
+
+impl DrainDeadline {
+    /// Starts the drain: everything queued must be delivered within `timeout`.
+    pub fn start(&self, timeout: Duration) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.at.store((now + timeout).as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the drain started and its time is up.
+    pub fn passed(&self) -> bool {
+        let at = self.at.load(Ordering::Relaxed);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        at != 0 && now.as_millis() as u64 >= at
     }
 }
 
@@ -60,7 +83,7 @@ fn confluent_id(config: &Config, sink: &str) -> Option<i32> {
 /// A sink that cannot start: its directories cannot be created, or
 /// librdkafka refuses the producer properties.
 pub fn start(config: &Config, schema_of: impl Fn(usize) -> apache_avro::Schema) -> Result<Sinks, String> {
-    let deadline = Arc::new(kafka::DrainDeadline::default());
+    let deadline = Arc::new(DrainDeadline::default());
     let mut sinks = Sinks { lanes: Vec::new(), threads: Vec::new(), deadline: deadline.clone() };
     for (index, (name, sink)) in config.active_sinks().enumerate() {
         let (threads, buffer_size) = match sink {
@@ -81,7 +104,11 @@ pub fn start(config: &Config, schema_of: impl Fn(usize) -> apache_avro::Schema) 
             senders.push(tx);
             let handle = match sink {
                 SinkConfig::Hdfs(cfg) => {
-                    file::spawn(name, lane, cfg.file_strategy.clone(), schema_of(index), rx, metrics.clone())
+                    if lane == 0 {
+                        file::recover(name, &cfg.file_strategy).map_err(|e| format!("sink {name}: {e}"))?;
+                    }
+                    let schema = schema_of(index);
+                    file::spawn(name, lane, cfg.file_strategy.clone(), schema, rx, metrics.clone(), deadline.clone())
                         .map_err(|e| format!("sink {name}: {e}"))?
                 }
                 SinkConfig::Kafka(cfg) => {

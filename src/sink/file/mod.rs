@@ -8,8 +8,15 @@
 //! `<name>.partial` to the publish directory. At shutdown the thread drains
 //! its queue and publishes what it holds.
 //!
+//! A write that fails (a full disk) is cut back to the last synced block
+//! and retried every [`RETRY_EVERY`] with the records held; meanwhile the
+//! thread takes nothing new, so its queue fills and shards count what does
+//! not fit. Only a drain deadline that passes gives records up, counted.
+//! Files a crash left behind are recovered at startup ([`recover`]).
+//!
 //! Key components:
 //! - [`spawn`]: starts one flush thread.
+//! - [`recover`]: publishes what a previous run left in the working directory.
 //! - [`writer::AvroFile`]: one file's lifecycle.
 
 pub mod writer;
@@ -22,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
+use super::DrainDeadline;
 use crate::batch::{Batch, SinkMessage};
 use crate::config::FileStrategyConfig;
 use crate::metrics::SinkMetrics;
@@ -30,15 +38,34 @@ use writer::{AvroFile, FileNamer};
 /// How often an idle flush thread wakes to check sync and roll deadlines.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// How long a flush thread waits before trying a failed write again.
+pub const RETRY_EVERY: Duration = Duration::from_millis(500);
+
 /// A directory setting as a local path (`file://` prefix allowed).
 pub fn local_dir(setting: &str) -> PathBuf {
     PathBuf::from(setting.strip_prefix("file://").unwrap_or(setting))
 }
 
-/// Starts one flush thread of sink `name`, creating its directories.
+/// Publishes the files a previous run of sink `name` left in its working
+/// directory, each cut back to its last whole block, and creates the
+/// directories.
 ///
 /// # Errors
-/// The working or publish directory cannot be created, or the thread cannot start.
+/// A directory cannot be created or listed, or a file cannot be recovered.
+pub fn recover(name: &str, strategy: &FileStrategyConfig) -> std::io::Result<()> {
+    let (working, publish) = (local_dir(&strategy.working_dir), local_dir(&strategy.publish_dir));
+    std::fs::create_dir_all(&working)?;
+    std::fs::create_dir_all(&publish)?;
+    for (path, records) in writer::recover(&working, &publish)? {
+        tracing::warn!(sink = %name, path = %path.display(), records, "Recovered a file left by an earlier run and published it.");
+    }
+    Ok(())
+}
+
+/// Starts one flush thread of sink `name`.
+///
+/// # Errors
+/// The thread cannot start.
 pub fn spawn(
     name: &str,
     lane: usize,
@@ -46,25 +73,66 @@ pub fn spawn(
     schema: apache_avro::Schema,
     rx: Receiver<SinkMessage>,
     metrics: Arc<SinkMetrics>,
+    deadline: Arc<DrainDeadline>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let working = local_dir(&strategy.working_dir);
-    let publish = local_dir(&strategy.publish_dir);
-    std::fs::create_dir_all(&working)?;
-    std::fs::create_dir_all(&publish)?;
-    let sink = name.to_owned();
-    std::thread::Builder::new().name(format!("sink-{name}-{lane}")).spawn(move || {
-        let namer = FileNamer::new(working, publish);
-        FlushThread { sink, lane, strategy, schema, namer, metrics, file: None }.run(rx);
-    })
+    let namer = FileNamer::new(local_dir(&strategy.working_dir), local_dir(&strategy.publish_dir));
+    let guard = Retry { sink: name.to_owned(), metrics, deadline };
+    std::thread::Builder::new()
+        .name(format!("sink-{name}-{lane}"))
+        .spawn(move || FlushThread { lane, strategy, schema, namer, guard, file: None }.run(rx))
+}
+
+/// Retries failed writes until they succeed or the drain deadline passes.
+struct Retry {
+    sink: String,
+    metrics: Arc<SinkMetrics>,
+    deadline: Arc<DrainDeadline>,
+}
+
+impl Retry {
+    /// Runs `op` until it succeeds, every [`RETRY_EVERY`], with the sink
+    /// unhealthy and each failure counted; `None` once the drain deadline
+    /// has passed.
+    fn until_done<T>(&self, what: &str, mut op: impl FnMut() -> std::io::Result<T>) -> Option<T> {
+        let mut failures = 0u64;
+        loop {
+            match op() {
+                Ok(v) => {
+                    self.metrics.set_healthy(true);
+                    if failures > 0 {
+                        tracing::info!(sink = %self.sink, failures, "Writing again after {what} failed.");
+                    }
+                    return Some(v);
+                }
+                Err(error) => {
+                    self.metrics.set_healthy(false);
+                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    // Once, then every ten seconds of retrying.
+                    if failures % 20 == 0 {
+                        tracing::error!(sink = %self.sink, %error, "Cannot {what}; retrying with the records held.");
+                    }
+                    failures += 1;
+                    if self.deadline.passed() {
+                        return None;
+                    }
+                    std::thread::sleep(RETRY_EVERY);
+                }
+            }
+        }
+    }
+
+    fn lost(&self, records: u64, why: &str) {
+        self.metrics.failed.fetch_add(records, Ordering::Relaxed);
+        tracing::error!(sink = %self.sink, records, "Shutdown deadline passed while unable to {why}. Dropping records.");
+    }
 }
 
 struct FlushThread {
-    sink: String,
     lane: usize,
     strategy: FileStrategyConfig,
     schema: apache_avro::Schema,
     namer: FileNamer,
-    metrics: Arc<SinkMetrics>,
+    guard: Retry,
     file: Option<AvroFile>,
 }
 
@@ -78,30 +146,20 @@ impl FlushThread {
             }
             self.tick(Instant::now());
         }
-        if let Some(file) = self.file.take() {
-            self.publish(file);
-        }
+        self.publish();
     }
 
     fn write(&mut self, batch: &Batch) {
         // The records leave the queue bound now: they are this thread's.
-        self.metrics.queued[self.lane].fetch_sub(batch.len() as u64, Ordering::Relaxed);
+        self.guard.metrics.queued[self.lane].fetch_sub(batch.len() as u64, Ordering::Relaxed);
         for i in 0..batch.len() {
             if self.file.is_none() {
-                match AvroFile::create(&self.namer, &self.schema) {
-                    Ok(f) => {
-                        self.metrics.set_healthy(true);
-                        tracing::debug!(sink = %self.sink, path = %f.working_path().display(), "Opened file.");
+                match self.guard.until_done("create a file", || AvroFile::create(&self.namer, &self.schema)) {
+                    Some(f) => {
+                        tracing::debug!(sink = %self.guard.sink, path = %f.working_path().display(), "Opened file.");
                         self.file = Some(f);
                     }
-                    Err(error) => {
-                        let lost = (batch.len() - i) as u64;
-                        self.metrics.set_healthy(false);
-                        self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                        self.metrics.failed.fetch_add(lost, Ordering::Relaxed);
-                        tracing::error!(sink = %self.sink, %error, records = lost, "Cannot create file. Dropping records.");
-                        return;
-                    }
+                    None => return self.guard.lost((batch.len() - i) as u64, "create a file"),
                 }
             }
             let file = self.file.as_mut().expect("opened above");
@@ -116,8 +174,7 @@ impl FlushThread {
     fn tick(&mut self, now: Instant) {
         let Some(file) = &self.file else { return };
         if now.duration_since(file.opened()) >= self.strategy.roll_every.0 {
-            let file = self.file.take().expect("checked above");
-            self.publish(file);
+            self.publish();
         } else if file.pending() > 0 && now.duration_since(file.last_sync()) >= self.strategy.sync_file_after_duration.0
         {
             self.sync();
@@ -127,48 +184,30 @@ impl FlushThread {
     fn sync(&mut self) {
         let Some(file) = &mut self.file else { return };
         let pending = file.pending() as u64;
-        match file.sync() {
-            Ok(()) => {
-                self.metrics.set_healthy(true);
-                self.metrics.delivered.fetch_add(pending, Ordering::Relaxed);
-            }
-            Err(error) => {
-                // The file can no longer be trusted: discard it, as the
-                // original does, and count what it held.
-                self.metrics.set_healthy(false);
-                let file = self.file.take().expect("checked above");
-                let lost = pending + file.synced();
-                self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                self.metrics.failed.fetch_add(lost, Ordering::Relaxed);
-                self.metrics.delivered.fetch_sub(file.synced(), Ordering::Relaxed);
-                tracing::error!(sink = %self.sink, %error, records = lost, "Cannot write file. Discarding it.");
-                file.discard();
-            }
+        if self.guard.until_done("write a file", || file.sync()).is_some() {
+            self.guard.metrics.delivered.fetch_add(pending, Ordering::Relaxed);
+        } else {
+            let lost = file.drop_pending();
+            self.guard.lost(lost, "write a file");
         }
     }
 
-    fn publish(&mut self, mut file: AvroFile) {
-        let pending = file.pending() as u64;
-        if let Err(error) = file.sync() {
-            let lost = pending + file.synced();
-            self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-            self.metrics.failed.fetch_add(lost, Ordering::Relaxed);
-            tracing::error!(sink = %self.sink, %error, records = lost, "Cannot write file. Discarding it.");
-            file.discard();
-            return;
-        }
-        self.metrics.delivered.fetch_add(pending, Ordering::Relaxed);
+    /// Syncs the open file and moves it to the publish directory.
+    fn publish(&mut self) {
+        self.sync();
+        let Some(file) = self.file.take() else { return };
+        let sink = &self.guard.sink;
         let records = file.synced();
         let working = file.working_path().to_owned();
         match file.publish() {
             Ok(path) if records > 0 => {
-                self.metrics.files_published.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(sink = %self.sink, path = %path.display(), records, "Published file.");
+                self.guard.metrics.files_published.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(sink = %sink, path = %path.display(), records, "Published file.");
             }
             Ok(_) => {}
             Err(error) => {
-                self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(sink = %self.sink, %error, path = %working.display(), records, "Cannot publish file; it stays in the working directory.");
+                self.guard.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(sink = %sink, %error, path = %working.display(), records, "Cannot publish file; it stays in the working directory and is published at the next start.");
             }
         }
     }

@@ -17,7 +17,7 @@
 //! - [`spawn`]: starts one flush thread.
 //! - [`crate::config::kafka`]: producer properties, Java names to librdkafka's.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientConfig, ClientContext};
 
+use super::DrainDeadline;
 use crate::batch::{Batch, SinkMessage};
 use crate::config::KafkaMode;
 use crate::metrics::SinkMetrics;
@@ -136,27 +137,6 @@ impl ProducerContext for Reports {
                 }
             }
         }
-    }
-}
-
-/// The deadline for delivering what is queued, set when the drain starts.
-#[derive(Debug, Default)]
-pub struct DrainDeadline {
-    /// Milliseconds since the UNIX epoch; 0 while not draining.
-    at: AtomicU64,
-}
-
-impl DrainDeadline {
-    /// Starts the drain: everything queued must be delivered within `timeout`.
-    pub fn start(&self, timeout: Duration) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        self.at.store((now + timeout).as_millis() as u64, Ordering::Relaxed);
-    }
-
-    fn passed(&self) -> bool {
-        let at = self.at.load(Ordering::Relaxed);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        at != 0 && now.as_millis() as u64 >= at
     }
 }
 

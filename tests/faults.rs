@@ -1,0 +1,198 @@
+//! Faults around the collector: a full disk under the file sink, `kill -9`
+//! in the middle of writing, and a graceful restart under load behind the
+//! example load balancer. Every acknowledged event is counted end to end.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{eventually, read_avro_dir, read_with_fastavro, Collector, Front, Options, Pixel};
+
+/// A file sink on `working`/`publish`, one flush thread, a block every ten records.
+fn file_sink(working: &Path, publish: &Path) -> Options {
+    Options {
+        toml: format!(
+            "[global.hdfs]\nthreads = 1\n[sinks.hdfs]\ntype = \"hdfs\"\n[sinks.hdfs.file_strategy]\nworking_dir = \"{}\"\n\
+             publish_dir = \"{}\"\nsync_file_after_records = 10\nroll_every = \"1 hour\"\n",
+            working.display(),
+            publish.display()
+        ),
+        file_sink: false,
+        ..Options::default()
+    }
+}
+
+fn send(c: &Collector, tag: &str, n: usize) {
+    for i in 0..n {
+        let q = Pixel { location: format!("http://t/{tag}/{i}"), ..Pixel::default() }.query();
+        assert!(c.get(&format!("/csc-event?{q}"), "").starts_with("HTTP/1.1 200"));
+    }
+}
+
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_holds_records_until_space_returns() {
+    let data = tempfile::tempdir().unwrap();
+    let disk = data.path().join("small-disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"]).arg(&disk).status().unwrap();
+    assert!(mounted.success(), "this test mounts a 512 KiB tmpfs: it needs root with CAP_SYS_ADMIN");
+    let _unmount = Unmount(disk.clone());
+    let publish = data.path().join("publish");
+    let c = Collector::start(file_sink(&disk.join("work"), &publish));
+
+    // Fill the disk to the last byte.
+    let mut filler = std::fs::File::create(disk.join("filler")).unwrap();
+    let chunk = vec![0u8; 4096];
+    while filler.write_all(&chunk).is_ok() {}
+    while filler.write_all(&[0]).is_ok() {}
+
+    send(&c, "full", 50);
+    eventually(Duration::from_secs(5), || c.get("/ready", "").starts_with("HTTP/1.1 503"));
+    eventually(Duration::from_secs(5), || c.metric("divolte_sink_errors_total", "hdfs") >= 2);
+    assert_eq!(c.metric("divolte_sink_delivered_total", "hdfs"), 0);
+    assert_eq!(c.metric("divolte_sink_failed_total", "hdfs"), 0);
+    assert!(c.get("/ping", "").starts_with("HTTP/1.1 200"), "the collector goes on answering");
+
+    drop(filler);
+    std::fs::remove_file(disk.join("filler")).unwrap();
+    eventually(Duration::from_secs(5), || c.metric("divolte_sink_delivered_total", "hdfs") == 50);
+    assert!(c.get("/ready", "").starts_with("HTTP/1.1 200"));
+    send(&c, "after", 5);
+    let (status, c) = c.stop();
+    assert!(status.success(), "{}", c.log_text());
+    let locations: HashSet<String> =
+        read_with_fastavro(&publish).iter().map(|r| r["location"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(locations.len(), 55);
+    assert!(c.log_text().contains("No space left on device"), "the cause is logged");
+}
+
+#[test]
+fn kill_9_leaves_valid_files_and_the_next_start_recovers_the_partial_one() {
+    let data = tempfile::tempdir().unwrap();
+    let (working, publish) = (data.path().join("work"), data.path().join("publish"));
+    let mut first = Collector::start(file_sink(&working, &publish));
+    send(&first, "before", 95);
+    eventually(Duration::from_secs(5), || first.metric("divolte_sink_delivered_total", "hdfs") == 90);
+    first.signal(libc::SIGKILL);
+    first.wait_exit(Duration::from_secs(5));
+
+    let partials: Vec<PathBuf> = std::fs::read_dir(&working).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(partials.len(), 1, "{partials:?}");
+    // A crash in the middle of writing the next block leaves a torn tail.
+    let mut torn = std::fs::OpenOptions::new().append(true).open(&partials[0]).unwrap();
+    torn.write_all(&[0x14, 0xd0, 0x0f, 0x02, 0x0a, 0x0b]).unwrap();
+    drop(torn);
+    assert!(std::fs::read_dir(&publish).unwrap().next().is_none(), "nothing was published before the kill");
+
+    let second = Collector::start(file_sink(&working, &publish));
+    assert!(std::fs::read_dir(&working).unwrap().next().is_none(), "the partial file was taken");
+    let records = read_avro_dir(&publish);
+    assert_eq!(records.len(), 90, "every synced record, none of the torn block");
+    assert_eq!(read_with_fastavro(&publish).len(), 90);
+    assert!(second.log_text().contains("Recovered a file left by an earlier run"));
+    send(&second, "after", 3);
+    let (status, _second) = second.stop();
+    assert!(status.success());
+    assert_eq!(read_avro_dir(&publish).len(), 93);
+}
+
+/// Sends pixels with unique locations through `port` until `stop`, on a
+/// keep-alive connection that is reopened after any failure; returns the
+/// locations answered with the GIF.
+fn acknowledged_events(port: u16, worker: usize, stop: Arc<AtomicBool>) -> Vec<String> {
+    let mut acked = Vec::new();
+    let mut conn: Option<TcpStream> = None;
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let location = format!("http://restart/{worker}/{n}");
+        let q = Pixel { location: location.clone(), event: format!("0:r{worker}x{n}"), ..Pixel::default() }.query();
+        let s = match conn.as_mut() {
+            Some(s) => s,
+            None => match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => {
+                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    conn.insert(s)
+                }
+                Err(_) => continue,
+            },
+        };
+        let mut answer = Vec::new();
+        let ok = s.write_all(format!("GET /csc-event?{q} HTTP/1.1\r\nHost: lb\r\n\r\n").as_bytes()).is_ok() && {
+            let mut buf = [0u8; 1024];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break false,
+                    Ok(k) => answer.extend_from_slice(&buf[..k]),
+                }
+                // The pixel answer's body is the 43-byte GIF, ending in ';'.
+                if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b";") {
+                    break true;
+                }
+            }
+        };
+        if ok && answer.starts_with(b"HTTP/1.1 200") {
+            acked.push(location);
+        } else {
+            conn = None;
+        }
+    }
+    acked
+}
+
+#[test]
+fn a_graceful_restart_under_load_behind_nginx_loses_no_acknowledged_event() {
+    let drain = "shutdown_delay = \"1 second\"\nshutdown_timeout = \"10 seconds\"\n";
+    let collector = || Collector::start(Options { toml: drain.into(), ..Options::default() });
+    let (a, b) = (collector(), collector());
+    let front = Front::start(a.port, b.port);
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let (port, stop) = (front.port, stop.clone());
+            std::thread::spawn(move || acknowledged_events(port, w, stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let stopping = Instant::now();
+    let (status, a) = a.stop();
+    assert!(status.success());
+    eprintln!("collector A drained and exited in {:?} under load", stopping.elapsed());
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let acked: Vec<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    drop(front);
+    let (status, b) = b.stop();
+    assert!(status.success());
+
+    let stored = |c: &Collector| -> HashSet<String> {
+        read_with_fastavro(&c.publish_dir()).iter().map(|r| r["location"].as_str().unwrap().to_owned()).collect()
+    };
+    let (on_a, on_b) = (stored(&a), stored(&b));
+    let lost: Vec<&String> = acked.iter().filter(|l| !on_a.contains(*l) && !on_b.contains(*l)).collect();
+    eprintln!(
+        "{} events acknowledged: {} stored by A, {} by B, {} lost",
+        acked.len(),
+        on_a.len(),
+        on_b.len(),
+        lost.len()
+    );
+    assert!(acked.len() > 500, "too little load to mean anything: {}", acked.len());
+    assert!(!on_a.is_empty() && !on_b.is_empty(), "both collectors took traffic");
+    assert!(lost.is_empty(), "acknowledged but not stored: {:?}", &lost[..lost.len().min(5)]);
+}
