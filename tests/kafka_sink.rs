@@ -104,6 +104,40 @@ fn a_frozen_broker_loses_nothing_within_the_buffer_and_delivery_resumes() {
 }
 
 #[test]
+fn a_broker_killed_for_30_seconds_under_traffic_and_restarted_loses_nothing() {
+    let broker = Broker::start(&[("clicks", 2)]);
+    let port = broker.port;
+    let sinks = "[sinks.k]\ntype = \"kafka\"\ntopic = \"clicks\"\n";
+    let toml = kafka_toml(&broker, "", sinks, "\"k\"", None)
+        .replace("\"message.timeout.ms\" = 60000", "\"message.timeout.ms\" = 5000");
+    let c = Collector::start(Options { toml, ..Options::default() });
+    for i in 0..50 {
+        send(&c, "0:a:before", &format!("http://t/before/{i}"));
+    }
+    assert_eq!(broker.consume("clicks", 50, Duration::from_secs(20)).len(), 50);
+    broker.kill();
+    // Thirty seconds without a broker, an event every 100 ms, each answered.
+    let down = std::time::Instant::now();
+    let mut sent = 0;
+    while down.elapsed() < Duration::from_secs(30) {
+        send(&c, "0:a:down", &format!("http://t/down/{sent}"));
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(c.get("/ready", "").starts_with("HTTP/1.1 503"), "not ready without a broker");
+    // The broker comes back empty (memory storage), its topic recreated.
+    let broker = Broker::start_on(port, &[("clicks", 2)]);
+    let got = broker.consume("clicks", sent, Duration::from_secs(90));
+    let locations: std::collections::HashSet<Vec<u8>> = got.iter().map(|m| m.value.clone()).collect();
+    assert_eq!(locations.len(), sent, "every event accepted while the broker was down arrived");
+    common::eventually(Duration::from_secs(10), || c.metric("divolte_sink_delivered_total", "") == 50 + sent as u64);
+    assert_eq!(c.metric("divolte_sink_failed_total", ""), 0);
+    assert_eq!(c.metric("divolte_records_dropped_total", ""), 0);
+    assert!(c.metric("divolte_sink_retried_total", "") > 0, "records timed out while it was down and were sent again");
+    common::eventually(Duration::from_secs(10), || c.get("/ready", "").starts_with("HTTP/1.1 200"));
+}
+
+#[test]
 fn beyond_the_buffer_records_are_dropped_and_every_one_is_counted() {
     let broker = Broker::start(&[("clicks", 1)]);
     let sinks = "[sinks.k]\ntype = \"kafka\"\ntopic = \"clicks\"\n";

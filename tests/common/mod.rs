@@ -455,6 +455,12 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Kills the broker (its memory storage goes with it).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Freezes (SIGSTOP) or thaws (SIGCONT) the broker; memory storage keeps its data.
     pub fn freeze(&self, frozen: bool) {
         // SAFETY: signalling our own child process.
