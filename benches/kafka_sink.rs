@@ -79,10 +79,12 @@ fn sink(broker: &str, topic: &str, data: &[(String, Vec<u8>)]) -> f64 {
     let lane = KafkaLane {
         sink: "bench".into(),
         lane: 0,
+        lanes: 1,
         topic: topic.into(),
         mode: KafkaMode::Naked,
         confluent_id: None,
         properties: properties(broker),
+        spool: None,
     };
     let start = Instant::now();
     let thread = spawn(lane, rx, metrics.clone(), deadline.clone()).unwrap();

@@ -131,10 +131,82 @@ fn a_broker_killed_for_30_seconds_under_traffic_and_restarted_loses_nothing() {
     let locations: std::collections::HashSet<Vec<u8>> = got.iter().map(|m| m.value.clone()).collect();
     assert_eq!(locations.len(), sent, "every event accepted while the broker was down arrived");
     common::eventually(Duration::from_secs(10), || c.metric("divolte_sink_delivered_total", "") == 50 + sent as u64);
+    eprintln!(
+        "broker down 30 s: {sent} events accepted meanwhile, {} on the restarted broker, {} sends retried",
+        locations.len(),
+        c.metric("divolte_sink_retried_total", "")
+    );
     assert_eq!(c.metric("divolte_sink_failed_total", ""), 0);
     assert_eq!(c.metric("divolte_records_dropped_total", ""), 0);
     assert!(c.metric("divolte_sink_retried_total", "") > 0, "records timed out while it was down and were sent again");
     common::eventually(Duration::from_secs(10), || c.get("/ready", "").starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn the_spool_keeps_records_through_a_dead_broker_and_a_restart_and_replays_each_once() {
+    let broker = Broker::start(&[("clicks", 2)]);
+    let port = broker.port;
+    let spool = tempfile::tempdir().unwrap();
+    let sinks = format!(
+        "[sinks.k]\ntype = \"kafka\"\ntopic = \"clicks\"\n[sinks.k.spool]\ndirectory = \"{}\"\n",
+        spool.path().display()
+    );
+    let toml = format!(
+        "shutdown_timeout = \"3 seconds\"\n{}",
+        kafka_toml(&broker, "", &sinks, "\"k\"", None)
+            .replace("\"message.timeout.ms\" = 60000", "\"message.timeout.ms\" = 2000")
+    );
+    let first = Collector::start(Options { toml: toml.clone(), ..Options::default() });
+    for i in 0..10 {
+        send(&first, "0:a:before", &format!("http://t/before/{i}"));
+    }
+    assert_eq!(broker.consume("clicks", 10, Duration::from_secs(20)).len(), 10);
+    broker.kill();
+
+    // The broker is gone: records time out in librdkafka and go to disk.
+    for i in 0..200 {
+        send(&first, "0:a:down", &format!("http://t/down/{i}"));
+    }
+    common::eventually(Duration::from_secs(20), || first.metric("divolte_sink_spooled_total", "") == 200);
+    assert!(first.metric("divolte_sink_spool_bytes", "") > 0);
+    // Stopped while spooled: the drain leaves the records on disk.
+    let (status, first) = first.stop();
+    assert!(status.success());
+    assert!(first.log_text().contains("stay in the spool"), "{}", first.log_text());
+
+    // Restarted while the broker is still down: spooled records wait, new ones join them.
+    let second = Collector::start(Options { toml, ..Options::default() });
+    assert!(second.log_text().contains("replayed first"));
+    for i in 0..50 {
+        send(&second, "0:a:restarted", &format!("http://t/restarted/{i}"));
+    }
+    common::eventually(Duration::from_secs(10), || second.metric("divolte_sink_spooled_total", "") == 50);
+
+    // The broker returns (empty, its topic recreated): everything arrives, once.
+    let broker = Broker::start_on(port, &[("clicks", 2)]);
+    let got = broker.consume("clicks", 250, Duration::from_secs(90));
+    let unique: std::collections::HashSet<Vec<u8>> = got.iter().map(|m| m.value.clone()).collect();
+    assert_eq!(unique.len(), 250, "every spooled record arrived");
+    common::eventually(Duration::from_secs(20), || second.metric("divolte_sink_spool_bytes", "") == 0);
+    assert_eq!(broker.consume("clicks", 251, Duration::from_secs(3)).len(), 250, "and each exactly once");
+    assert_eq!(second.metric("divolte_sink_failed_total", ""), 0);
+    let (status, _second) = second.stop();
+    assert!(status.success());
+    let segments = walk(spool.path());
+    assert!(segments.is_empty(), "replayed segments are deleted: {segments:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[test]

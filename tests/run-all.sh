@@ -55,3 +55,8 @@ bash tests/check-layering.sh
 
 log "Tests"
 cargo test --all-targets --locked
+
+# Fuzz smoke: every target for a short run from its seed corpus (cargo-fuzz
+# on stable Rust, no sanitizer). The long runs are `bash fuzz/run.sh`.
+log "Fuzz smoke"
+bash fuzz/run.sh "${FUZZ_RUNS:-20000}"

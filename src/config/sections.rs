@@ -589,11 +589,31 @@ pub struct KafkaSinkConfig {
     pub topic: String,
     /// Value framing. Divolte default `naked`.
     pub mode: KafkaMode,
+    /// Not in the original. Records the broker cannot take go to disk here
+    /// and are replayed in order, also after a restart.
+    pub spool: Option<SpoolConfig>,
 }
 
 impl Default for KafkaSinkConfig {
     fn default() -> Self {
-        Self { topic: "divolte".to_owned(), mode: KafkaMode::Naked }
+        Self { topic: "divolte".to_owned(), mode: KafkaMode::Naked, spool: None }
+    }
+}
+
+/// `divolte.sinks.<name>.spool`: a Kafka sink's disk spool.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SpoolConfig {
+    /// Directory of the segment files (one subdirectory per flush thread).
+    pub directory: String,
+    /// Disk budget in bytes for all of the sink's segments; records beyond
+    /// it are dropped and counted. Default 1 GiB.
+    pub max_bytes: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self { directory: String::new(), max_bytes: 1 << 30 }
     }
 }
 

@@ -115,6 +115,14 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
                 if k.topic.is_empty() {
                     errors.push(ConfigError::new(format!("{path}.topic"), "must not be empty"));
                 }
+                if let Some(spool) = &k.spool {
+                    if spool.directory.is_empty() {
+                        errors.push(ConfigError::new(format!("{path}.spool.directory"), "must be set"));
+                    }
+                    if spool.max_bytes == 0 {
+                        errors.push(ConfigError::new(format!("{path}.spool.max_bytes"), "must be at least 1"));
+                    }
+                }
             }
             SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => errors.push(ConfigError::new(
                 path,

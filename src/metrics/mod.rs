@@ -130,6 +130,10 @@ pub struct SinkMetrics {
     pub files_published: AtomicU64,
     /// Write errors.
     pub errors: AtomicU64,
+    /// Records written to a Kafka sink's disk spool.
+    pub spooled: AtomicU64,
+    /// Bytes in a Kafka sink's disk spool now.
+    pub spool_bytes: AtomicU64,
     /// Records waiting for each flush thread (index = lane). Shards add
     /// before sending, flush threads subtract once written; the bound on
     /// it is the sink's queue size.
@@ -207,7 +211,7 @@ impl Registry {
                 let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", shard.get(counter));
             }
         }
-        let sink_series: [SinkSeries; 7] = [
+        let sink_series: [SinkSeries; 9] = [
             ("divolte_sink_delivered_total", "counter", "Records a sink delivered.", |m| {
                 m.delivered.load(Ordering::Relaxed)
             }),
@@ -220,6 +224,12 @@ impl Registry {
             ("divolte_sink_errors_total", "counter", "Sink write errors.", |m| m.errors.load(Ordering::Relaxed)),
             ("divolte_sink_files_published_total", "counter", "Files a file sink published.", |m| {
                 m.files_published.load(Ordering::Relaxed)
+            }),
+            ("divolte_sink_spooled_total", "counter", "Records a Kafka sink wrote to its disk spool.", |m| {
+                m.spooled.load(Ordering::Relaxed)
+            }),
+            ("divolte_sink_spool_bytes", "gauge", "Bytes in a Kafka sink's disk spool.", |m| {
+                m.spool_bytes.load(Ordering::Relaxed)
             }),
             (
                 "divolte_sink_queue_records",

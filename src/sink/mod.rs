@@ -115,10 +115,12 @@ pub fn start(config: &Config, schema_of: impl Fn(usize) -> apache_avro::Schema) 
                     let lane = kafka::KafkaLane {
                         sink: name.clone(),
                         lane,
+                        lanes: threads,
                         topic: cfg.topic.clone(),
                         mode: cfg.mode,
                         confluent_id: confluent_id(config, name),
                         properties: crate::config::kafka::producer_properties(&config.global.kafka.producer)?,
+                        spool: cfg.spool.clone(),
                     };
                     kafka::spawn(lane, rx, metrics.clone(), deadline.clone())?
                 }
