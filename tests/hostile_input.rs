@@ -12,9 +12,13 @@ use std::time::{Duration, Instant};
 
 use common::{pixel_rate_on, Collector, Options, Pixel, CHROME_UA};
 
-/// The tests that compare request rates run one at a time, so that they
-/// measure the attack and not each other.
-static RATE_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// The tests here run one at a time, so that those that compare request
+/// rates measure their attack and not the other tests.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn metric_in(metrics: &str, name: &str) -> u64 {
     metrics
@@ -54,6 +58,7 @@ fn send_with_body(c: &Collector, head: &str, body_bytes: usize) -> String {
 
 #[test]
 fn oversized_requests_get_their_status_without_being_buffered() {
+    let _serial = serial();
     let c = Collector::start(Options::default());
     let line = format!("GET /ping HTTP/1.1\r\nX-Long: {}\r\n\r\n", "h".repeat(64 * 1024));
     assert!(text(c.raw(line.as_bytes())).starts_with("HTTP/1.1 431"));
@@ -77,6 +82,7 @@ fn oversized_requests_get_their_status_without_being_buffered() {
 
 #[test]
 fn invalid_bytes_are_refused_or_repaired_and_never_echoed() {
+    let _serial = serial();
     let c = Collector::start(Options::default());
     for bad in [
         &b"GET /ping\0 HTTP/1.1\r\n\r\n"[..],
@@ -111,6 +117,7 @@ fn invalid_bytes_are_refused_or_repaired_and_never_echoed() {
 
 #[test]
 fn smuggling_attempts_are_refused_and_the_connection_closed() {
+    let _serial = serial();
     let c = Collector::start(Options::default());
     for attempt in [
         // Length and chunked together: which one a proxy used is unknowable.
@@ -142,6 +149,7 @@ fn smuggling_attempts_are_refused_and_the_connection_closed() {
 
 #[test]
 fn no_path_reaches_the_file_system() {
+    let _serial = serial();
     let c = Collector::start(Options::default());
     for path in [
         "/../../../../etc/passwd",
@@ -161,7 +169,7 @@ fn no_path_reaches_the_file_system() {
 
 #[test]
 fn a_thousand_slow_clients_do_not_starve_normal_traffic() {
-    let _serial = RATE_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = serial();
     let c = Collector::start(Options { toml: "header_read_timeout = \"3 seconds\"\n".into(), ..Options::default() });
     let normal = c.pixel_rate(4, 2.0);
 
@@ -205,9 +213,9 @@ fn a_thousand_slow_clients_do_not_starve_normal_traffic() {
 
 #[test]
 fn twenty_thousand_idle_connections_are_held_or_refused_and_traffic_goes_on() {
+    let _serial = serial();
     // Two helpers of 10,000 each, from their own loopback addresses (each
     // process has its own descriptor limit and port range).
-    let _serial = RATE_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     let c = Collector::start(Options::default());
     let normal = c.pixel_rate(4, 2.0);
     let idle_before = c.rss_mib();
@@ -234,10 +242,20 @@ fn twenty_thousand_idle_connections_are_held_or_refused_and_traffic_goes_on() {
         out.read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "opened 10000");
     }
+    // Measure once the collector has taken every connection in.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (held, refused) = loop {
+        let text = Collector::metrics_on(&mut metrics);
+        let counts = (
+            metric_in(&text, "divolte_connections_accepted_total"),
+            metric_in(&text, "divolte_connections_refused_total"),
+        );
+        if counts.1 >= 20_000 + 9 - 16_384 || Instant::now() > deadline {
+            break counts;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let during = pixel_rate_on(during_load, 2.0);
-    let text = Collector::metrics_on(&mut metrics);
-    let (held, refused) =
-        (metric_in(&text, "divolte_connections_accepted_total"), metric_in(&text, "divolte_connections_refused_total"));
     let rss = c.rss_mib();
     for h in &mut helpers {
         h.stdin.as_mut().unwrap().write_all(b"\n").unwrap();
@@ -268,7 +286,41 @@ fn twenty_thousand_idle_connections_are_held_or_refused_and_traffic_goes_on() {
 }
 
 #[test]
+fn running_out_of_descriptors_stalls_new_connections_but_not_open_ones() {
+    let _serial = serial();
+    let c = Collector::start(Options { fd_limit: Some(256), ..Options::default() });
+    let mut open = c.connect();
+    // More connections than descriptors: the kernel completes them, the
+    // collector cannot accept them all.
+    let flood: Vec<TcpStream> = (0..400).map(|_| c.connect()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // An open keep-alive connection is still served.
+    let metrics = Collector::metrics_on(&mut open);
+    assert!(metrics.contains("divolte_connections_accepted_total"));
+    assert!(pixel_rate_on(vec![open], 0.5) > 0.0);
+    // Once the flood goes away, new connections are accepted again.
+    drop(flood);
+    eventually_get(&c);
+    let log = c.log_text();
+    let warnings = log.matches("Accept failed").count();
+    assert!((1..=3).contains(&warnings), "{warnings} accept warnings: logged once a second");
+}
+
+/// Waits until a new connection gets `/ping` answered.
+fn eventually_get(c: &Collector) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if c.get("/ping", "").starts_with("HTTP/1.1 200") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "new connections never accepted again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
 fn abrupt_resets_are_survived() {
+    let _serial = serial();
     let c = Collector::start(Options::default());
     let query = Pixel::default().query();
     for i in 0..1000 {

@@ -244,6 +244,7 @@ async fn accept_until_stopped(
             glommio::timer::sleep(STOP_POLL).await;
         }
     });
+    let (mut accept_errors, mut last_accept_warning) = (0u64, None);
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             stop.as_mut().await;
@@ -254,7 +255,13 @@ async fn accept_until_stopped(
             None => break,
             Some(Ok(s)) => s,
             Some(Err(error)) => {
-                tracing::warn!(shard = index, %error, "Accept failed.");
+                // Out of descriptors (EMFILE) repeats until connections
+                // close: log once a second, and let connections run.
+                accept_errors += 1;
+                if last_accept_warning.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(1)) {
+                    last_accept_warning = Some(std::time::Instant::now());
+                    tracing::warn!(shard = index, %error, failures = accept_errors, "Accept failed.");
+                }
                 glommio::timer::sleep(Duration::from_millis(10)).await;
                 continue;
             }

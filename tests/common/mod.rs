@@ -19,11 +19,13 @@ pub struct Options {
     pub file_sink: bool,
     /// Extra keys for that sink's `file_strategy` table.
     pub file_strategy: String,
+    /// A lower limit on open descriptors (`RLIMIT_NOFILE`) for the process.
+    pub fd_limit: Option<u64>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { toml: String::new(), cores: 1, file_sink: true, file_strategy: String::new() }
+        Self { toml: String::new(), cores: 1, file_sink: true, file_strategy: String::new(), fd_limit: None }
     }
 }
 
@@ -59,14 +61,28 @@ impl Collector {
         let config = dir.path().join("collector.toml");
         std::fs::write(&config, toml).unwrap();
         let log = dir.path().join("collector.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_divolte-collector"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_divolte-collector"));
+        command
             .arg("--config")
             .arg(&config)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(limit) = opts.fd_limit {
+            use std::os::unix::process::CommandExt;
+            let rlimit = libc::rlimit { rlim_cur: limit, rlim_max: limit };
+            // SAFETY: setrlimit is async-signal-safe and only touches the child.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = command.spawn().unwrap();
         let c = Self { port, dir, child: Some(child), log };
         c.wait_until_ready();
         c
