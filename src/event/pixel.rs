@@ -150,9 +150,12 @@ impl PixelScratch {
                 first[slot].get_or_insert(i as u16);
             }
         }
-        // One validation for everything; a client sending invalid UTF-8
-        // gets its values repaired one by one.
-        if std::str::from_utf8(&self.arena).is_err() {
+        // Each name and value on its own: escapes can split a character
+        // across two parameters (`a=%D6&%A1=`), which a check of the whole
+        // arena passes (found by fuzz/pixel_query). A client sending
+        // invalid UTF-8 gets its values repaired one by one.
+        let valid = |r: &Range<usize>| std::str::from_utf8(&self.arena[r.clone()]).is_ok();
+        if !self.params.iter().all(|p| valid(&p.name) && valid(&p.value)) {
             for i in 0..self.params.len() {
                 let p = self.params[i].clone();
                 self.params[i] =
@@ -295,6 +298,19 @@ mod tests {
             assert_eq!(e.party_id, "0:a:b");
             assert!(e.new_party && !e.first_in_session);
             assert_eq!(e.remote_host, "192.0.2.1");
+        });
+    }
+
+    #[test]
+    fn a_character_split_across_two_parameters_is_repaired_in_each() {
+        // %D6%A1 is one character; split by `&`, each half is invalid alone.
+        parse_query("p=0%3Aa%3Ab%D6&%A1s=x&s=0%3Aa%3Ac&v=v&e=e&c=1&n=t&f=f&l=%D6&%A1", |r| {
+            let e = r.unwrap();
+            assert_eq!(e.party_id, "0:a:b\u{FFFD}", "the unique part is opaque, as in the original");
+            assert_eq!(e.location, Some("\u{FFFD}"));
+        });
+        parse_query("p=0%3Aa%3Ab&s=0%3Aa%3Ac&v=v&e=e&c=1&n=t&f=f&l=x%D6&%A1=y", |r| {
+            assert_eq!(r.unwrap().location, Some("x\u{FFFD}"));
         });
     }
 
