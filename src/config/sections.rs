@@ -606,8 +606,10 @@ impl Default for KafkaSinkConfig {
 pub struct SpoolConfig {
     /// Directory of the segment files (one subdirectory per flush thread).
     pub directory: String,
-    /// Disk budget in bytes for all of the sink's segments; records beyond
-    /// it are dropped and counted. Default 1 GiB.
+    /// Disk budget in bytes for all of the sink's segments, shared evenly by
+    /// its flush threads; records beyond it are dropped and counted.
+    /// Default 1 GiB. Keep `global.kafka.threads` across restarts: each
+    /// thread replays its own subdirectory.
     pub max_bytes: u64,
 }
 

@@ -186,6 +186,11 @@ impl Lexer<'_> {
                 }
                 b'\\' => {
                     self.i += 1;
+                    if self.i == self.src.len() {
+                        // Found by fuzz/mapping_language: a backslash as the
+                        // last byte stepped past the end.
+                        return Err(ScriptError::new(start, "unterminated string"));
+                    }
                     let esc = self.char_at(self.i);
                     self.i += esc.len_utf8();
                     match esc {

@@ -436,3 +436,11 @@ fn a_required_field_left_unmapped_is_a_startup_error() {
     assert_eq!(r, Err(crate::avro::EncodeError::MissingField(0)));
     assert_eq!(out, vec![1]);
 }
+
+#[test]
+fn a_script_ending_inside_an_escape_is_an_error_not_a_crash() {
+    for text in ["mapping { map 'abc\\", "mapping { map \"x\\", "mapping { map '''x\\"] {
+        let e = compile(text).err().unwrap_or_else(|| panic!("compiled: {text}")).to_string();
+        assert!(e.contains("unterminated string"), "{text}: {e}");
+    }
+}

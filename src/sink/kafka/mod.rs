@@ -196,6 +196,9 @@ pub fn spawn(
             if !spool.is_empty() {
                 tracing::warn!(sink = %lane.sink, lane = lane.lane, bytes = spool.bytes(), "Records spooled by an earlier run are replayed first.");
             }
+            if lane.lane == 0 {
+                warn_about_orphaned_spools(&lane.sink, &cfg.directory, lane.lanes);
+            }
             metrics.spool_bytes.fetch_add(spool.bytes(), Ordering::Relaxed);
             Some(spool)
         }
@@ -468,6 +471,20 @@ impl FlushThread {
                 tracing::error!(sink = %self.lane.sink, records = pending, "Shutdown timeout reached with records undelivered.");
             }
             break;
+        }
+    }
+}
+
+/// Warns about spools of lanes this run does not have (`threads` was
+/// lowered): nothing replays them until the lanes are back.
+fn warn_about_orphaned_spools(sink: &str, directory: &str, lanes: usize) {
+    let Ok(entries) = std::fs::read_dir(directory) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let lane = name.to_str().and_then(|n| n.strip_prefix(sink)?.strip_prefix('-')?.parse::<usize>().ok());
+        let has_segments = std::fs::read_dir(entry.path()).is_ok_and(|mut d| d.next().is_some());
+        if lane.is_some_and(|l| l >= lanes) && has_segments {
+            tracing::warn!(sink = %sink, spool = %entry.path().display(), lanes, "A spool of a flush thread this run does not have holds records; set global.kafka.threads back to replay them.");
         }
     }
 }
