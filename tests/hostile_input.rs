@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{pixel_rate_on, Collector, Options, Pixel, CHROME_UA};
+use common::{pixel_rate_on, text, Collector, Options, Pixel, CHROME_UA};
 
 /// The tests here run one at a time, so that those that compare request
 /// rates measure their attack and not the other tests.
@@ -40,10 +40,6 @@ fn metric_in(metrics: &str, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {name}"))
-}
-
-fn text(b: Vec<u8>) -> String {
-    String::from_utf8_lossy(&b).into_owned()
 }
 
 /// Sends `head` then up to `body_bytes` of body from another thread (the

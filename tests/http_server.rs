@@ -6,17 +6,13 @@ mod common;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use common::{Collector, Options};
+use common::{text, Collector, Options};
 
 fn small_limits() -> Collector {
     Collector::start(Options {
         toml: "max_header_bytes = 1024\nmax_body_bytes = 2048\nheader_read_timeout = \"1 second\"\nidle_timeout = \"2 seconds\"\n".into(),
         ..Options::default()
     })
-}
-
-fn text(b: Vec<u8>) -> String {
-    String::from_utf8_lossy(&b).into_owned()
 }
 
 /// Reads responses from `s` until `n` complete ones (by Content-Length) arrived.

@@ -11,7 +11,7 @@
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Sender, TrySendError};
 
@@ -187,9 +187,7 @@ impl ShardBatches {
         };
         queued.fetch_sub(n, Ordering::Relaxed);
         self.metrics.add(Counter::RecordsQueueFull, n);
-        let now = Instant::now();
-        if self.last_drop_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-            self.last_drop_warning = Some(now);
+        if crate::metrics::log_due(&mut self.last_drop_warning) {
             tracing::error!(sink = %s.name, records = n, error, "Failed to enqueue records for sink. Dropping them.");
         }
     }

@@ -14,6 +14,7 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 macro_rules! counters {
     ($($variant:ident => ($name:literal, $labels:literal, $help:literal),)*) => {
@@ -257,4 +258,15 @@ impl Registry {
         );
         out
     }
+}
+
+/// Whether a log line that a flood repeats (drops, accept errors) may be
+/// written now: at most once a second, with `last` the time it last was.
+pub fn log_due(last: &mut Option<Instant>) -> bool {
+    let now = Instant::now();
+    let due = last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+    if due {
+        *last = Some(now);
+    }
+    due
 }

@@ -258,8 +258,7 @@ async fn accept_until_stopped(
                 // Out of descriptors (EMFILE) repeats until connections
                 // close: log once a second, and let connections run.
                 accept_errors += 1;
-                if last_accept_warning.is_none_or(|t: std::time::Instant| t.elapsed() >= Duration::from_secs(1)) {
-                    last_accept_warning = Some(std::time::Instant::now());
+                if crate::metrics::log_due(&mut last_accept_warning) {
                     tracing::warn!(shard = index, %error, failures = accept_errors, "Accept failed.");
                 }
                 glommio::timer::sleep(Duration::from_millis(10)).await;

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::assets::{accepts_gzip, Tag, TEST_PAGE};
 use crate::batch::ShardBatches;
@@ -221,9 +221,7 @@ impl Pipeline {
                 }
                 Err(Dropped::Invalid(error)) => {
                     m.inc(Counter::RecordsMappingFailed);
-                    let now = Instant::now();
-                    if last_mapping_warning.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-                        *last_mapping_warning = Some(now);
+                    if crate::metrics::log_due(last_mapping_warning) {
                         let field = mapping.layout.fields.get(error.field()).map_or("?", |f| f.name.as_str());
                         tracing::error!(mapping = %mapping.name, ?error, field, "Cannot complete record. Dropping it.");
                     }

@@ -37,6 +37,11 @@ pub struct Collector {
     pub log: PathBuf,
 }
 
+/// An answer's bytes as text (invalid UTF-8 shown as U+FFFD).
+pub fn text(b: Vec<u8>) -> String {
+    String::from_utf8_lossy(&b).into_owned()
+}
+
 /// A free loopback port (the collector binds it with SO_REUSEPORT on every shard).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

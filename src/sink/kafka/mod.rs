@@ -98,10 +98,7 @@ struct Reports {
 
 impl Reports {
     fn warn_at_most_once_a_second(&self, f: impl FnOnce()) {
-        let now = Instant::now();
-        let mut last = self.last_warning.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-            *last = Some(now);
+        if crate::metrics::log_due(&mut self.last_warning.lock().unwrap_or_else(|e| e.into_inner())) {
             f();
         }
     }
