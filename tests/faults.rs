@@ -8,12 +8,11 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{eventually, read_avro_dir, read_with_fastavro, Collector, Front, Options, Pixel};
+use common::{eventually, read_avro_dir, read_with_fastavro, Collector, Front, Options, Pixel, Tmpfs};
 
 /// A file sink on `working`/`publish`, one flush thread, a block every ten records.
 fn file_sink(working: &Path, publish: &Path) -> Options {
@@ -36,30 +35,15 @@ fn send(c: &Collector, tag: &str, n: usize) {
     }
 }
 
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_full_disk_holds_records_until_space_returns() {
     let data = tempfile::tempdir().unwrap();
     let disk = data.path().join("small-disk");
-    std::fs::create_dir(&disk).unwrap();
-    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"]).arg(&disk).status().unwrap();
-    assert!(mounted.success(), "this test mounts a 512 KiB tmpfs: it needs root with CAP_SYS_ADMIN");
-    let _unmount = Unmount(disk.clone());
+    let tmpfs = Tmpfs::mount(&disk, "512k");
     let publish = data.path().join("publish");
     let c = Collector::start(file_sink(&disk.join("work"), &publish));
 
-    // Fill the disk to the last byte.
-    let mut filler = std::fs::File::create(disk.join("filler")).unwrap();
-    let chunk = vec![0u8; 4096];
-    while filler.write_all(&chunk).is_ok() {}
-    while filler.write_all(&[0]).is_ok() {}
+    let filler = tmpfs.fill();
 
     send(&c, "full", 50);
     eventually(Duration::from_secs(5), || c.get("/ready", "").starts_with("HTTP/1.1 503"));

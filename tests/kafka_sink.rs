@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use apache_avro::types::Value;
-use common::{field, opt_str, read_avro_dir, Broker, Collector, Options, Pixel};
+use common::{field, opt_str, read_avro_dir, Broker, Collector, Options, Pixel, Tmpfs};
 
 fn kafka_toml(
     broker: &Broker,
@@ -194,6 +194,62 @@ fn the_spool_keeps_records_through_a_dead_broker_and_a_restart_and_replays_each_
     assert!(status.success());
     let segments = walk(spool.path());
     assert!(segments.is_empty(), "replayed segments are deleted: {segments:?}");
+}
+
+#[test]
+fn a_spool_on_a_full_disk_counts_exactly_what_it_could_not_keep() {
+    let broker = Broker::start(&[("clicks", 1)]);
+    let port = broker.port;
+    let data = tempfile::tempdir().unwrap();
+    let disk = data.path().join("small-disk");
+    let _tmpfs = Tmpfs::mount(&disk, "128k");
+    // Half the disk taken by something else, freed later.
+    let filler = disk.join("filler");
+    std::fs::write(&filler, vec![0u8; 64 << 10]).unwrap();
+    let sinks = format!(
+        "[sinks.k]\ntype = \"kafka\"\ntopic = \"clicks\"\n[sinks.k.spool]\ndirectory = \"{}\"\n",
+        disk.display()
+    );
+    let toml = kafka_toml(&broker, "", &sinks, "\"k\"", None)
+        .replace("\"message.timeout.ms\" = 60000", "\"message.timeout.ms\" = 2000");
+    let c = Collector::start(Options { toml, ..Options::default() });
+    send(&c, "0:a:warm", "http://t/warm");
+    assert_eq!(broker.consume("clicks", 1, Duration::from_secs(20)).len(), 1);
+    broker.kill();
+
+    // More than the 64 KiB left: the disk fills part way through.
+    const SENT: u64 = 400;
+    for i in 0..SENT {
+        send(&c, "0:a:down", &format!("http://t/down/{i}"));
+    }
+    common::eventually(Duration::from_secs(30), || {
+        c.metric("divolte_sink_spooled_total", "") + c.metric("divolte_sink_failed_total", "") == SENT
+    });
+    let spooled = c.metric("divolte_sink_spooled_total", "");
+    let failed = c.metric("divolte_sink_failed_total", "");
+    assert!(spooled > 0 && failed > 0, "spooled {spooled}, failed {failed}");
+    assert!(c.log_text().contains("Cannot write the spool"), "{}", c.log_text());
+
+    // Space returns: the spool goes on after the record the disk cut short.
+    std::fs::remove_file(&filler).unwrap();
+    for i in 0..100 {
+        send(&c, "0:a:freed", &format!("http://t/freed/{i}"));
+    }
+    common::eventually(Duration::from_secs(30), || c.metric("divolte_sink_spooled_total", "") == spooled + 100);
+    let spooled = spooled + 100;
+    assert_eq!(c.metric("divolte_sink_failed_total", ""), failed);
+    eprintln!("spool on a full disk: {spooled} spooled, {failed} failed");
+
+    // What the spool reported durable arrives, each once, and nothing that
+    // was counted as failed.
+    let broker = Broker::start_on(port, &[("clicks", 1)]);
+    let got = broker.consume("clicks", spooled as usize, Duration::from_secs(60));
+    let unique: std::collections::HashSet<Vec<u8>> = got.iter().map(|m| m.value.clone()).collect();
+    assert_eq!(unique.len() as u64, spooled, "spooled {spooled}, failed {failed}");
+    common::eventually(Duration::from_secs(20), || c.metric("divolte_sink_spool_bytes", "") == 0);
+    let more = broker.consume("clicks", spooled as usize + 1, Duration::from_secs(3)).len() as u64;
+    assert_eq!(more, spooled, "each once");
+    assert_eq!(c.metric("divolte_sink_failed_total", ""), failed);
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

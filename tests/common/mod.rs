@@ -422,6 +422,38 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A tmpfs of `size` (mount's syntax, "512k") mounted on a new directory
+/// `path`, unmounted on drop: a small disk to fill.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(path: &Path, size: &str) -> Self {
+        std::fs::create_dir(path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "this test mounts a {size} tmpfs: it needs root with CAP_SYS_ADMIN");
+        Self(path.to_owned())
+    }
+
+    /// Fills the disk to the last byte; free it again by dropping the file.
+    pub fn fill(&self) -> std::fs::File {
+        let mut filler = std::fs::File::create(self.0.join("filler")).unwrap();
+        let chunk = vec![0u8; 4096];
+        while filler.write_all(&chunk).is_ok() {}
+        while filler.write_all(&[0]).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 /// One record read back from a topic.
 pub struct Consumed {
     pub key: Vec<u8>,

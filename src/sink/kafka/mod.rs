@@ -296,38 +296,43 @@ impl FlushThread {
 
     /// Appends records to the spool (framing lane records for the topic)
     /// and makes them durable; what passes the budget or cannot be written
-    /// is counted as failed.
+    /// is counted as failed. After a write error (a full disk) the rest of
+    /// the batch is failed and what was appended before it committed; a
+    /// failed commit fails every record the spool had not made durable.
     fn spool_records<'r>(&mut self, records: impl Iterator<Item = (&'r [u8], &'r [u8], Option<i64>)>, framed: bool) {
         let Some(spool) = self.spool.as_mut() else { return };
-        let before = spool.bytes();
-        let (mut written, mut lost) = (0u64, 0u64);
+        let (bytes_before, durable_before) = (spool.bytes(), spool.durable());
+        let mut offered = 0u64;
         let mut error = None;
-        for (key, datum, timestamp) in records {
+        let mut records = records;
+        for (key, datum, timestamp) in records.by_ref() {
+            offered += 1;
             let value = frame(&mut self.value, self.lane.mode, self.lane.confluent_id, datum, framed);
-            match spool.append(key, value, timestamp) {
-                Ok(true) => written += 1,
-                Ok(false) => lost += 1,
-                Err(e) => {
-                    lost += 1;
-                    error = Some(e);
-                }
+            if let Err(e) = spool.append(key, value, timestamp) {
+                error = Some(e);
+                break;
             }
         }
+        offered += records.count() as u64;
         if let Err(e) = spool.commit() {
-            lost += written;
-            written = 0;
             error = Some(e);
         }
+        let written = spool.durable() - durable_before;
+        let lost = offered - written;
         let after = spool.bytes();
-        self.metrics.spool_bytes.fetch_add(after - before, Ordering::Relaxed);
+        if after >= bytes_before {
+            self.metrics.spool_bytes.fetch_add(after - bytes_before, Ordering::Relaxed);
+        } else {
+            self.metrics.spool_bytes.fetch_sub(bytes_before - after, Ordering::Relaxed);
+        }
         self.metrics.spooled.fetch_add(written, Ordering::Relaxed);
         if lost > 0 {
             self.metrics.failed.fetch_add(lost, Ordering::Relaxed);
             self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-            let (sink, bytes) = (&self.lane.sink, after);
+            let sink = &self.lane.sink;
             self.producer.context().warn_at_most_once_a_second(|| match &error {
                 Some(error) => tracing::error!(sink = %sink, %error, records = lost, "Cannot write the spool. Dropping records."),
-                None => tracing::error!(sink = %sink, records = lost, bytes, "The spool is at its max_bytes. Dropping records."),
+                None => tracing::error!(sink = %sink, records = lost, bytes = after, "The spool is at its max_bytes. Dropping records."),
             });
         }
     }

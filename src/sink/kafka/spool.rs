@@ -4,7 +4,9 @@
 //! A segment is `<sequence>.seg`; each entry is `len: u32`, `crc32: u32`
 //! (of what follows), `timestamp: i64`, `key_len: u32`, the key and the
 //! value, all little-endian. Appends are made durable per batch
-//! ([`Spool::commit`]). A crash can leave a torn last entry: reading stops
+//! ([`Spool::commit`]). A failed write cuts off its partial entry; a failed
+//! sync cuts the segment back to its last commit and closes it. Either way
+//! what the spool holds is exactly what it reported durable. A crash can leave a torn last entry: reading stops
 //! there and the segment's earlier entries stand. A segment is deleted
 //! only after every record in it was delivered, so a crash during a replay
 //! sends its records again (at least once).
@@ -33,10 +35,22 @@ pub struct Spool {
     max_bytes: u64,
     /// Sequence numbers of the segments on disk, oldest first.
     segments: std::collections::VecDeque<u64>,
-    /// The segment being appended to, with its size.
-    tail: Option<(File, u64)>,
+    /// The segment being appended to.
+    tail: Option<Tail>,
+    /// Bytes on disk, unsynced appends included.
     bytes: u64,
+    /// Records appended since the last commit.
+    unsynced: u64,
+    /// Records made durable since the spool was opened.
+    durable: u64,
     entry: Vec<u8>,
+}
+
+struct Tail {
+    file: File,
+    size: u64,
+    /// The size at the last successful commit.
+    synced: u64,
 }
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -62,7 +76,16 @@ impl Spool {
             segments.push(seq);
         }
         segments.sort_unstable();
-        Ok(Self { dir, max_bytes, segments: segments.into(), tail: None, bytes, entry: Vec::new() })
+        Ok(Self {
+            dir,
+            max_bytes,
+            segments: segments.into(),
+            tail: None,
+            bytes,
+            unsynced: 0,
+            durable: 0,
+            entry: Vec::new(),
+        })
     }
 
     /// Whether nothing is spooled.
@@ -75,10 +98,18 @@ impl Spool {
         self.bytes
     }
 
+    /// Records made durable by commits since the spool was opened.
+    pub fn durable(&self) -> u64 {
+        self.durable
+    }
+
     /// Appends one record; `Ok(false)` when it would pass the disk budget.
     ///
     /// # Errors
-    /// The segment cannot be created or written.
+    /// The segment cannot be created or written. What was appended before
+    /// stays for [`Spool::commit`] (unless a partly written entry could not
+    /// be cut off; then the records appended since the last commit are
+    /// discarded).
     pub fn append(&mut self, key: &[u8], value: &[u8], timestamp: Option<i64>) -> io::Result<bool> {
         let e = &mut self.entry;
         e.clear();
@@ -94,28 +125,67 @@ impl Spool {
         if self.bytes + e.len() as u64 > self.max_bytes {
             return Ok(false);
         }
-        if self.tail.as_ref().is_none_or(|(_, size)| *size >= SEGMENT_BYTES) {
+        if self.tail.as_ref().is_none_or(|t| t.size >= SEGMENT_BYTES) {
             self.commit()?;
             let seq = self.segments.back().map_or(0, |s| s + 1);
             let file = OpenOptions::new().create_new(true).append(true).open(segment_path(&self.dir, seq))?;
             self.segments.push_back(seq);
-            self.tail = Some((file, 0));
+            self.tail = Some(Tail { file, size: 0, synced: 0 });
         }
-        let (file, size) = self.tail.as_mut().expect("opened above");
-        file.write_all(&self.entry)?;
-        *size += self.entry.len() as u64;
+        let tail = self.tail.as_mut().expect("opened above");
+        if let Err(e) = tail.file.write_all(&self.entry) {
+            // A short write (a full disk) leaves part of the entry behind:
+            // cut it off, so the appends before it can still be committed.
+            if tail.file.set_len(tail.size).is_err() {
+                self.discard_unsynced();
+            }
+            return Err(e);
+        }
+        tail.size += self.entry.len() as u64;
         self.bytes += self.entry.len() as u64;
+        self.unsynced += 1;
         Ok(true)
     }
 
     /// Makes the appended records durable.
     ///
     /// # Errors
-    /// fsync fails.
+    /// fsync fails; the records appended since the last commit are then
+    /// discarded.
     pub fn commit(&mut self) -> io::Result<()> {
-        match &self.tail {
-            Some((file, _)) => file.sync_data(),
-            None => Ok(()),
+        let Some(tail) = &mut self.tail else { return Ok(()) };
+        if tail.synced == tail.size {
+            return Ok(());
+        }
+        if let Err(e) = tail.file.sync_data() {
+            self.discard_unsynced();
+            return Err(e);
+        }
+        tail.synced = tail.size;
+        self.durable += self.unsynced;
+        self.unsynced = 0;
+        Ok(())
+    }
+
+    /// Cuts the tail segment back to its last commit and closes it; later
+    /// appends start a new segment. After a failed write or sync the tail's
+    /// unsynced end cannot be trusted (a failed fsync may have dropped dirty
+    /// pages), and none of it was reported durable.
+    fn discard_unsynced(&mut self) {
+        self.unsynced = 0;
+        let Some(tail) = self.tail.take() else { return };
+        self.bytes -= tail.size - tail.synced;
+        let seq = *self.segments.back().expect("the tail is the newest segment");
+        let cut = if tail.synced == 0 {
+            self.segments.pop_back();
+            std::fs::remove_file(segment_path(&self.dir, seq))
+        } else {
+            tail.file.set_len(tail.synced)
+        };
+        if let Err(error) = cut {
+            // What stays beyond the last commit is replayed as well: records
+            // that were counted as failed may arrive after all.
+            tracing::error!(%error, segment = seq, "Cannot cut a spool segment back to its last commit.");
         }
     }
 
