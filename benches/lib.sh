@@ -1,6 +1,6 @@
-# Shared by the benchmark scripts: the collector configuration they run.
-# Source it; it defines collector_config. The traffic they send comes from
-# benches/traffic.py, replayed by benches/traffic.lua.
+# Shared by the benchmark scripts: the collector configuration they run
+# and helpers to start and watch it. Source it. The traffic they send
+# comes from benches/traffic.py, replayed by benches/traffic.lua.
 
 # collector_config PORT CPU DIR: a configuration on one core with the file
 # sink writing under DIR.
@@ -33,3 +33,16 @@ type = "kafka"
 topic = "bench"
 TOML
 }
+
+# wait_port PORT: until /ping on PORT answers (10 s at most).
+wait_port() {
+    for _ in $(seq 1000); do
+        curl -s -o /dev/null "http://127.0.0.1:$1/ping" && return 0
+        sleep 0.01
+    done
+    echo "server on port $1 did not start" >&2
+    return 1
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }

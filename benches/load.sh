@@ -62,17 +62,6 @@ http {
 }
 NGINX
 
-wait_port() {
-    for _ in $(seq 1000); do
-        curl -s -o /dev/null "http://127.0.0.1:$1/ping" && return 0
-        sleep 0.01
-    done
-    echo "server on port $1 did not start" >&2
-    return 1
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 
 # run_one PORT PID: prints "rate p50 p99 p999 cpu_us_per_request rss_mib errors"
 run_one() {

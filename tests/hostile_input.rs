@@ -288,13 +288,9 @@ fn twenty_thousand_idle_connections_are_held_or_refused_and_traffic_goes_on() {
     assert_eq!(refused, 20_000 + opened_before - 16_384, "held {held}, refused {refused}");
     assert!(held >= 16_384, "accepted {held} in all");
     assert_eq!(answered_503, refused);
-    // Not the 80% asked of the slow clients: on the two-vCPU development VM
-    // the rate during a flood of 16,384 held connections on one shard was
-    // 59-96% of the rate before, run to run, and 73-101% after it
-    // (docs/reliability.md).
-    assert!(during >= 0.5 * normal, "{during:.0} req/s during the flood vs {normal:.0} before");
+    assert!(during >= 0.8 * normal, "{during:.0} req/s during the flood vs {normal:.0} before");
     let after = best_rate(|| pixel_rate_on(after_loads.pop().unwrap(), 1.5), 0.8 * normal);
-    assert!(after >= 0.5 * normal, "{after:.0} req/s after the flood vs {normal:.0} before");
+    assert!(after >= 0.8 * normal, "{after:.0} req/s after the flood vs {normal:.0} before");
     // Memory per idle connection is bounded: a read buffer and a task.
     let per_connection_kib = (rss - idle_before) * 1024.0 / 16_384.0;
     eprintln!(

@@ -4,6 +4,7 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -104,4 +105,30 @@ fn sigterm_fails_ping_then_drains_and_publishes_every_acknowledged_event() {
         &missing[..missing.len().min(5)]
     );
     assert_eq!(std::fs::read_dir(c.work_dir()).unwrap().count(), 0, "nothing left in the working directory");
+}
+
+#[test]
+fn a_restart_right_after_a_drain_listens_on_the_same_port() {
+    let first = Collector::start(Options::default());
+    let port = first.port;
+    // Keep-alive connections the drain closes from the collector's side:
+    // those leave TIME_WAIT sockets on the port for a minute.
+    let mut open: Vec<_> = (0..20).map(|_| first.connect()).collect();
+    for s in &mut open {
+        s.write_all(b"GET /ping HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut buf = [0u8; 512];
+        assert!(s.read(&mut buf).unwrap() > 0);
+    }
+    let (status, _first) = first.stop();
+    assert!(status.success());
+    for s in &mut open {
+        let mut buf = [0u8; 512];
+        assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "closed by the drain");
+    }
+    let waiting =
+        Command::new("ss").args(["-tanH", "state", "time-wait", &format!("sport = :{port}")]).output().unwrap();
+    assert!(!waiting.stdout.is_empty(), "the collector closed first, so the port has TIME_WAIT sockets");
+
+    let second = Collector::start(Options { port: Some(port), ..Options::default() });
+    assert!(second.get("/ping", "").starts_with("HTTP/1.1 200"));
 }

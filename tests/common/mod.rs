@@ -21,11 +21,20 @@ pub struct Options {
     pub file_strategy: String,
     /// A lower limit on open descriptors (`RLIMIT_NOFILE`) for the process.
     pub fd_limit: Option<u64>,
+    /// The port to listen on; a free one when unset.
+    pub port: Option<u16>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { toml: String::new(), cores: 1, file_sink: true, file_strategy: String::new(), fd_limit: None }
+        Self {
+            toml: String::new(),
+            cores: 1,
+            file_sink: true,
+            file_strategy: String::new(),
+            fd_limit: None,
+            port: None,
+        }
     }
 }
 
@@ -50,7 +59,7 @@ pub fn free_port() -> u16 {
 impl Collector {
     pub fn start(opts: Options) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = opts.port.unwrap_or_else(free_port);
         let work = dir.path().join("work");
         let publish = dir.path().join("publish");
         let mut toml = format!("[global.server]\nport = {port}\ncores = {}\n", opts.cores);
