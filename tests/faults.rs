@@ -5,11 +5,9 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{eventually, read_avro_dir, read_with_fastavro, Collector, Front, Options, Pixel, Tmpfs};
@@ -95,71 +93,36 @@ fn kill_9_leaves_valid_files_and_the_next_start_recovers_the_partial_one() {
     assert_eq!(read_avro_dir(&publish).len(), 93);
 }
 
-/// Sends pixels with unique locations through `port` until `stop`, on a
-/// keep-alive connection that is reopened after any failure; returns the
-/// locations answered with the GIF.
-fn acknowledged_events(port: u16, worker: usize, stop: Arc<AtomicBool>) -> Vec<String> {
-    let mut acked = Vec::new();
-    let mut conn: Option<TcpStream> = None;
-    let mut n = 0;
-    while !stop.load(Ordering::Relaxed) {
-        n += 1;
-        let location = format!("http://restart/{worker}/{n}");
-        let q = Pixel { location: location.clone(), event: format!("0:r{worker}x{n}"), ..Pixel::default() }.query();
-        let s = match conn.as_mut() {
-            Some(s) => s,
-            None => match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => {
-                    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                    conn.insert(s)
-                }
-                Err(_) => continue,
-            },
-        };
-        let mut answer = Vec::new();
-        let ok = s.write_all(format!("GET /csc-event?{q} HTTP/1.1\r\nHost: lb\r\n\r\n").as_bytes()).is_ok() && {
-            let mut buf = [0u8; 1024];
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break false,
-                    Ok(k) => answer.extend_from_slice(&buf[..k]),
-                }
-                // The pixel answer's body is the 43-byte GIF, ending in ';'.
-                if answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b";") {
-                    break true;
-                }
-            }
-        };
-        if ok && answer.starts_with(b"HTTP/1.1 200") {
-            acked.push(location);
-        } else {
-            conn = None;
-        }
-    }
-    acked
-}
-
 #[test]
 fn a_graceful_restart_under_load_behind_nginx_loses_no_acknowledged_event() {
     let drain = "shutdown_delay = \"1 second\"\nshutdown_timeout = \"10 seconds\"\n";
     let collector = || Collector::start(Options { toml: drain.into(), ..Options::default() });
     let (a, b) = (collector(), collector());
     let front = Front::start(a.port, b.port);
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..8)
-        .map(|w| {
-            let (port, stop) = (front.port, stop.clone());
-            std::thread::spawn(move || acknowledged_events(port, w, stop))
-        })
-        .collect();
+    // wrk through nginx; tests/acked.lua writes down every location
+    // answered 200.
+    let acked_dir = tempfile::tempdir().unwrap();
+    let wrk = Command::new("wrk")
+        .args(["-t8", "-c8", "-d4s", "-s", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/acked.lua")])
+        .arg(format!("http://127.0.0.1:{}/", front.port))
+        .env("ACKED_DIR", acked_dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("wrk is installed (tests/run-all.sh installs it)");
     std::thread::sleep(Duration::from_secs(1));
     let stopping = Instant::now();
     let (status, a) = a.stop();
     assert!(status.success());
     eprintln!("collector A drained and exited in {:?} under load", stopping.elapsed());
-    std::thread::sleep(Duration::from_secs(1));
-    stop.store(true, Ordering::Relaxed);
-    let acked: Vec<String> = workers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+    let wrk = wrk.wait_with_output().unwrap();
+    assert!(wrk.status.success(), "{}", String::from_utf8_lossy(&wrk.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&wrk.stdout));
+    let acked: Vec<String> = std::fs::read_dir(acked_dir.path())
+        .unwrap()
+        .flat_map(|f| {
+            std::fs::read_to_string(f.unwrap().path()).unwrap().lines().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect();
     drop(front);
     let (status, b) = b.stop();
     assert!(status.success());

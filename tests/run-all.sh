@@ -16,9 +16,10 @@ if ! python3 -c 'import fastavro, mmdb_writer, prometheus_client' 2>/dev/null; t
 fi
 
 # Packaging and load-balancer tools for the operations tests: rpmbuild,
-# zip/unzip, dpkg-deb (present on Debian), nginx, haproxy, systemd-analyze.
+# zip/unzip, dpkg-deb (present on Debian), nginx, haproxy, systemd-analyze,
+# and wrk for the graceful-restart test.
 missing=()
-for tool in rpmbuild:rpm zip:zip unzip:unzip nginx:nginx haproxy:haproxy systemd-analyze:systemd strip:binutils; do
+for tool in rpmbuild:rpm zip:zip unzip:unzip nginx:nginx haproxy:haproxy systemd-analyze:systemd strip:binutils wrk:wrk; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
