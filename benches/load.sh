@@ -8,7 +8,8 @@
 #
 # Env: SERVER_CPU (1), LOAD_CPU (0), TMPDIR (where the collector's files go),
 # TRAFFIC (a file from traffic.py; generated when unset), SINK=kafka to
-# write to a local tansu broker (on LOAD_CPU, beside wrk) instead of files.
+# write to a local tansu broker (on LOAD_CPU, beside wrk) instead of files,
+# BIN (another collector binary to compare; the one built by default).
 # Prints, per run and as medians: rate, latency p50/p99/p99.9, server CPU
 # per request, server RSS; the collector/nginx ratio; the collector's
 # startup time to its first /ping; and, with oha installed, latency at a
@@ -80,7 +81,7 @@ run_one() {
 }
 
 start_ns=$(date +%s%N)
-taskset -c "$SERVER_CPU" target/release/divolte-collector --config "$WORK/collector.toml" 2>"$WORK/collector.log" &
+taskset -c "$SERVER_CPU" "${BIN:-target/release/divolte-collector}" --config "$WORK/collector.toml" 2>"$WORK/collector.log" &
 DV_PID=$!
 wait_port $DV_PORT
 startup_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
