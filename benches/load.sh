@@ -63,7 +63,6 @@ http {
 }
 NGINX
 
-
 # run_one PORT PID: prints "rate p50 p99 p999 cpu_us_per_request rss_mib errors"
 run_one() {
     local before after out

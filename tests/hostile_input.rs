@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{pixel_rate_on, text, Collector, Options, Pixel, CHROME_UA};
+use common::{eventually, metric_value, pixel_rate_on, text, Collector, Options, Pixel, CHROME_UA};
 
 /// The tests here run one at a time, so that those that compare request
 /// rates measure their attack and not the other tests.
@@ -32,14 +32,6 @@ fn best_rate(mut measure: impl FnMut() -> f64, target: f64) -> f64 {
         }
     }
     best
-}
-
-fn metric_in(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.strip_prefix(' ')))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name}"))
 }
 
 /// Sends `head` then up to `body_bytes` of body from another thread (the
@@ -262,8 +254,8 @@ fn twenty_thousand_idle_connections_are_held_or_refused_and_traffic_goes_on() {
     let (held, refused) = loop {
         let text = Collector::metrics_on(&mut metrics);
         let counts = (
-            metric_in(&text, "divolte_connections_accepted_total"),
-            metric_in(&text, "divolte_connections_refused_total"),
+            metric_value(&text, "divolte_connections_accepted_total", ""),
+            metric_value(&text, "divolte_connections_refused_total", ""),
         );
         if counts.1 >= 20_000 + opened_before - 16_384 || Instant::now() > deadline {
             break counts;
@@ -315,22 +307,10 @@ fn running_out_of_descriptors_stalls_new_connections_but_not_open_ones() {
     assert!(pixel_rate_on(vec![open], 0.5) > 0.0);
     // Once the flood goes away, new connections are accepted again.
     drop(flood);
-    eventually_get(&c);
+    eventually(Duration::from_secs(10), || c.get("/ping", "").starts_with("HTTP/1.1 200"));
     let log = c.log_text();
     let warnings = log.matches("Accept failed").count();
     assert!((1..=3).contains(&warnings), "{warnings} accept warnings: logged once a second");
-}
-
-/// Waits until a new connection gets `/ping` answered.
-fn eventually_get(c: &Collector) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if c.get("/ping", "").starts_with("HTTP/1.1 200") {
-            return;
-        }
-        assert!(Instant::now() < deadline, "new connections never accepted again");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

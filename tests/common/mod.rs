@@ -162,16 +162,7 @@ impl Collector {
     /// Sum of a metric over all its series with `labels` (a label substring), from `/metrics`.
     pub fn metric(&self, name: &str, labels: &str) -> u64 {
         let text = self.get("/metrics", "");
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-        body.lines()
-            .filter(|l| !l.starts_with('#'))
-            .filter(|l| {
-                l.starts_with(name)
-                    && (l.as_bytes().get(name.len()) == Some(&b' ') || l.as_bytes().get(name.len()) == Some(&b'{'))
-            })
-            .filter(|l| l.contains(labels))
-            .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
-            .sum()
+        metric_value(text.split("\r\n\r\n").nth(1).unwrap_or(""), name, labels)
     }
 
     /// The collector's resident memory, from `/proc`.
@@ -421,6 +412,20 @@ pub fn encode_component(s: &str) -> String {
 }
 
 pub const CHROME_UA: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_10_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/38.0.2125.122 Safari/537.36";
+
+/// The sum of the samples of metric `name` whose labels contain `labels`,
+/// in a `/metrics` body.
+pub fn metric_value(body: &str, name: &str, labels: &str) -> u64 {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.starts_with(name)
+                && (l.as_bytes().get(name.len()) == Some(&b' ') || l.as_bytes().get(name.len()) == Some(&b'{'))
+        })
+        .filter(|l| l.contains(labels))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
 
 /// Waits until `cond` holds or panics after `limit`.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {

@@ -319,12 +319,10 @@ impl FlushThread {
         }
         let written = spool.durable() - durable_before;
         let lost = offered - written;
+        // Never fewer bytes than before: a cut takes back only this call's
+        // appends, as every call ends with a commit.
         let after = spool.bytes();
-        if after >= bytes_before {
-            self.metrics.spool_bytes.fetch_add(after - bytes_before, Ordering::Relaxed);
-        } else {
-            self.metrics.spool_bytes.fetch_sub(bytes_before - after, Ordering::Relaxed);
-        }
+        self.metrics.spool_bytes.fetch_add(after - bytes_before, Ordering::Relaxed);
         self.metrics.spooled.fetch_add(written, Ordering::Relaxed);
         if lost > 0 {
             self.metrics.failed.fetch_add(lost, Ordering::Relaxed);

@@ -6,8 +6,9 @@
 //! value, all little-endian. Appends are made durable per batch
 //! ([`Spool::commit`]). A failed write cuts off its partial entry; a failed
 //! sync cuts the segment back to its last commit and closes it. Either way
-//! what the spool holds is exactly what it reported durable. A crash can leave a torn last entry: reading stops
-//! there and the segment's earlier entries stand. A segment is deleted
+//! what the spool holds is exactly what it reported durable. A crash can
+//! leave a torn last entry: reading stops there and the segment's earlier
+//! entries stand. A segment is deleted
 //! only after every record in it was delivered, so a crash during a replay
 //! sends its records again (at least once).
 
