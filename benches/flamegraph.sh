@@ -14,12 +14,8 @@ python3 -c 'import mmh3' 2>/dev/null || python3 -m pip install --quiet mmh3
 command -v inferno-flamegraph >/dev/null || cargo install --locked inferno
 cargo build --release --quiet
 
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 PORT=18395
-collector_config $PORT 1 "$WORK" > "$WORK/collector.toml"
-export TRAFFIC=$WORK/traffic.txt
-python3 benches/traffic.py 20000 3000 > "$TRAFFIC"
+profile_setup $PORT
 taskset -c 1 target/release/divolte-collector --config "$WORK/collector.toml" 2>"$WORK/log" &
 PID=$!
 sleep 1

@@ -34,6 +34,18 @@ topic = "bench"
 TOML
 }
 
+# profile_setup PORT: for the scripts that profile one collector on CPU 1:
+# a work directory $WORK (removed, and background jobs killed, on exit),
+# the collector's configuration in it, and the realistic traffic in
+# $TRAFFIC.
+profile_setup() {
+    WORK=$(mktemp -d)
+    trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+    collector_config "$1" 1 "$WORK" > "$WORK/collector.toml"
+    export TRAFFIC=$WORK/traffic.txt
+    python3 benches/traffic.py 20000 3000 > "$TRAFFIC"
+}
+
 # wait_port PORT: until /ping on PORT answers (10 s at most).
 wait_port() {
     for _ in $(seq 1000); do

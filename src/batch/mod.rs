@@ -61,9 +61,11 @@ impl Batch {
         self.records.is_empty()
     }
 
-    /// An empty batch with room for as many records and bytes as `other` holds.
+    /// An empty batch with the room `other` had: a lane's batches stay
+    /// sized for its busiest round instead of regrowing after a quiet one.
+    /// Bounded: a batch holds at most [`MAX_BATCH_RECORDS`] records.
     pub fn with_capacity_of(other: &Batch) -> Self {
-        Self { data: Vec::with_capacity(other.data.len()), records: Vec::with_capacity(other.records.len()) }
+        Self { data: Vec::with_capacity(other.data.capacity()), records: Vec::with_capacity(other.records.capacity()) }
     }
 
     /// Appends one record.

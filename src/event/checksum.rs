@@ -22,38 +22,70 @@ pub fn canonical_form<'p>(
     out: &mut Vec<u8>,
 ) {
     order.clear();
-    order.extend((0..len as u32).filter(|&i| param(i as usize).0 != b"x"));
-    if len <= 0xffff && order.iter().all(|&i| param(i as usize).0.len() == 1) {
-        // The tag's names are single bytes: sort on (byte, arrival index)
-        // packed in one integer, which keeps values of a name in arrival order.
-        for i in order.iter_mut() {
-            *i |= u32::from(param(*i as usize).0[0]) << 16;
+    if len <= 0xffff && (0..len).all(|i| param(i).0.len() == 1) {
+        // The tag's names are single bytes: chain each name's parameters
+        // in arrival order (`order[i]` is the next with the same name),
+        // then walk the names present in byte order. No sort, no compare.
+        let mut present = [0u64; 4];
+        let (mut head, mut tail) = ([0u16; 256], [0u16; 256]);
+        order.resize(len, u32::MAX);
+        for i in 0..len {
+            let name = usize::from(param(i).0[0]);
+            if name == usize::from(b'x') {
+                continue;
+            }
+            if present[name / 64] & 1 << (name % 64) == 0 {
+                present[name / 64] |= 1 << (name % 64);
+                head[name] = i as u16;
+            } else {
+                order[usize::from(tail[name])] = i as u32;
+            }
+            tail[name] = i as u16;
         }
-        order.sort_unstable();
-        for i in order.iter_mut() {
-            *i &= 0xffff;
+        let mut first = true;
+        for (word, mut bits) in present.into_iter().enumerate() {
+            while bits != 0 {
+                let mut i = u32::from(head[word * 64 + bits.trailing_zeros() as usize]);
+                bits &= bits - 1;
+                let mut same_name = false;
+                while i != u32::MAX {
+                    let (name, value) = param(i as usize);
+                    append_value(out, first, same_name, name, value);
+                    (first, same_name) = (false, true);
+                    i = order[i as usize];
+                }
+            }
+        }
+        if !first {
+            out.push(b';');
         }
     } else {
         // Stable: values of one name keep their arrival order.
+        order.extend((0..len as u32).filter(|&i| param(i as usize).0 != b"x"));
         order.sort_by(|&a, &b| param(a as usize).0.cmp(param(b as usize).0));
-    }
-    let mut current: Option<&[u8]> = None;
-    for &i in order.iter() {
-        let (name, value) = param(i as usize);
-        if current != Some(name) {
-            if current.is_some() {
-                out.push(b';');
-            }
-            out.extend_from_slice(name);
-            out.push(b'=');
-            current = Some(name);
+        for (n, &i) in order.iter().enumerate() {
+            let same_name = n > 0 && param(order[n - 1] as usize).0 == param(i as usize).0;
+            let (name, value) = param(i as usize);
+            append_value(out, n == 0, same_name, name, value);
         }
-        out.extend_from_slice(value);
-        out.push(b',');
+        if !order.is_empty() {
+            out.push(b';');
+        }
     }
-    if current.is_some() {
-        out.push(b';');
+}
+
+/// Appends one value of the canonical form, opening its name's section
+/// (and closing the one before) unless it continues the same name.
+fn append_value(out: &mut Vec<u8>, first: bool, same_name: bool, name: &[u8], value: &[u8]) {
+    if !same_name {
+        if !first {
+            out.push(b';');
+        }
+        out.extend_from_slice(name);
+        out.push(b'=');
     }
+    out.extend_from_slice(value);
+    out.push(b',');
 }
 
 /// Whether the checksum `x` (base 36) matches the canonical form's hash.

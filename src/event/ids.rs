@@ -4,6 +4,8 @@
 //! stores the identifier re-rendered with `Long.toString(ts, 36)`, so `+abc`
 //! or upper-case digits come out normalised. The unique part is opaque.
 
+use std::ops::Range;
+
 /// Parses a base-36 `i64` the way Java's `Long.parseLong(x, 36)` does:
 /// optional sign, digits and letters of either case, no overflow.
 pub fn parse_base36_i64(s: &str) -> Option<i64> {
@@ -84,20 +86,28 @@ impl<'a> DivolteId<'a> {
     /// Parses `0:<ts36>:<id>`; `None` when the version is not `0`, the
     /// timestamp is not base 36, or there are not exactly three parts.
     pub fn parse(s: &'a str) -> Option<Self> {
-        let mut parts = s.splitn(4, ':');
-        let (version, ts, unique) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || version != "0" {
-            return None;
-        }
-        Some(Self { timestamp: parse_base36_i64(ts)?, unique })
+        let (timestamp, _, unique) = id_parts(s.as_bytes())?;
+        Some(Self { timestamp, unique: &s[unique] })
     }
+}
 
-    /// Whether `raw` (the text this id was parsed from) is already in
-    /// normalised form, so it can be used as is.
-    pub fn is_rendered_as(&self, raw: &str) -> bool {
-        let ts_len = raw.len() - self.unique.len() - 3;
-        raw.as_bytes()[2..2 + ts_len] == *format_base36(self.timestamp, &mut [0; 14])
+/// The parts of the identifier `0:<ts36>:<id>` in `s`, as [`DivolteId::parse`]
+/// takes them: the timestamp, and the ranges of its text and of the unique
+/// part. Works on bytes, so a caller holding bytes need not check UTF-8.
+pub fn id_parts(s: &[u8]) -> Option<(i64, Range<usize>, Range<usize>)> {
+    let rest = s.strip_prefix(b"0:")?;
+    let colon = rest.iter().position(|&b| b == b':')?;
+    if rest[colon + 1..].contains(&b':') {
+        return None;
     }
+    let timestamp = parse_base36_i64(std::str::from_utf8(&rest[..colon]).ok()?)?;
+    Some((timestamp, 2..2 + colon, 3 + colon..s.len()))
+}
+
+/// Whether `text` is how the original renders `n` (`Long.toString(n, 36)`),
+/// so an identifier with that timestamp text is already normalised.
+pub fn is_base36_of(text: &[u8], n: i64) -> bool {
+    text == format_base36(n, &mut [0; 14])
 }
 
 #[cfg(test)]
@@ -113,9 +123,10 @@ mod tests {
 
     #[test]
     fn recognises_identifiers_in_normal_form() {
-        let id = DivolteId::parse("0:+I1T84HGY:x").unwrap();
-        assert!(!id.is_rendered_as("0:+I1T84HGY:x"));
-        assert!(DivolteId::parse("0:i1t84hgy:x").unwrap().is_rendered_as("0:i1t84hgy:x"));
+        let (timestamp, text, unique) = id_parts(b"0:+I1T84HGY:x").unwrap();
+        assert_eq!((&b"0:+I1T84HGY:x"[text], &b"0:+I1T84HGY:x"[unique]), (&b"+I1T84HGY"[..], &b"x"[..]));
+        assert!(!is_base36_of(b"+I1T84HGY", timestamp));
+        assert!(is_base36_of(b"i1t84hgy", timestamp));
     }
 
     #[test]

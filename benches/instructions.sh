@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Counts the collector's user-space instructions per request under the
+# realistic traffic of benches/load.sh: the release binary runs under
+# valgrind's callgrind, wrk sends the traffic for a while to warm it up,
+# the counters are zeroed, wrk sends it again, and the total is divided by
+# the requests answered. Kernel work (TCP) is not counted. Unlike a rate,
+# the figure does not move with other load on the machine, so it can
+# compare two builds on a noisy host.
+#
+#   bash benches/instructions.sh [seconds=10]     # BIN= another binary
+#
+# Leaves the profile in $OUT (default /tmp/collector.callgrind) for
+# `callgrind_annotate --inclusive=yes`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. benches/lib.sh
+SECS=${1:-10}
+OUT=${OUT:-/tmp/collector.callgrind}
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+python3 -c 'import mmh3' 2>/dev/null || python3 -m pip install --quiet mmh3
+if [ -z "${BIN:-}" ]; then
+    cargo build --release --quiet
+    BIN=target/release/divolte-collector
+fi
+
+PORT=18396
+profile_setup $PORT
+valgrind --tool=callgrind --callgrind-out-file="$OUT" "$BIN" --config "$WORK/collector.toml" 2>"$WORK/log" &
+for _ in $(seq 60); do curl -s -o /dev/null "http://127.0.0.1:$PORT/ping" && break; sleep 1; done
+wrk -t1 -c16 -d5s -s benches/traffic.lua "http://127.0.0.1:$PORT" > /dev/null
+callgrind_control -z > /dev/null 2>&1
+requests=$(wrk -t1 -c16 -d"${SECS}s" -s benches/traffic.lua "http://127.0.0.1:$PORT" |
+    sed -n 's/^RESULT .*requests=\([0-9]*\).*/\1/p')
+callgrind_control -d > /dev/null 2>&1
+sleep 1
+dump=$(ls -t "$OUT".* | head -1)
+instructions=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+echo "requests=$requests instructions=$instructions per_request=$((instructions / requests)) profile=$dump"
