@@ -89,7 +89,7 @@ fn bench(c: &mut Criterion) {
     let mut scratch = PixelScratch::default();
     g.bench_function("pixel_parse_and_verify", |b| {
         b.iter(|| {
-            black_box(scratch.parse(black_box(&req), 0).unwrap().corrupt);
+            black_box(scratch.parse(black_box(&req), 0).unwrap().verify().corrupt);
         })
     });
 
@@ -147,7 +147,7 @@ fn bench(c: &mut Criterion) {
     let mut out = Vec::with_capacity(1024);
     let mut map_scratch = Scratch::default();
     g.bench_function("default_mapping_and_encode", |b| {
-        let event = scratch.parse(&req, 0).unwrap();
+        let event = scratch.parse(&req, 0).unwrap().verify();
         let ua = cache.get(UA).clone();
         let inputs = Inputs { event: &event, user_agent: Some(&ua), geo: None };
         b.iter(|| {
@@ -160,7 +160,7 @@ fn bench(c: &mut Criterion) {
     // The same record through apache-avro's `Value` tree, for comparison
     // with our encoder (a unit test checks they write identical bytes).
     g.bench_function("default_mapping_and_encode_apache_avro", |b| {
-        let event = scratch.parse(&req, 0).unwrap();
+        let event = scratch.parse(&req, 0).unwrap().verify();
         let ua = cache.get(UA).clone();
         let dm = DefaultMapping::new(&layout).unwrap();
         b.iter(|| {
@@ -182,7 +182,7 @@ fn bench(c: &mut Criterion) {
         let script = Script::compile(&example("mapping.groovy"), &shop, Environment { geo: true }).unwrap();
         let shop_mapping = Mapping::standalone("bench", shop, Program::Script(script));
         g.bench_function("example_script_mapping_and_encode", |b| {
-            let event = scratch.parse(&req, 0).unwrap();
+            let event = scratch.parse(&req, 0).unwrap().verify();
             let ua = cache.get(UA).clone();
             let inputs = Inputs { event: &event, user_agent: Some(&ua), geo: Some(&geo) };
             b.iter(|| {
@@ -197,7 +197,7 @@ fn bench(c: &mut Criterion) {
     let mut scratch2 = PixelScratch::default();
     g.bench_function("full_event_path", |b| {
         b.iter(|| {
-            let event = scratch2.parse(black_box(&req), 0).unwrap();
+            let event = scratch2.parse(black_box(&req), 0).unwrap().verify();
             let ua = event.user_agent.map(|a| cache.get(a));
             let inputs = Inputs { event: &event, user_agent: ua, geo: None };
             out.clear();

@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use divolte::avro::{default_schema, RecordLayout};
-use divolte::event::pixel::PixelScratch;
+use divolte::event::pixel::{PixelScratch, Unverified};
 use divolte::http::{Method, Request};
 use divolte::mapping::default::DefaultMapping;
 use divolte::mapping::script::{Environment, Script};
@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
         received: SystemTime::now(),
     };
     let mut pixel = PixelScratch::default();
-    let Ok(event) = pixel.parse(&req, 0) else { return };
+    let Ok(event) = pixel.parse(&req, 0).map(Unverified::verify) else { return };
     let mut scratch = Scratch::default();
     let mut out = Vec::new();
     for m in mappings() {

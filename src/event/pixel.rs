@@ -175,13 +175,37 @@ fn normalised_id(arena: &mut Vec<u8>, raw: Range<usize>) -> Option<Range<usize>>
     Some(start..arena.len())
 }
 
+/// A parsed pixel event whose checksum is not checked yet. The shard's
+/// pipeline starts the duplicate memory's lookup (a cache miss) from
+/// [`event`](Self::event) and then [`verify`](Self::verify)s, so that the
+/// hashing runs while the memory's line is on its way.
+#[derive(Debug)]
+pub struct Unverified<'a> {
+    event: Event<'a>,
+    canonical: &'a [u8],
+    checksum: Option<&'a str>,
+}
+
+impl<'a> Unverified<'a> {
+    /// The event, flagged corrupt until verified.
+    pub fn event(&self) -> &Event<'a> {
+        &self.event
+    }
+
+    /// The event, flagged corrupt when its checksum does not match.
+    pub fn verify(mut self) -> Event<'a> {
+        self.event.corrupt = !checksum::verify(self.canonical, self.checksum);
+        self.event
+    }
+}
+
 impl PixelScratch {
     /// Parses the event in `req`'s query string.
     ///
     /// # Errors
     /// [`Rejected`] when the party id, session id or another required
     /// parameter is missing or invalid.
-    pub fn parse<'a>(&'a mut self, req: &'a Request<'a>, source: usize) -> Result<Event<'a>, Rejected> {
+    pub fn parse<'a>(&'a mut self, req: &'a Request<'a>, source: usize) -> Result<Unverified<'a>, Rejected> {
         self.arena.clear();
         self.params.clear();
         self.canonical.clear();
@@ -247,7 +271,7 @@ impl PixelScratch {
             return Err(Rejected::Incomplete);
         };
         let int = |r: &Option<Range<usize>>| text(r).and_then(parse_base36_i32);
-        Ok(Event {
+        let event = Event {
             source,
             kind: SourceKind::Browser,
             timestamp: millis_since_epoch(req.received),
@@ -259,7 +283,7 @@ impl PixelScratch {
             client_timestamp: client_ts,
             new_party: new_party == "t",
             first_in_session: first_in_session == "t",
-            corrupt: !checksum::verify(&self.canonical, text(x)),
+            corrupt: true,
             duplicate: false,
             location: text(location),
             referer: text(referer),
@@ -272,7 +296,8 @@ impl PixelScratch {
             custom_parameters: text(custom).map(CustomParameters::Mincode),
             user_agent: req.header("user-agent"),
             headers: req.headers,
-        })
+        };
+        Ok(Unverified { event, canonical: &self.canonical, checksum: text(x) })
     }
 }
 
@@ -393,7 +418,7 @@ mod tests {
             received: std::time::SystemTime::now(),
         };
         let mut scratch = PixelScratch::default();
-        f(scratch.parse(&req, 0));
+        f(scratch.parse(&req, 0).map(Unverified::verify));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::assets::{accepts_gzip, Tag, TEST_PAGE};
 use crate::batch::ShardBatches;
+use crate::enrich::dedup::Probe;
 use crate::enrich::forwarded::forwarded_for;
 use crate::enrich::useragent::UserAgentCache;
 use crate::event::pixel::PixelScratch;
@@ -145,7 +146,12 @@ impl Pipeline {
         let mut stages = self.stages.borrow_mut();
         let Stages { pixel, after } = &mut *stages;
         match pixel.parse(req, source) {
-            Ok(event) => self.enrich_map_batch(event, req, after),
+            Ok(parsed) => {
+                let event = parsed.event();
+                let probe =
+                    self.rt.duplicates.probe(event.party_id, event.session_id, event.event_id, &mut after.dedup_key);
+                self.enrich_map_batch(parsed.verify(), probe, req, after)
+            }
             Err(reason) => self.rejected_event(req, reason),
         }
     }
@@ -158,7 +164,12 @@ impl Pipeline {
             Err(reason) => return self.rejected_event(req, reason),
         };
         match json::event(&body, party, req, source) {
-            Ok(event) => self.enrich_map_batch(event, req, &mut self.stages.borrow_mut().after),
+            Ok(event) => {
+                let after = &mut self.stages.borrow_mut().after;
+                let probe =
+                    self.rt.duplicates.probe(event.party_id, event.session_id, event.event_id, &mut after.dedup_key);
+                self.enrich_map_batch(event, probe, req, after)
+            }
             Err(reason) => self.rejected_event(req, reason),
         }
     }
@@ -184,16 +195,16 @@ impl Pipeline {
     fn enrich_map_batch<'a>(
         &self,
         mut event: Event<'a>,
+        probe: Probe,
         req: &'a Request<'a>,
         after: &'a mut AfterParse,
     ) -> Option<Ticket> {
         let m = &self.metrics;
-        let AfterParse { user_agents, batches, record, forwarded, dedup_key, mapping: scratch, last_mapping_warning } =
-            after;
+        let AfterParse { user_agents, batches, record, forwarded, mapping: scratch, last_mapping_warning, .. } = after;
         if event.corrupt {
             m.inc(Counter::EventsCorrupt);
         }
-        event.duplicate = self.rt.duplicates.seen_before(event.party_id, event.session_id, event.event_id, dedup_key);
+        event.duplicate = self.rt.duplicates.check(probe);
         if event.duplicate {
             m.inc(Counter::EventsDuplicate);
         }
