@@ -8,8 +8,9 @@
 # what the fuzzer learns goes to a scratch corpus and is thrown away. A
 # crash stops the run with the input under fuzz/artifacts/<target>/.
 # Needs cargo-fuzz; stable Rust works with RUSTC_BOOTSTRAP (set here) and
-# no sanitizer, which suits a crate without unsafe code of its own: what is
-# looked for is panics, hangs and runaway memory.
+# no sanitizer, which suits a crate whose only unsafe code is a few system
+# calls and CPU hints: what is looked for is panics, hangs and runaway
+# memory.
 set -euo pipefail
 cd "$(dirname "$0")"
 RUNS=${1:-10000000}
