@@ -72,7 +72,7 @@ const HEX: [u8; 256] = {
 /// The byte that `%hi lo` stands for, when both are hex digits.
 fn unescape(hi: Option<&u8>, lo: Option<&u8>) -> Option<u8> {
     let (hi, lo) = (HEX[usize::from(*hi?)], HEX[usize::from(*lo?)]);
-    (hi | lo != 0xff).then_some(hi << 4 | lo)
+    ((hi | lo) != 0xff).then_some(hi << 4 | lo)
 }
 
 /// URL-decodes a whole query string into `arena` in one pass, recording
@@ -83,7 +83,7 @@ fn unescape(hi: Option<&u8>, lo: Option<&u8>) -> Option<u8> {
 /// the output advances only past the bytes before the first one that needs
 /// decoding. One pass over the query replaced a search per pair and a
 /// decode per value, which dominated the profile of the whole event path;
-/// the word-wise pass then took a third of its instructions off.
+/// the word-wise pass then cut the parser's instructions by a fifth.
 fn decode_query(query: &[u8], arena: &mut Vec<u8>, params: &mut Vec<Param>) {
     let mut name_start = arena.len();
     let mut w = name_start;
