@@ -538,17 +538,33 @@ impl Broker {
     /// until `expected` arrived or `limit` passed.
     pub fn consume(&self, topic: &str, expected: usize, limit: Duration) -> Vec<Consumed> {
         use rdkafka::consumer::{BaseConsumer, Consumer};
-        use rdkafka::Message;
+        use rdkafka::{Message, Offset, TopicPartitionList};
         let consumer: BaseConsumer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", self.bootstrap())
             .set("group.id", format!("test-{}", free_port()))
             .set("enable.auto.commit", "false")
-            .set("auto.offset.reset", "earliest")
             .create()
             .unwrap();
-        consumer.subscribe(&[topic]).unwrap();
-        let mut out = Vec::new();
+        // Every partition assigned directly and read from its start: no
+        // consumer group to join, which a just-restarted broker can take
+        // longer over than a test waits.
         let deadline = Instant::now() + limit;
+        let partitions = loop {
+            let found = consumer.fetch_metadata(Some(topic), Duration::from_secs(2)).ok().and_then(|m| {
+                m.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().len()).filter(|&n| n > 0)
+            });
+            match found {
+                Some(n) => break n,
+                None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                None => return Vec::new(),
+            }
+        };
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions as i32 {
+            assignment.add_partition_offset(topic, partition, Offset::Beginning).unwrap();
+        }
+        consumer.assign(&assignment).unwrap();
+        let mut out = Vec::new();
         while out.len() < expected && Instant::now() < deadline {
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
                 out.push(Consumed {
