@@ -27,7 +27,7 @@ fi
 PORT=18396
 profile_setup $PORT
 valgrind --tool=callgrind --callgrind-out-file="$OUT" "$BIN" --config "$WORK/collector.toml" 2>"$WORK/log" &
-for _ in $(seq 60); do curl -s -o /dev/null "http://127.0.0.1:$PORT/ping" && break; sleep 1; done
+wait_port $PORT 60    # valgrind starts it slowly
 wrk -t1 -c16 -d5s -s benches/traffic.lua "http://127.0.0.1:$PORT" > /dev/null
 callgrind_control -z > /dev/null 2>&1
 requests=$(wrk -t1 -c16 -d"${SECS}s" -s benches/traffic.lua "http://127.0.0.1:$PORT" |

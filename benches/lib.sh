@@ -46,11 +46,11 @@ profile_setup() {
     python3 benches/traffic.py 20000 3000 > "$TRAFFIC"
 }
 
-# wait_port PORT: until /ping on PORT answers 200 (10 s at most). Polls
+# wait_port PORT [SECONDS=10]: until /ping on PORT answers 200. Polls
 # through bash's /dev/tcp, without a pause: with a curl process and a
 # sleep per attempt the measured startup was mostly the polling.
 wait_port() {
-    local deadline=$((SECONDS + 10)) status
+    local deadline=$((SECONDS + ${2:-10})) status
     while [ $SECONDS -lt $deadline ]; do
         if exec 3<>"/dev/tcp/127.0.0.1/$1"; then
             printf 'GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&3

@@ -39,9 +39,10 @@ fn slot_and_signature(key: &[u8], slots: usize) -> (usize, u64) {
 impl DuplicateMemory {
     /// A memory of `slots` (at least one) signatures.
     pub fn new(slots: usize) -> Self {
-        let mut table = Vec::with_capacity(slots.max(1));
+        let slots = slots.max(1);
+        let mut table = Vec::with_capacity(slots);
         advise_huge_pages(table.as_ptr(), table.capacity() * std::mem::size_of::<AtomicU64>());
-        table.extend((0..slots.max(1)).map(|_| AtomicU64::new(0)));
+        table.extend((0..slots).map(|_| AtomicU64::new(0)));
         Self { slots: table.into_boxed_slice() }
     }
 

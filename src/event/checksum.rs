@@ -22,6 +22,7 @@ pub fn canonical_form<'p>(
     out: &mut Vec<u8>,
 ) {
     order.clear();
+    let start = out.len();
     if len <= 0xffff && (0..len).all(|i| param(i).0.len() == 1) {
         // The tag's names are single bytes: chain each name's parameters
         // in arrival order (`order[i]` is the next with the same name),
@@ -42,7 +43,6 @@ pub fn canonical_form<'p>(
             }
             tail[name] = i as u16;
         }
-        let mut first = true;
         for (word, mut bits) in present.into_iter().enumerate() {
             while bits != 0 {
                 let mut i = u32::from(head[word * 64 + bits.trailing_zeros() as usize]);
@@ -50,14 +50,11 @@ pub fn canonical_form<'p>(
                 let mut same_name = false;
                 while i != u32::MAX {
                     let (name, value) = param(i as usize);
-                    append_value(out, first, same_name, name, value);
-                    (first, same_name) = (false, true);
+                    append_value(out, start, same_name, name, value);
+                    same_name = true;
                     i = order[i as usize];
                 }
             }
-        }
-        if !first {
-            out.push(b';');
         }
     } else {
         // Stable: values of one name keep their arrival order.
@@ -66,19 +63,20 @@ pub fn canonical_form<'p>(
         for (n, &i) in order.iter().enumerate() {
             let same_name = n > 0 && param(order[n - 1] as usize).0 == param(i as usize).0;
             let (name, value) = param(i as usize);
-            append_value(out, n == 0, same_name, name, value);
+            append_value(out, start, same_name, name, value);
         }
-        if !order.is_empty() {
-            out.push(b';');
-        }
+    }
+    if out.len() > start {
+        out.push(b';');
     }
 }
 
-/// Appends one value of the canonical form, opening its name's section
-/// (and closing the one before) unless it continues the same name.
-fn append_value(out: &mut Vec<u8>, first: bool, same_name: bool, name: &[u8], value: &[u8]) {
+/// Appends one value of the canonical form that starts at `out[start]`,
+/// opening its name's section (and closing the one before) unless it
+/// continues the same name.
+fn append_value(out: &mut Vec<u8>, start: usize, same_name: bool, name: &[u8], value: &[u8]) {
     if !same_name {
-        if !first {
+        if out.len() > start {
             out.push(b';');
         }
         out.extend_from_slice(name);

@@ -143,7 +143,7 @@ fn decode_query(query: &[u8], arena: &mut Vec<u8>, params: &mut Vec<Param>) {
 }
 
 /// Replaces invalid UTF-8 in a decoded value with U+FFFD, in place at the
-/// arena's end; returns the new range. Only used when the arena as a whole
+/// arena's end; returns the new range. Only used when an escaped value
 /// failed validation, which well-behaved clients never cause.
 fn make_utf8(arena: &mut Vec<u8>, range: Range<usize>) -> Range<usize> {
     let fixed = String::from_utf8_lossy(&arena[range]).into_owned();

@@ -147,9 +147,8 @@ impl Pipeline {
         let Stages { pixel, after } = &mut *stages;
         match pixel.parse(req, source) {
             Ok(parsed) => {
-                let event = parsed.event();
-                let probe =
-                    self.rt.duplicates.probe(event.party_id, event.session_id, event.event_id, &mut after.dedup_key);
+                // The duplicate memory's slot loads while the checksum is hashed.
+                let probe = self.probe_duplicates(parsed.event(), after);
                 self.enrich_map_batch(parsed.verify(), probe, req, after)
             }
             Err(reason) => self.rejected_event(req, reason),
@@ -166,8 +165,7 @@ impl Pipeline {
         match json::event(&body, party, req, source) {
             Ok(event) => {
                 let after = &mut self.stages.borrow_mut().after;
-                let probe =
-                    self.rt.duplicates.probe(event.party_id, event.session_id, event.event_id, &mut after.dedup_key);
+                let probe = self.probe_duplicates(&event, after);
                 self.enrich_map_batch(event, probe, req, after)
             }
             Err(reason) => self.rejected_event(req, reason),
@@ -188,6 +186,11 @@ impl Pipeline {
             "Improper request. Event dropped."
         );
         None
+    }
+
+    /// Starts the duplicate memory's lookup of `event`; enrichment finishes it.
+    fn probe_duplicates(&self, event: &Event<'_>, after: &mut AfterParse) -> Probe {
+        self.rt.duplicates.probe(event.party_id, event.session_id, event.event_id, &mut after.dedup_key)
     }
 
     /// The stages after parsing: duplicate memory, proxy address, user
