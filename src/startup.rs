@@ -27,11 +27,7 @@ pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 /// # Errors
 /// A configured CPU is not one the process may run on.
 pub fn shard_cpus(cores: Option<&Cores>) -> Result<Vec<usize>, StartupError> {
-    let allowed: Vec<usize> = core_affinity::get_core_ids()
-        .ok_or("cannot read this process's CPU affinity")?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
+    let allowed = allowed_cpus()?;
     match cores {
         None => Ok(allowed),
         Some(Cores::Count(n)) if *n <= allowed.len() => Ok(allowed[..*n].to_vec()),
@@ -48,6 +44,51 @@ pub fn shard_cpus(cores: Option<&Cores>) -> Result<Vec<usize>, StartupError> {
             None => Ok(list.clone()),
         },
     }
+}
+
+/// The CPUs this process may run on (its affinity mask, which `taskset`
+/// and cgroups narrow).
+fn allowed_cpus() -> Result<Vec<usize>, StartupError> {
+    Ok(core_affinity::get_core_ids()
+        .ok_or("cannot read this process's CPU affinity")?
+        .into_iter()
+        .map(|c| c.id)
+        .collect())
+}
+
+/// Confines the calling thread, and so every thread it starts afterwards
+/// (flush threads, librdkafka's threads, signal and reload watchers), to
+/// the allowed CPUs that no shard is pinned to, and returns them. A shard
+/// busy-polls its CPU; a flush thread woken there takes it from requests,
+/// and a burst of producer work shows up as request latency. When the
+/// shards take every allowed CPU, nothing changes and the threads share
+/// the shards' CPUs (the result is empty). Shards pin themselves.
+///
+/// # Errors
+/// The affinity cannot be read or set.
+pub fn keep_off_shard_cpus(shards: &[usize]) -> Result<Vec<usize>, StartupError> {
+    let others: Vec<usize> = allowed_cpus()?.into_iter().filter(|c| !shards.contains(c)).collect();
+    if others.is_empty() {
+        return Ok(others);
+    }
+    // SAFETY: `set` is a plain bit set that CPU_ZERO and CPU_SET fill within
+    // its bounds, and sched_setaffinity only reads `size_of_val(&set)` bytes.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        for &cpu in &others {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set)
+    };
+    if rc != 0 {
+        return Err(format!(
+            "cannot confine the flush threads to CPUs {others:?}: {}",
+            std::io::Error::last_os_error()
+        )
+        .into());
+    }
+    Ok(others)
 }
 
 /// The listen address (`host` unset means loopback, as the original).
@@ -94,9 +135,10 @@ fn ensure_free(addr: SocketAddr) -> Result<(), StartupError> {
 pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     let cpus = shard_cpus(config.global.server.cores.as_ref())?;
     ensure_free(listen_addr(&config)?)?;
+    let others = keep_off_shard_cpus(&cpus)?;
     let Built { runtime, sinks } = build(&config, cpus.len())?;
     watch_signals(runtime.lifecycle.clone(), config.global.server.shutdown_delay.0)?;
-    tracing::info!(config = config_source, address = %runtime.addr, shards = cpus.len(), cpus = ?cpus, "Starting server on {}.", runtime.addr);
+    tracing::info!(config = config_source, address = %runtime.addr, shards = cpus.len(), cpus = ?cpus, other_threads_on = ?others, "Starting server on {}.", runtime.addr);
 
     let served = shard::run(runtime, &cpus);
     // Every shard has stopped and handed off its last batch.

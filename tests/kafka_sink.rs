@@ -79,6 +79,7 @@ fn records_arrive_keyed_timestamped_and_decodable_beside_the_file_sink() {
         assert_eq!(&m.value[..5], &[0x00, 0x1d, 0xef, 0xac, 0xed], "magic byte and big-endian schema id");
         decode(&schema, &m.value[5..]);
     }
+    c.assert_off_shard_cpus("rdk:");
     common::eventually(Duration::from_secs(10), || c.metric("divolte_sink_delivered_total", "sink=\"naked\"") == 30);
     assert_eq!(c.metric("divolte_sink_delivered_total", "sink=\"cf\""), 30);
     let (status, c) = c.stop();

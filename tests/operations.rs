@@ -329,3 +329,15 @@ fn metrics_parse_with_prometheus_own_parser() {
         assert!(families.iter().any(|n| n.starts_with(f)), "{f} in {families:?}");
     }
 }
+
+#[test]
+fn flush_and_other_threads_keep_off_the_shards_cpus() {
+    // One shard, on the first CPU this process may use; its flush threads
+    // and the signal watcher go to the rest.
+    let c = Collector::start(Options::default());
+    c.assert_off_shard_cpus("sink-");
+    c.assert_off_shard_cpus("signals");
+    let mut threads = c.thread_cpus();
+    threads.retain(|(n, _)| n.starts_with("shard"));
+    assert!(threads.iter().all(|(_, cpus)| cpus.len() == 1), "a shard is pinned to one CPU: {threads:?}");
+}

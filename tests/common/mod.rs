@@ -208,6 +208,44 @@ impl Collector {
         }
     }
 
+    /// Each of the process's threads: its name and the CPUs it may run on.
+    pub fn thread_cpus(&self) -> Vec<(String, Vec<usize>)> {
+        let pid = self.child.as_ref().unwrap().id();
+        let mut threads = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+            let dir = task.unwrap().path();
+            let (Ok(name), Ok(status)) =
+                (std::fs::read_to_string(dir.join("comm")), std::fs::read_to_string(dir.join("status")))
+            else {
+                continue; // the thread ended meanwhile
+            };
+            threads.push((name.trim().to_owned(), allowed_cpus(&status)));
+        }
+        threads
+    }
+
+    /// Asserts that threads named `prefix*` (there must be some) keep off
+    /// the shards' CPUs and may use every other CPU the test may use; with
+    /// a single CPU they share it.
+    pub fn assert_off_shard_cpus(&self, prefix: &str) {
+        let threads = self.thread_cpus();
+        let mut shard_cpus: Vec<usize> =
+            threads.iter().filter(|(n, _)| n.starts_with("shard")).flat_map(|(_, c)| c.clone()).collect();
+        shard_cpus.sort_unstable();
+        shard_cpus.dedup();
+        assert!(!shard_cpus.is_empty(), "no shard threads in {threads:?}");
+        let mine = allowed_cpus(&std::fs::read_to_string("/proc/self/status").unwrap());
+        let mut others: Vec<usize> = mine.iter().copied().filter(|c| !shard_cpus.contains(c)).collect();
+        if others.is_empty() {
+            others = mine;
+        }
+        let matching: Vec<_> = threads.iter().filter(|(n, _)| n.starts_with(prefix)).collect();
+        assert!(!matching.is_empty(), "no {prefix}* threads in {threads:?}");
+        for (name, cpus) in matching {
+            assert_eq!(cpus, &others, "{name} (shards on {shard_cpus:?})");
+        }
+    }
+
     pub fn signal(&self, sig: i32) {
         let pid = self.child.as_ref().unwrap().id() as i32;
         // SAFETY: sending a signal to our own child process.
@@ -638,4 +676,15 @@ impl Drop for Front {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
+}
+
+/// The CPUs in a /proc status's `Cpus_allowed_list` ("0-3,6").
+pub fn allowed_cpus(status: &str) -> Vec<usize> {
+    let list = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).expect("Cpus_allowed_list").trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        cpus.extend(a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap());
+    }
+    cpus
 }
