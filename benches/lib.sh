@@ -18,7 +18,8 @@ TOML
 }
 
 # collector_kafka_config PORT CPU BROKER: the same, with a Kafka sink
-# (topic "bench") instead of files.
+# (topic "bench") instead of files. KAFKA_PRODUCER adds lines to the
+# producer table (e.g. '"linger.ms" = 50').
 collector_kafka_config() {
     cat <<TOML
 [global.server]
@@ -28,6 +29,7 @@ cores = [$2]
 enabled = true
 [global.kafka.producer]
 "bootstrap.servers" = "$3"
+${KAFKA_PRODUCER:-}
 [sinks.kafka]
 type = "kafka"
 topic = "bench"
@@ -65,4 +67,22 @@ wait_port() {
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# thread_ticks PID: "name ticks" for each thread of PID, numbered names
+# folded into one group (librdkafka's "rdk:broker1", "rdk:broker2"...).
+thread_ticks() {
+    for task in /proc/"$1"/task/*; do
+        printf '%s %s\n' "$(tr -d ' \n' < "$task/comm" | sed 's/[0-9-]*$//')" "$(awk '{print $14 + $15}' "$task/stat")"
+    done 2>/dev/null
+}
+
+# per_request_by_thread BEFORE AFTER REQUESTS: CPU per request (µs) of
+# each thread group between two thread_ticks snapshots.
+per_request_by_thread() {
+    awk -v n="$3" -v hz="$(getconf CLK_TCK)" '
+        FNR == NR { before[$1] += $2; next }
+        { after[$1] += $2 }
+        END { for (t in after) if (after[t] > before[t]) printf "%s=%.2f ", t, (after[t] - before[t]) * 1e6 / hz / n; print "" }
+    ' "$1" "$2"
+}
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }

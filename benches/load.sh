@@ -9,11 +9,13 @@
 # Env: SERVER_CPU (1), LOAD_CPU (0), TMPDIR (where the collector's files go),
 # TRAFFIC (a file from traffic.py; generated when unset), SINK=kafka to
 # write to a local tansu broker (on LOAD_CPU, beside wrk) instead of files,
+# KAFKA_PRODUCER (lines for the producer table, e.g. '"linger.ms" = 50'),
 # BIN (another collector binary to compare; the one built by default).
 # Prints, per run and as medians: rate, latency p50/p99/p99.9, server CPU
-# per request, server RSS; the collector/nginx ratio; the collector's
-# startup time to its first /ping; and, with oha installed, latency at a
-# fixed rate of half the measured maximum.
+# per request (and the collector's split by thread), server RSS; the
+# collector/nginx ratio; the collector's startup time to its first /ping;
+# and, with oha installed, latency and CPU per request of both servers at
+# a fixed rate of half the collector's median, run after run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
@@ -63,15 +65,19 @@ http {
 }
 NGINX
 
-# run_one PORT PID: prints "rate p50 p99 p999 cpu_us_per_request rss_mib errors"
+# run_one PORT PID: prints "rate p50 p99 p999 cpu_us_per_request rss_mib
+# errors", and each thread group's CPU per request to $WORK/threads.
 run_one() {
     local before after out
+    thread_ticks "$2" > "$WORK/threads.before"
     before=$(cpu_ticks "$2")
     out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${SECS}s" -s benches/traffic.lua "http://127.0.0.1:$1" | grep '^RESULT')
     after=$(cpu_ticks "$2")
+    thread_ticks "$2" > "$WORK/threads.after"
     local rate requests
     rate=$(sed 's/.*rate=\([0-9.]*\).*/\1/' <<<"$out")
     requests=$(sed 's/.* requests=\([0-9]*\).*/\1/' <<<"$out")
+    per_request_by_thread "$WORK/threads.before" "$WORK/threads.after" "$requests" > "$WORK/threads"
     printf '%s %s %s %s %.2f %s %s\n' "$rate" \
         "$(sed 's/.*p50_us=\([0-9]*\).*/\1/' <<<"$out")" "$(sed 's/.*p99_us=\([0-9]*\).*/\1/' <<<"$out")" \
         "$(sed 's/.*p999_us=\([0-9]*\).*/\1/' <<<"$out")" \
@@ -96,8 +102,10 @@ printf '%-4s %-10s %10s %8s %8s %8s %10s %8s %6s\n' run server req/s p50_us p99_
 dv=(); ng=(); ratios=()
 for i in $(seq "$RUNS"); do
     read -r dr d50 d99 d999 dcpu drss derr < <(run_one $DV_PORT $DV_PID)
+    dthreads=$(cat "$WORK/threads")
     read -r nr n50 n99 n999 ncpu nrss nerr < <(run_one $NG_PORT "$NG_WORKER")
     printf '%-4s %-10s %10.0f %8s %8s %8s %10s %8s %6s\n' "$i" collector "$dr" "$d50" "$d99" "$d999" "$dcpu" "$drss" "$derr"
+    printf '     collector CPU per request by thread (us): %s\n' "$dthreads"
     printf '%-4s %-10s %10.0f %8s %8s %8s %10s %8s %6s\n' "$i" nginx "$nr" "$n50" "$n99" "$n999" "$ncpu" "$nrss" "$nerr"
     dv+=("$dr"); ng+=("$nr"); ratios+=("$(echo "$dr / $nr" | bc -l)")
 done
@@ -109,11 +117,31 @@ echo "collector startup to first /ping: ${startup_ms} ms"
 
 if command -v oha >/dev/null; then
     rate=$(printf '%.0f' "$(echo "$md / 2" | bc -l)")
-    cut -f1 "$TRAFFIC" | sed "s|^|http://127.0.0.1:$DV_PORT|" > "$WORK/urls.txt"
-    echo "fixed rate ${rate} req/s for ${SECS}s (oha, the traffic's URLs, one Chrome user agent):"
-    taskset -c "$LOAD_CPU" oha --no-tui -q "$rate" -z "${SECS}s" -c "$CONNS" --latency-correction \
-        -H "User-Agent: $(head -1 "$TRAFFIC" | cut -f2)" --urls-from-file "$WORK/urls.txt" \
-        | grep -E 'Requests/sec|Success rate|50.00%|99.00%|99.90%'
+    ua=$(head -1 "$TRAFFIC" | cut -f2)
+    # fixed_one PORT PID: prints "p50_ms p99_ms p999_ms cpu_us_per_request".
+    fixed_one() {
+        local before after out
+        cut -f1 "$TRAFFIC" | sed "s|^|http://127.0.0.1:$1|" > "$WORK/urls.txt"
+        before=$(cpu_ticks "$2")
+        out=$(taskset -c "$LOAD_CPU" oha --no-tui -q "$rate" -z "${SECS}s" -c "$CONNS" --latency-correction \
+            -H "User-Agent: $ua" --urls-from-file "$WORK/urls.txt")
+        after=$(cpu_ticks "$2")
+        printf '%s %s %s %.2f\n' "$(awk '/ 50.00% in/ {print $(NF-1)}' <<<"$out")" \
+            "$(awk '/ 99.00% in/ {print $(NF-1)}' <<<"$out")" "$(awk '/ 99.90% in/ {print $(NF-1)}' <<<"$out")" \
+            "$(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / ($rate * $SECS)" | bc -l)"
+    }
+    echo "fixed rate ${rate} req/s, half the collector's median (oha, the traffic's URLs, one Chrome user agent):"
+    printf '%-4s %-10s %8s %8s %8s %10s\n' run server p50_ms p99_ms p999_ms cpu_us/req
+    d99=(); n99=()
+    for i in $(seq "$RUNS"); do
+        read -r f50 f99 f999 fcpu < <(fixed_one $DV_PORT $DV_PID)
+        printf '%-4s %-10s %8s %8s %8s %10s\n' "$i" collector "$f50" "$f99" "$f999" "$fcpu"
+        d99+=("$f99")
+        read -r f50 f99 f999 fcpu < <(fixed_one $NG_PORT "$NG_WORKER")
+        printf '%-4s %-10s %8s %8s %8s %10s\n' "$i" nginx "$f50" "$f99" "$f999" "$fcpu"
+        n99+=("$f99")
+    done
+    printf 'median p99 at the fixed rate: collector %s ms, nginx %s ms\n' "$(median "${d99[@]}")" "$(median "${n99[@]}")"
 fi
 
 curl -s "http://127.0.0.1:$DV_PORT/metrics" | grep -E '^divolte_(sink_(delivered|failed)_total|records_dropped_total)' || true
