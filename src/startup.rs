@@ -58,15 +58,16 @@ fn allowed_cpus() -> Result<Vec<usize>, StartupError> {
 
 /// Confines the calling thread, and so every thread it starts afterwards
 /// (flush threads, librdkafka's threads, signal and reload watchers), to
-/// the allowed CPUs that no shard is pinned to, and returns them. A shard
-/// busy-polls its CPU; a flush thread woken there takes it from requests,
-/// and a burst of producer work shows up as request latency. When the
+/// the allowed CPUs that no shard is pinned to, and returns them. Under
+/// load a shard keeps its CPU busy; a flush thread woken there takes time
+/// from requests, and a burst of producer work shows up as request
+/// latency. When the
 /// shards take every allowed CPU, nothing changes and the threads share
 /// the shards' CPUs (the result is empty). Shards pin themselves.
 ///
 /// # Errors
 /// The affinity cannot be read or set.
-pub fn keep_off_shard_cpus(shards: &[usize]) -> Result<Vec<usize>, StartupError> {
+fn keep_off_shard_cpus(shards: &[usize]) -> Result<Vec<usize>, StartupError> {
     let others: Vec<usize> = allowed_cpus()?.into_iter().filter(|c| !shards.contains(c)).collect();
     if others.is_empty() {
         return Ok(others);
