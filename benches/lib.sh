@@ -71,8 +71,11 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # thread_ticks PID: "name ticks" for each thread of PID, numbered names
 # folded into one group (librdkafka's "rdk:broker1", "rdk:broker2"...).
 thread_ticks() {
+    local task stat
     for task in /proc/"$1"/task/*; do
-        printf '%s %s\n' "$(tr -d ' \n' < "$task/comm" | sed 's/[0-9-]*$//')" "$(awk '{print $14 + $15}' "$task/stat")"
+        stat=$(cat "$task/stat") || continue
+        # Fields after the name, which may hold spaces: utime is the 12th.
+        printf '%s %s\n' "$(tr -d ' \n' < "$task/comm" | sed 's/[0-9-]*$//')" "$(awk '{print $12 + $13}' <<<"${stat##*) }")"
     done 2>/dev/null
 }
 
@@ -80,7 +83,7 @@ thread_ticks() {
 # each thread group between two thread_ticks snapshots.
 per_request_by_thread() {
     awk -v n="$3" -v hz="$(getconf CLK_TCK)" '
-        FNR == NR { before[$1] += $2; next }
+        FILENAME == ARGV[1] { before[$1] += $2; next }
         { after[$1] += $2 }
         END { for (t in after) if (after[t] > before[t]) printf "%s=%.2f ", t, (after[t] - before[t]) * 1e6 / hz / n; print "" }
     ' "$1" "$2"

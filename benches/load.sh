@@ -115,20 +115,21 @@ printf 'median: collector %.0f req/s, nginx %.0f req/s, ratio of medians %.3f, m
     "$md" "$mn" "$(echo "$md / $mn" | bc -l)" "$(median "${ratios[@]}")"
 echo "collector startup to first /ping: ${startup_ms} ms"
 
-if command -v oha >/dev/null; then
-    rate=$(printf '%.0f' "$(echo "$md / 2" | bc -l)")
+rate=$(printf '%.0f' "$(echo "$md / 2" | bc -l)")
+if command -v oha >/dev/null && [ "$rate" -gt 0 ]; then
     ua=$(head -1 "$TRAFFIC" | cut -f2)
     # fixed_one PORT PID: prints "p50_ms p99_ms p999_ms cpu_us_per_request".
     fixed_one() {
         local before after out
         cut -f1 "$TRAFFIC" | sed "s|^|http://127.0.0.1:$1|" > "$WORK/urls.txt"
         before=$(cpu_ticks "$2")
-        out=$(taskset -c "$LOAD_CPU" oha --no-tui -q "$rate" -z "${SECS}s" -c "$CONNS" --latency-correction \
+        # -u ms: left to itself oha picks the unit from the slowest request.
+        out=$(taskset -c "$LOAD_CPU" oha --no-tui -u ms -q "$rate" -z "${SECS}s" -c "$CONNS" --latency-correction \
             -H "User-Agent: $ua" --urls-from-file "$WORK/urls.txt")
         after=$(cpu_ticks "$2")
         printf '%s %s %s %.2f\n' "$(awk '/ 50.00% in/ {print $(NF-1)}' <<<"$out")" \
             "$(awk '/ 99.00% in/ {print $(NF-1)}' <<<"$out")" "$(awk '/ 99.90% in/ {print $(NF-1)}' <<<"$out")" \
-            "$(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / ($rate * $SECS)" | bc -l)"
+            "$(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / ($(awk '/Requests\/sec/ {print $2}' <<<"$out") * $SECS)" | bc -l)"
     }
     echo "fixed rate ${rate} req/s, half the collector's median (oha, the traffic's URLs, one Chrome user agent):"
     printf '%-4s %-10s %8s %8s %8s %10s\n' run server p50_ms p99_ms p999_ms cpu_us/req

@@ -65,8 +65,11 @@ fn allowed_cpus() -> Result<Vec<usize>, StartupError> {
 /// shards take every allowed CPU, nothing changes and the threads share
 /// the shards' CPUs (the result is empty). Shards pin themselves.
 ///
+/// A mask that cannot be set (a seccomp filter, say) is logged, and the
+/// threads share the shards' CPUs.
+///
 /// # Errors
-/// The affinity cannot be read or set.
+/// The affinity cannot be read.
 fn keep_off_shard_cpus(shards: &[usize]) -> Result<Vec<usize>, StartupError> {
     let others: Vec<usize> = allowed_cpus()?.into_iter().filter(|c| !shards.contains(c)).collect();
     if others.is_empty() {
@@ -83,11 +86,9 @@ fn keep_off_shard_cpus(shards: &[usize]) -> Result<Vec<usize>, StartupError> {
         libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set)
     };
     if rc != 0 {
-        return Err(format!(
-            "cannot confine the flush threads to CPUs {others:?}: {}",
-            std::io::Error::last_os_error()
-        )
-        .into());
+        let error = std::io::Error::last_os_error();
+        tracing::warn!(cpus = ?others, %error, "Cannot keep the flush threads off the shards' CPUs; they share them.");
+        return Ok(Vec::new());
     }
     Ok(others)
 }

@@ -237,6 +237,7 @@ impl Collector {
         let mine = allowed_cpus(&std::fs::read_to_string("/proc/self/status").unwrap());
         let mut others: Vec<usize> = mine.iter().copied().filter(|c| !shard_cpus.contains(c)).collect();
         if others.is_empty() {
+            eprintln!("one CPU only: the threads share it with the shard");
             others = mine;
         }
         let matching: Vec<_> = threads.iter().filter(|(n, _)| n.starts_with(prefix)).collect();
