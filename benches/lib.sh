@@ -66,16 +66,23 @@ wait_port() {
     return 1
 }
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# stat_ticks FILE: user + system CPU ticks from a /proc stat file. The
+# fields are counted after the name, which may hold spaces: utime is the
+# 12th of them.
+stat_ticks() {
+    local stat
+    stat=$(cat "$1") && awk '{print $12 + $13}' <<<"${stat##*) }"
+}
+
+cpu_ticks() { stat_ticks "/proc/$1/stat"; }
 
 # thread_ticks PID: "name ticks" for each thread of PID, numbered names
 # folded into one group (librdkafka's "rdk:broker1", "rdk:broker2"...).
 thread_ticks() {
-    local task stat
+    local task ticks
     for task in /proc/"$1"/task/*; do
-        stat=$(cat "$task/stat") || continue
-        # Fields after the name, which may hold spaces: utime is the 12th.
-        printf '%s %s\n' "$(tr -d ' \n' < "$task/comm" | sed 's/[0-9-]*$//')" "$(awk '{print $12 + $13}' <<<"${stat##*) }")"
+        ticks=$(stat_ticks "$task/stat") || continue
+        printf '%s %s\n' "$(tr -d ' \n' < "$task/comm" | sed 's/[0-9-]*$//')" "$ticks"
     done 2>/dev/null
 }
 

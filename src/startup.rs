@@ -21,15 +21,14 @@ use crate::sink;
 /// A startup failure, for `main` to report.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The CPUs to run shards on: the configured ones, or every CPU this
-/// process may use (which respects `taskset`).
+/// The CPUs to run shards on: the configured ones, or every CPU of
+/// `allowed` (the process's, which respects `taskset`).
 ///
 /// # Errors
 /// A configured CPU is not one the process may run on.
-pub fn shard_cpus(cores: Option<&Cores>) -> Result<Vec<usize>, StartupError> {
-    let allowed = allowed_cpus()?;
+fn shard_cpus(cores: Option<&Cores>, allowed: &[usize]) -> Result<Vec<usize>, StartupError> {
     match cores {
-        None => Ok(allowed),
+        None => Ok(allowed.to_vec()),
         Some(Cores::Count(n)) if *n <= allowed.len() => Ok(allowed[..*n].to_vec()),
         Some(Cores::Count(n)) => Err(format!(
             "divolte.global.server.cores = {n}, but this process may only use {} CPUs ({allowed:?})",
@@ -58,22 +57,19 @@ fn allowed_cpus() -> Result<Vec<usize>, StartupError> {
 
 /// Confines the calling thread, and so every thread it starts afterwards
 /// (flush threads, librdkafka's threads, signal and reload watchers), to
-/// the allowed CPUs that no shard is pinned to, and returns them. Under
+/// the `allowed` CPUs that no shard is pinned to, and returns them. Under
 /// load a shard keeps its CPU busy; a flush thread woken there takes time
 /// from requests, and a burst of producer work shows up as request
-/// latency. When the
-/// shards take every allowed CPU, nothing changes and the threads share
-/// the shards' CPUs (the result is empty). Shards pin themselves.
+/// latency. When the shards take every allowed CPU, nothing changes and
+/// the threads share the shards' CPUs (the result is empty). Shards pin
+/// themselves.
 ///
 /// A mask that cannot be set (a seccomp filter, say) is logged, and the
 /// threads share the shards' CPUs.
-///
-/// # Errors
-/// The affinity cannot be read.
-fn keep_off_shard_cpus(shards: &[usize]) -> Result<Vec<usize>, StartupError> {
-    let others: Vec<usize> = allowed_cpus()?.into_iter().filter(|c| !shards.contains(c)).collect();
+fn keep_off_shard_cpus(allowed: &[usize], shards: &[usize]) -> Vec<usize> {
+    let others: Vec<usize> = allowed.iter().copied().filter(|c| !shards.contains(c)).collect();
     if others.is_empty() {
-        return Ok(others);
+        return others;
     }
     // SAFETY: `set` is a plain bit set that CPU_ZERO and CPU_SET fill within
     // its bounds, and sched_setaffinity only reads `size_of_val(&set)` bytes.
@@ -88,9 +84,9 @@ fn keep_off_shard_cpus(shards: &[usize]) -> Result<Vec<usize>, StartupError> {
     if rc != 0 {
         let error = std::io::Error::last_os_error();
         tracing::warn!(cpus = ?others, %error, "Cannot keep the flush threads off the shards' CPUs; they share them.");
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    Ok(others)
+    others
 }
 
 /// The listen address (`host` unset means loopback, as the original).
@@ -135,9 +131,10 @@ fn ensure_free(addr: SocketAddr) -> Result<(), StartupError> {
 /// # Errors
 /// Anything that keeps it from starting.
 pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
-    let cpus = shard_cpus(config.global.server.cores.as_ref())?;
+    let allowed = allowed_cpus()?;
+    let cpus = shard_cpus(config.global.server.cores.as_ref(), &allowed)?;
     ensure_free(listen_addr(&config)?)?;
-    let others = keep_off_shard_cpus(&cpus)?;
+    let others = keep_off_shard_cpus(&allowed, &cpus);
     let Built { runtime, sinks } = build(&config, cpus.len())?;
     watch_signals(runtime.lifecycle.clone(), config.global.server.shutdown_delay.0)?;
     tracing::info!(config = config_source, address = %runtime.addr, shards = cpus.len(), cpus = ?cpus, other_threads_on = ?others, "Starting server on {}.", runtime.addr);
