@@ -38,3 +38,4 @@ pub mod metrics;
 pub mod shard;
 pub mod sink;
 pub mod startup;
+pub mod watchdog;

@@ -17,6 +17,7 @@ use crate::mapping::{configured, Program};
 use crate::metrics::{Registry, ShardMetrics};
 use crate::shard::{self, Endpoint, JsonEndpoint, Routes, Runtime};
 use crate::sink;
+use crate::watchdog::{self, Heartbeats};
 
 /// A startup failure, for `main` to report.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
@@ -136,7 +137,13 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     ensure_free(listen_addr(&config)?)?;
     let others = keep_off_shard_cpus(&allowed, &cpus);
     let Built { runtime, sinks } = build(&config, cpus.len())?;
-    watch_signals(runtime.lifecycle.clone(), config.global.server.shutdown_delay.0)?;
+    let server = &config.global.server;
+    watch_signals(runtime.lifecycle.clone(), server.shutdown_delay.0)?;
+    if let Some(limits) =
+        watchdog::Limits::new(server.watchdog_timeout.0, server.shutdown_delay.0, server.shutdown_timeout.0)
+    {
+        watchdog::spawn(limits, runtime.heartbeats.clone(), runtime.lifecycle.clone())?;
+    }
     tracing::info!(config = config_source, address = %runtime.addr, shards = cpus.len(), cpus = ?cpus, other_threads_on = ?others, "Starting server on {}.", runtime.addr);
 
     let served = shard::run(runtime, &cpus);
@@ -270,6 +277,7 @@ pub fn build(config: &Config, shards: usize) -> Result<Built, StartupError> {
         mappings_by_source,
         sinks: sinks.lanes.clone(),
         lifecycle: Arc::new(Lifecycle::default()),
+        heartbeats: Arc::new(Heartbeats::new(shards)),
         registry,
         listening: std::sync::atomic::AtomicUsize::new(0),
         user_agent_cache_size: config.global.mapper.user_agent_parser.cache_size,

@@ -27,4 +27,5 @@ check config http event enrich mapping avro batch sink shard startup
 check metrics http event enrich mapping avro batch sink shard startup
 check assets http event enrich mapping avro batch sink shard startup
 check lifecycle.rs http event enrich mapping avro batch sink shard startup
+check watchdog.rs http event enrich mapping avro batch sink shard startup
 exit $status

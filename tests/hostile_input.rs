@@ -336,19 +336,151 @@ fn abrupt_resets_are_survived() {
     assert!(c.rss_mib() < 64.0);
 }
 
-/// Sets SO_LINGER to zero so that closing `s` sends a reset.
-fn reset_on_close(s: &TcpStream) {
+/// Sets the socket option `name` of `s` to `value`.
+fn set_socket_option<T>(s: &TcpStream, name: libc::c_int, value: T) {
     use std::os::fd::AsRawFd;
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-    // SAFETY: a valid socket and a correctly sized option value.
+    // SAFETY: a valid socket, and the option value's own size.
     let rc = unsafe {
         libc::setsockopt(
             s.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            name,
+            (&value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
-    assert_eq!(rc, 0);
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// Sets SO_LINGER to zero so that closing `s` sends a reset.
+fn reset_on_close(s: &TcpStream) {
+    set_socket_option(s, libc::SO_LINGER, libc::linger { l_onoff: 1, l_linger: 0 });
+}
+
+/// Opens a connection whose receive window is the kernel's smallest (about
+/// 2 KB), as a client that means to hold the collector's answers would.
+fn small_window(c: &Collector) -> TcpStream {
+    let s = c.connect();
+    set_socket_option(&s, libc::SO_RCVBUF, 2048 as libc::c_int);
+    s
+}
+
+/// Time for `/ping` on a new connection.
+fn ping_time(c: &Collector) -> Duration {
+    let started = Instant::now();
+    let r = c.get("/ping", "");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    started.elapsed()
+}
+
+#[test]
+fn clients_that_pipeline_and_never_read_hold_a_bounded_buffer() {
+    let _serial = serial();
+    let c = Collector::start(Options::default());
+    let tag = c.get("/divolte.js", "").len();
+    let before = c.rss_mib();
+    // Twenty clients: a 64 KiB body grows the read buffer to its ceiling,
+    // then 4,851 pipelined tag requests (~50 MB of answers each), never read.
+    let body = "b".repeat(64 * 1024);
+    let tag_request = "GET /divolte.js HTTP/1.1\n\n";
+    let big: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = small_window(&c);
+            let grow = format!("GET /divolte.js HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+            s.write_all(grow.as_bytes()).unwrap();
+            s.write_all(tag_request.repeat(4851).as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    // A thousand small ones: 100 pipelined tag requests each, then FIN.
+    let small: Vec<TcpStream> = (0..1000)
+        .map(|_| {
+            let mut s = small_window(&c);
+            s.write_all(tag_request.repeat(100).as_bytes()).unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            s
+        })
+        .collect();
+    // Let the collector answer all it can; then it is blocked on every one.
+    std::thread::sleep(Duration::from_secs(3));
+    let ping = ping_time(&c);
+    let rss = c.rss_mib();
+    let per_connection_kib = (rss - before) * 1024.0 / (big.len() + small.len()) as f64;
+    eprintln!(
+        "never-reading clients: RSS {before:.1} -> {rss:.1} MiB ({per_connection_kib:.1} KiB per connection; \
+         tag answer {tag} bytes); /ping in {ping:?}"
+    );
+    // docs/reliability.md: a connection holds at most 16 KiB of unwritten
+    // answers plus one answer, and its read buffer (4 KiB, up to ~140 KiB
+    // while a large request arrives). Here: 20 at the ceiling, 1,000 small.
+    let bound_mib = (20.0 * (140.0 + 16.0) + 1000.0 * (4.0 + 16.0) + 1020.0 * tag as f64 / 1024.0) / 1024.0;
+    assert!(rss - before < bound_mib, "RSS grew {:.1} MiB, bound {bound_mib:.1} MiB", rss - before);
+    assert!(ping < Duration::from_secs(1), "/ping took {ping:?}");
+    drop(big);
+    drop(small);
+}
+
+#[test]
+fn a_refused_body_is_read_and_dropped_so_the_client_reads_its_413() {
+    let _serial = serial();
+    let c = Collector::start(Options::default());
+    let body = vec![b'z'; 900 * 1024];
+    let pixel = format!("/csc-event?{}", Pixel::default().query());
+    for head in [
+        format!("GET {pixel} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len()),
+        format!("POST /ping HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len()),
+    ] {
+        // The whole body first, then the answer, as a proxy sends a
+        // request it buffered: the collector must not reset the connection.
+        let mut s = c.connect();
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&body).unwrap_or_else(|e| panic!("the collector reset the connection mid-body: {e}"));
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).unwrap_or_else(|e| panic!("no answer, {e}"));
+        let answer = text(answer);
+        assert!(answer.starts_with("HTTP/1.1 413") && answer.contains("Connection: close"), "{answer}");
+    }
+    // Chunked: refused once the chunks pass the limit, the rest dropped too.
+    let mut s = c.connect();
+    s.write_all(b"POST /ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    for _ in 0..(900 / 16) {
+        s.write_all(format!("4000\r\n{}\r\n", "c".repeat(0x4000)).as_bytes()).unwrap();
+    }
+    s.write_all(b"0\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    assert!(text(answer).starts_with("HTTP/1.1 413"));
+    assert_eq!(c.metric("divolte_http_errors_total", "413"), 3);
+}
+
+#[test]
+fn chunk_framing_is_as_strict_as_the_proxies_in_front() {
+    let _serial = serial();
+    let c = Collector::start(Options::default());
+    let chunked = "POST /ping HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for framing in [
+        // A bare LF inside an extension, a bare LF after the size, a bare CR
+        // after the data, a trailer that is not a field.
+        "5;\nJUNK\r\nhello\r\n0\r\n\r\n",
+        "5\nhello\r\n0\r\n\r\n",
+        "5\r\nhello\r0\r\n\r\n",
+        "5\r\nhello\r\n0\r\nnot a field\r\n\r\n",
+    ] {
+        let r = text(c.raw(format!("{chunked}{framing}GET /smuggled HTTP/1.1\r\n\r\n").as_bytes()));
+        assert!(r.starts_with("HTTP/1.1 400") && r.matches("HTTP/1.1 ").count() == 1, "{framing:?} -> {r}");
+    }
+    // A bare LF ends the trailer section as it ends a head: the next
+    // request is answered, not swallowed as trailers.
+    let r = text(c.raw(format!("{chunked}0\r\n\nGET /ping HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes()));
+    assert_eq!(r.matches("HTTP/1.1 200").count(), 2, "{r}");
+    // HTTP/1.0 with Transfer-Encoding: answered, then closed, whatever follows.
+    let mut s = c.connect();
+    s.write_all(b"POST /ping HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /ping HTTP/1.1\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).unwrap();
+    let answer = text(answer);
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("Connection: close"), "{answer}");
+    assert_eq!(answer.matches("HTTP/1.1 ").count(), 1, "{answer}");
+    assert_eq!(c.metric("divolte_http_requests_total", "not_found"), 0, "a smuggled request was served");
 }

@@ -132,3 +132,39 @@ fn a_restart_right_after_a_drain_listens_on_the_same_port() {
     let second = Collector::start(Options { port: Some(port), ..Options::default() });
     assert!(second.get("/ping", "").starts_with("HTTP/1.1 200"));
 }
+
+/// A collector whose only shard stalls for good half a second after it starts.
+fn stalling(server_toml: &str) -> Collector {
+    Collector::start(Options {
+        toml: server_toml.into(),
+        env: vec![("DIVOLTE_TEST_STALL_SHARD_AFTER_MS", "500".into())],
+        ..Options::default()
+    })
+}
+
+#[test]
+fn a_stalled_shard_ends_the_process_so_that_it_is_restarted() {
+    let mut c = stalling("watchdog_timeout = \"2 seconds\"\n");
+    let started = Instant::now();
+    let status = c.wait_exit(Duration::from_secs(20));
+    let log = c.log_text();
+    assert_eq!(status.code(), Some(70), "{log}");
+    assert!(log.contains("A shard has made no progress") && log.contains("shard=0"), "{log}");
+    assert!(started.elapsed() >= Duration::from_secs(2), "exited after {:?}", started.elapsed());
+}
+
+#[test]
+fn a_drain_that_cannot_finish_ends_the_process_after_its_limit() {
+    // The stall check is out of the way (a minute); the drain may take
+    // 0 + 2 x 1 s + 5 s.
+    let mut c = stalling("watchdog_timeout = \"60 seconds\"\nshutdown_timeout = \"1 second\"\n");
+    std::thread::sleep(Duration::from_secs(1));
+    c.signal(libc::SIGTERM);
+    let signalled = Instant::now();
+    let status = c.wait_exit(Duration::from_secs(30));
+    let log = c.log_text();
+    assert_eq!(status.code(), Some(70), "{log}");
+    assert!(log.contains("The drain overran"), "{log}");
+    let took = signalled.elapsed();
+    assert!(took >= Duration::from_secs(7) && took < Duration::from_secs(12), "exited {took:?} after SIGTERM");
+}

@@ -161,6 +161,9 @@ fn the_deb_installs_and_the_installed_collector_runs_on_its_installed_config() {
             .unwrap();
         let _stop = Stop(child.id());
         wait_for_ping(port);
+        // The packaged configuration keeps /metrics off the public port.
+        assert!(get(port, "/metrics").starts_with("HTTP/1.1 404"));
+        assert!(get(9290, "/metrics").contains("divolte_connections_accepted_total"));
         let q = Pixel { location: format!("http://installed/{port}"), ..Pixel::default() }.query();
         assert!(get(port, &format!("/csc-event?{q}")).starts_with("HTTP/1.1 200"));
         terminate(child.id());
@@ -238,6 +241,74 @@ fn the_kubernetes_and_haproxy_examples_are_valid() {
     run(Command::new("haproxy").arg("-c").arg("-f").arg(repo("packaging/examples/haproxy.cfg")));
 }
 
+/// A pixel request for the `i`th test URI.
+fn pixel_target(tag: &str, i: usize) -> String {
+    let q = Pixel { location: format!("http://{tag}/{i}"), event: format!("0:{tag}{i}"), ..Pixel::default() }.query();
+    format!("/csc-event?{q}")
+}
+
+/// Sends `target` with a 900 KB body, all of it, then reads the answer, as
+/// a client whose upload was refused would.
+fn send_large_body(port: u16, target: &str) -> String {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let body = vec![b'x'; 900 * 1024];
+    write!(s, "POST {target} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+        .unwrap();
+    let _ = s.write_all(&body);
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// Twelve 900 KB uploads on URIs that reach both collectors, each refused
+/// with 413; then every normal request through `front` is still answered
+/// 200 (a collector that reset the uploads would be out of rotation).
+fn large_uploads_are_refused_and_traffic_goes_on(front: u16, tag: &str) {
+    for i in 0..12 {
+        let reply = send_large_body(front, &pixel_target(&format!("{tag}-big"), i));
+        assert!(reply.starts_with("HTTP/1.1 413"), "upload {i}: {reply}");
+    }
+    for i in 0..40 {
+        let reply = get(front, &pixel_target(tag, i));
+        assert!(reply.starts_with("HTTP/1.1 200"), "request {i} after the uploads: {reply}");
+    }
+}
+
+/// Checks that every URI of `seen` went to one collector only, its retries
+/// flagged as duplicates, and that both collectors took some.
+fn assert_each_uri_on_one_collector(a: &Collector, b: &Collector, prefix: &str, uris: usize, sends: usize) {
+    let mut seen: HashMap<String, (usize, usize, usize)> = HashMap::new();
+    for (i, c) in [a, b].iter().enumerate() {
+        for r in read_with_fastavro(&c.publish_dir()) {
+            let location = r["location"].as_str().unwrap();
+            if !location.starts_with(prefix) {
+                continue;
+            }
+            let e = seen.entry(location.to_owned()).or_default();
+            if i == 0 {
+                e.0 += 1
+            } else {
+                e.1 += 1
+            }
+            if r["detectedDuplicate"] == true {
+                e.2 += 1;
+            }
+        }
+    }
+    assert_eq!(seen.len(), uris);
+    for (loc, (on_a, on_b, dups)) in &seen {
+        assert!(
+            (*on_a, *on_b) == (sends, 0) || (*on_a, *on_b) == (0, sends),
+            "{loc}: {on_a} on one, {on_b} on the other"
+        );
+        assert_eq!(*dups, sends - 1, "{loc}: the retries were caught as duplicates");
+    }
+    let on_a = seen.values().filter(|v| v.0 > 0).count();
+    assert!(on_a > 0 && on_a < uris, "both collectors take traffic ({on_a} of {uris} URIs on the first)");
+}
+
 #[test]
 fn nginx_with_the_example_config_keeps_each_uri_on_one_collector() {
     let example = repo("packaging/examples/nginx.conf");
@@ -250,35 +321,113 @@ fn nginx_with_the_example_config_keeps_each_uri_on_one_collector() {
     // Forty events, each sent three times (a browser's retries).
     for round in 0..3 {
         for i in 0..40 {
-            let q = Pixel { location: format!("http://lb/{i}"), event: format!("0:lb{i}"), ..Pixel::default() }.query();
-            let reply = get(front, &format!("/csc-event?{q}"));
+            let reply = get(front, &pixel_target("lb", i));
             assert!(reply.starts_with("HTTP/1.1 200"), "round {round}: {reply}");
         }
     }
+    // The operators' endpoints are not served to the public.
+    for path in ["/metrics", "/ready", "//metrics", "/x/../ready", "/%6detrics"] {
+        let reply = get(front, path);
+        assert!(reply.starts_with("HTTP/1.1 404") && !reply.contains("divolte_"), "{path}: {reply}");
+    }
+    // Uploads over the limit: nginx refuses them itself...
+    large_uploads_are_refused_and_traffic_goes_on(front, "after-nginx-413");
     drop(nginx);
+    // ...and where it lets them through, the collectors answer 413 without
+    // resetting nginx's upload, so nginx keeps them in rotation.
+    let lifted = Front::start_edited(a.port, b.port, |conf| {
+        conf.replace("client_max_body_size 64k;", "client_max_body_size 2m; client_body_buffer_size 2m;")
+    });
+    large_uploads_are_refused_and_traffic_goes_on(lifted.port, "after-collector-413");
+    drop(lifted);
     let (_, a) = a.stop();
     let (_, b) = b.stop();
-    let mut seen: HashMap<String, (usize, usize, usize)> = HashMap::new();
-    for (i, c) in [&a, &b].iter().enumerate() {
-        for r in read_with_fastavro(&c.publish_dir()) {
-            let e = seen.entry(r["location"].as_str().unwrap().to_owned()).or_default();
-            if i == 0 {
-                e.0 += 1
-            } else {
-                e.1 += 1
-            }
-            if r["detectedDuplicate"] == true {
-                e.2 += 1;
-            }
+    assert_each_uri_on_one_collector(&a, &b, "http://lb/", 40, 3);
+}
+
+/// HAProxy running `packaging/examples/haproxy.cfg` in front of two collectors.
+struct Haproxy {
+    port: u16,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Haproxy {
+    fn start(a: u16, b: u16) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = std::fs::read_to_string(repo("packaging/examples/haproxy.cfg"))
+            .unwrap()
+            .replace("127.0.0.1:8290", &format!("127.0.0.1:{a}"))
+            .replace("127.0.0.1:8291", &format!("127.0.0.1:{b}"))
+            .replace("bind :8080", &format!("bind 127.0.0.1:{port}"));
+        let path = dir.path().join("haproxy.cfg");
+        std::fs::write(&path, conf).unwrap();
+        let child = Command::new("haproxy").arg("-db").arg("-f").arg(&path).stdout(Stdio::null()).spawn().unwrap();
+        let proxy = Self { port, child, _dir: dir };
+        wait_for_ping(port);
+        proxy
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn haproxy_with_the_example_config_routes_by_uri_and_drops_a_draining_collector() {
+    // The example leaves maxconn to HAProxy: it starts under any descriptor limit.
+    let a = Collector::start(Options { toml: "shutdown_delay = \"15 seconds\"\n".into(), ..Options::default() });
+    let b = Collector::start(Options::default());
+    let proxy = Haproxy::start(a.port, b.port);
+    let front = proxy.port;
+    let events_on_a = || a.metric("divolte_events_received_total", "");
+    // Each URI stays on one collector: note where each went, then send it
+    // twice more.
+    let mut on_a = Vec::new();
+    for i in 0..40 {
+        let before = events_on_a();
+        assert!(get(front, &pixel_target("ha", i)).starts_with("HTTP/1.1 200"));
+        on_a.push(events_on_a() > before);
+    }
+    for round in 1..3 {
+        for (i, &was_on_a) in on_a.iter().enumerate() {
+            let before = events_on_a();
+            assert!(get(front, &pixel_target("ha", i)).starts_with("HTTP/1.1 200"));
+            assert_eq!(events_on_a() > before, was_on_a, "round {round}: URI {i} moved");
         }
     }
-    assert_eq!(seen.len(), 40);
-    for (loc, (on_a, on_b, dups)) in &seen {
-        assert!((*on_a, *on_b) == (3, 0) || (*on_a, *on_b) == (0, 3), "{loc}: {on_a} on one, {on_b} on the other");
-        assert_eq!(*dups, 2, "{loc}: the retries were caught as duplicates");
+    let on_a_count = on_a.iter().filter(|&&x| x).count();
+    assert!(on_a_count > 0 && on_a_count < 40, "both collectors take traffic ({on_a_count} of 40 on the first)");
+    for path in ["/metrics", "/ready", "/x/../metrics"] {
+        let reply = get(front, path);
+        assert!(reply.starts_with("HTTP/1.1 404") && !reply.contains("divolte_"), "{path}: {reply}");
     }
-    let on_a = seen.values().filter(|v| v.0 > 0).count();
-    assert!(on_a > 0 && on_a < 40, "both collectors take traffic ({on_a} of 40 URIs on the first)");
+    large_uploads_are_refused_and_traffic_goes_on(front, "ha-after-413");
+
+    // A draining collector answers /ping with 503 and leaves the rotation
+    // (health checks every 2 s, two failures) while it still serves.
+    let first_on_a = on_a.iter().position(|&x| x).unwrap();
+    a.signal(libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(12);
+    loop {
+        let before = events_on_a();
+        assert!(get(front, &pixel_target("ha", first_on_a)).starts_with("HTTP/1.1 200"));
+        if events_on_a() == before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "HAProxy still routes to the draining collector");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let before = events_on_a();
+    for i in 0..40 {
+        assert!(get(front, &pixel_target("ha", i)).starts_with("HTTP/1.1 200"), "URI {i} while a drains");
+    }
+    assert_eq!(events_on_a(), before, "the draining collector took requests");
+    drop(proxy);
 }
 
 #[test]

@@ -18,6 +18,10 @@
 //! Unless set, `partitioner` is `murmur2_random`: the Java producer's
 //! partitioning, so a party's records land on the partition the original
 //! chose for it.
+//!
+//! A property's value is never reported: it may be a password, and
+//! librdkafka's own messages quote the value they refuse
+//! ([`redact`] takes every configured value out of them).
 
 use super::flatten_table;
 
@@ -55,8 +59,7 @@ pub fn producer_properties(table: &toml::Table) -> Result<Vec<(String, String)>,
             }
             "sasl.mechanism" => out.push(("sasl.mechanisms".to_owned(), value)),
             "buffer.memory" => {
-                let bytes: u64 =
-                    value.parse().map_err(|_| format!("buffer.memory must be a number of bytes, not {value:?}"))?;
+                let bytes: u64 = value.parse().map_err(|_| "buffer.memory must be a number of bytes".to_owned())?;
                 out.push(("queue.buffering.max.kbytes".to_owned(), (bytes / 1024).max(1).to_string()));
             }
             "sasl.jaas.config" => {
@@ -77,6 +80,77 @@ pub fn producer_properties(table: &toml::Table) -> Result<Vec<(String, String)>,
         out.push(("partitioner".to_owned(), "murmur2_random".to_owned()));
     }
     Ok(out)
+}
+
+/// A property librdkafka refuses: its key, and the reason with every
+/// configured value taken out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedProperty {
+    /// The key as configured (after translation to librdkafka's name).
+    pub key: String,
+    /// Why, redacted.
+    pub reason: String,
+}
+
+/// Checks `properties` as the producer will take them, without connecting:
+/// librdkafka parses every key and value (unknown keys, a value of the
+/// wrong type or out of range).
+///
+/// # Errors
+/// Every property librdkafka refuses.
+pub fn check_properties(properties: &[(String, String)]) -> Result<(), Vec<RefusedProperty>> {
+    let refused: Vec<RefusedProperty> = properties
+        .iter()
+        .filter_map(|(key, value)| {
+            let mut one = rdkafka::ClientConfig::new();
+            one.set(key, value);
+            let error = one.create_native_config().err()?;
+            let reason = match error {
+                rdkafka::error::KafkaError::ClientConfig(_, reason, _, _) => reason,
+                other => other.to_string(),
+            };
+            Some(RefusedProperty { key: key.clone(), reason: redact(&reason, properties) })
+        })
+        .collect();
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(refused)
+    }
+}
+
+/// `message` with every configured property value in it replaced by
+/// `<redacted>`. A value counts where it stands as a whole word (not inside
+/// a longer run of letters and digits), so that `0` does not eat the digits
+/// of `1..1000`; a secret is a word of its own in any message.
+pub fn redact(message: &str, properties: &[(String, String)]) -> String {
+    let mut out = message.to_owned();
+    // Longest first: a value that contains another is taken out whole.
+    let mut values: Vec<&str> = properties.iter().map(|(_, v)| v.as_str()).filter(|v| !v.is_empty()).collect();
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    for value in values {
+        out = redact_word(&out, value);
+    }
+    out
+}
+
+fn redact_word(text: &str, word: &str) -> String {
+    let is_word_char = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let (first, last) = (word.chars().next(), word.chars().next_back());
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (at, _) in text.match_indices(word) {
+        let end = at + word.len();
+        let starts_word = !is_word_char(text[..at].chars().next_back()) || !is_word_char(first);
+        let ends_word = !is_word_char(text[end..].chars().next()) || !is_word_char(last);
+        if starts_word && ends_word {
+            out.push_str(&text[copied..at]);
+            out.push_str("<redacted>");
+            copied = end;
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 #[cfg(test)]
@@ -108,6 +182,33 @@ mod tests {
         assert_eq!(get("queue.buffering.max.kbytes"), Some("32768"));
         assert_eq!(get("key.serializer"), None);
         assert_eq!(get("partitioner"), Some("murmur2_random"), "Java's partitioning by default");
+    }
+
+    fn props(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn librdkafka_checks_keys_and_values_and_its_reasons_never_carry_a_value() {
+        let secret = "Hunter2-not-real";
+        assert_eq!(check_properties(&props(&[("sasl.password", secret), ("acks", "all")])), Ok(()));
+        let bad = [("sasl.pasword", secret), ("sasl.password ", secret), ("message.timeout.ms", secret)];
+        let refused = check_properties(&props(&[bad[0], ("sasl.username", "alice"), bad[1], bad[2]])).unwrap_err();
+        assert_eq!(refused.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), bad.map(|(k, _)| k), "every one");
+        for r in &refused {
+            assert!(!r.reason.is_empty() && !r.reason.contains(secret), "{r:?}");
+        }
+        let refused = check_properties(&props(&[("linger.ms", "-5")])).unwrap_err();
+        assert!(refused[0].reason.contains("<redacted>") && !refused[0].reason.contains("-5"), "{refused:?}");
+    }
+
+    #[test]
+    fn redaction_takes_out_whole_values_only() {
+        let p = props(&[("a", "0"), ("b", "s3cr=t"), ("c", "s3cr=t-longer")]);
+        assert_eq!(
+            redact("value 0 is outside 1..1000; \"s3cr=t-longer\" and s3cr=t", &p),
+            "value <redacted> is outside 1..1000; \"<redacted>\" and <redacted>"
+        );
     }
 
     #[test]

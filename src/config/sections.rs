@@ -170,6 +170,10 @@ pub struct ServerConfig {
     pub metrics_port: Option<u16>,
     /// Not in the original. Address for `metrics_port`; default: the server's `host`.
     pub metrics_host: Option<String>,
+    /// Not in the original. A shard that makes no progress for this long
+    /// ends the process with an error, for the service manager to restart
+    /// it; `0 seconds` turns the watchdog off. Default `10 seconds`.
+    pub watchdog_timeout: ConfigDuration,
 }
 
 impl Default for ServerConfig {
@@ -190,6 +194,7 @@ impl Default for ServerConfig {
             max_connections: 16384,
             metrics_port: None,
             metrics_host: None,
+            watchdog_timeout: ConfigDuration::from_secs(10),
         }
     }
 }

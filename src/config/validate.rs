@@ -132,8 +132,16 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
     }
     let g = &config.global;
     if config.active_sinks().any(|(_, s)| matches!(s, SinkConfig::Kafka(_))) {
-        if let Err(e) = super::kafka::producer_properties(&g.kafka.producer) {
-            errors.push(ConfigError::new("divolte.global.kafka.producer", e));
+        match super::kafka::producer_properties(&g.kafka.producer) {
+            Err(e) => errors.push(ConfigError::new("divolte.global.kafka.producer", e)),
+            Ok(properties) => {
+                for refused in super::kafka::check_properties(&properties).err().unwrap_or_default() {
+                    errors.push(ConfigError::new(
+                        format!("divolte.global.kafka.producer.\"{}\"", refused.key),
+                        format!("librdkafka refuses it: {}", refused.reason),
+                    ));
+                }
+            }
         }
     }
     for (key, threads, size) in

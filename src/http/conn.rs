@@ -20,15 +20,39 @@ use std::os::fd::AsRawFd;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use super::body::decode_chunked;
+use super::body::ChunkedDecoder;
 use super::request::{canonical_path, Method, Request};
 use super::{DateCache, Error, Response, Status};
 
 /// Most headers accepted in one request; more gets 431.
 pub const MAX_HEADERS: usize = 64;
 
-/// Initial read buffer per connection; grows up to the limits on demand.
+/// Initial read buffer per connection; grows up to the limits on demand,
+/// and back to this when the connection goes idle.
 const INITIAL_READ_BUFFER: usize = 4096;
+
+/// Unwritten answers past which a connection stops answering pipelined
+/// requests until they are written. A client that pipelines and never reads
+/// holds at most this much (plus one answer) on the collector; the rest of
+/// its requests wait, unparsed, in its read buffer and socket.
+const WRITE_HIGH_WATER: usize = 16 * 1024;
+
+/// Write (and body) buffer capacity an idle connection keeps; a buffer
+/// grown past it (a tag answer, a pipelined burst, a large body) is given
+/// back.
+const IDLE_BUFFER_KEEP: usize = 8 * 1024;
+
+/// After an error answer the client may still be sending (a body refused
+/// from its head). Closing with unread input makes the kernel reset the
+/// connection, and a client or proxy still writing never reads the answer
+/// (nginx counts that as an upstream failure and takes the collector out
+/// of rotation). So the sending side closes first, and what arrives is
+/// read and dropped: at most this much...
+const LINGER_BYTES: usize = 4 << 20;
+/// ...for at most this long...
+const LINGER_TIME: Duration = Duration::from_secs(5);
+/// ...and no longer than this after the last bytes arrived.
+const LINGER_QUIET: Duration = Duration::from_secs(2);
 
 /// Framing limits and timeouts of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +133,13 @@ impl ReadBuf {
         self.start == self.end
     }
 
+    /// Gives back a buffer grown by an earlier request (call when empty).
+    fn shrink(&mut self) {
+        if self.buf.len() > INITIAL_READ_BUFFER {
+            self.buf = vec![0; INITIAL_READ_BUFFER.min(self.max)];
+        }
+    }
+
     fn consume(&mut self, n: usize) {
         self.start += n;
         if self.start == self.end {
@@ -145,29 +176,39 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
     loop {
         // One clock read per batch of requests: requests read together share
         // their receive time.
-        let consumed = answer_buffered(rbuf.data(), rbuf.max, &peer, SystemTime::now(), svc, limits, &mut ex);
-        if consumed > 0 {
-            rbuf.consume(consumed);
+        let answered = answer_buffered(rbuf.data(), rbuf.max, &peer, SystemTime::now(), svc, limits, &mut ex);
+        if answered.consumed > 0 {
+            rbuf.consume(answered.consumed);
             request_started = None;
         }
-        let (wbuf, closing) = (&mut ex.wbuf, ex.closing);
-        if !wbuf.is_empty() {
+        if !ex.wbuf.is_empty() {
             if let Some(t) = ex.ticket.take() {
                 svc.settle(t).await;
             }
-            if stream_write(stream, wbuf).await.is_err() {
+            if stream_write(stream, &ex.wbuf).await.is_err() {
                 return;
             }
-            wbuf.clear();
+            ex.wbuf.clear();
         }
-        if closing {
+        if ex.closing {
+            if ex.failed {
+                idle.set(true);
+                linger(stream, rbuf.spare()).await;
+            }
             return;
+        }
+        if answered.paused {
+            // The answers are out: take the next buffered requests before
+            // reading more.
+            continue;
         }
 
         let timeout = if rbuf.is_empty() {
             if svc.draining() {
                 return;
             }
+            rbuf.shrink();
+            ex.shrink();
             idle.set(true);
             limits.idle_timeout
         } else {
@@ -175,8 +216,8 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
             match limits.request_timeout.checked_sub(started.elapsed()) {
                 Some(left) if !left.is_zero() => left,
                 _ => {
-                    fail(svc, wbuf, Error::HeadTimeout);
-                    let _ = stream_write(stream, wbuf).await;
+                    fail(svc, &mut ex.wbuf, Error::HeadTimeout);
+                    let _ = stream_write(stream, &ex.wbuf).await;
                     return;
                 }
             }
@@ -193,11 +234,30 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
             Ok(0) => return,
             Ok(n) => rbuf.end += n,
             Err(e) if e.kind() == io::ErrorKind::TimedOut && !rbuf.is_empty() => {
-                fail(svc, wbuf, Error::HeadTimeout);
-                let _ = stream_write(stream, wbuf).await;
+                fail(svc, &mut ex.wbuf, Error::HeadTimeout);
+                let _ = stream_write(stream, &ex.wbuf).await;
                 return;
             }
             Err(_) => return,
+        }
+    }
+}
+
+/// Closes the sending side, then reads and drops what the client still
+/// sends, within [`LINGER_BYTES`], [`LINGER_TIME`] and [`LINGER_QUIET`], so
+/// that it reads the error answer instead of a reset.
+async fn linger(stream: &mut TcpStream, scratch: &mut [u8]) {
+    // SAFETY: the descriptor is open for as long as `stream` lives; shutting
+    // down the write side only sends FIN after the answer.
+    unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_WR) };
+    let deadline = Instant::now() + LINGER_TIME;
+    let mut dropped = 0;
+    while dropped < LINGER_BYTES {
+        let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else { return };
+        let _ = stream.set_read_timeout(Some(left.min(LINGER_QUIET)));
+        match stream_read(stream, scratch).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => dropped += n,
         }
     }
 }
@@ -212,11 +272,14 @@ fn read_capacity(limits: &Limits) -> usize {
 /// the state of the request being answered.
 struct Exchange<T> {
     wbuf: Vec<u8>,
-    body_scratch: Vec<u8>,
+    /// The chunked body of the request being received, decoded so far.
+    chunked: ChunkedDecoder,
     /// The service's hand-off to settle before the answers are written.
     ticket: Option<T>,
     /// The last answer closes the connection.
     closing: bool,
+    /// That answer refused a request (the client may still be sending).
+    failed: bool,
     continue_sent: bool,
 }
 
@@ -224,17 +287,44 @@ impl<T> Default for Exchange<T> {
     fn default() -> Self {
         Self {
             wbuf: Vec::with_capacity(1024),
-            body_scratch: Vec::new(),
+            chunked: ChunkedDecoder::default(),
             ticket: None,
             closing: false,
+            failed: false,
             continue_sent: false,
         }
     }
 }
 
+impl<T> Exchange<T> {
+    /// Gives back buffers grown past what an idle connection keeps.
+    fn shrink(&mut self) {
+        if self.wbuf.capacity() > IDLE_BUFFER_KEEP {
+            self.wbuf = Vec::with_capacity(1024);
+        }
+        self.chunked.reset(IDLE_BUFFER_KEEP);
+    }
+
+    /// Answers `e` and closes after it.
+    fn refuse<S: Service>(&mut self, svc: &S, e: Error) {
+        fail(svc, &mut self.wbuf, e);
+        self.closing = true;
+        self.failed = true;
+    }
+}
+
+/// What [`answer_buffered`] did.
+struct Answered {
+    /// Bytes of the requests it answered.
+    consumed: usize,
+    /// It stopped at [`WRITE_HIGH_WATER`] with requests possibly left.
+    paused: bool,
+}
+
 /// Answers, into `ex.wbuf`, every complete request at the front of `data`
 /// (a read buffer of at most `capacity` bytes) and returns the bytes they
-/// used. Stops at an incomplete request or after an answer that closes.
+/// used. Stops at an incomplete request, after an answer that closes, or
+/// once the unwritten answers reach [`WRITE_HIGH_WATER`].
 fn answer_buffered<S: Service>(
     data: &[u8],
     capacity: usize,
@@ -243,42 +333,31 @@ fn answer_buffered<S: Service>(
     svc: &S,
     limits: &Limits,
     ex: &mut Exchange<S::Ticket>,
-) -> usize {
+) -> Answered {
     let mut used = 0;
     while used < data.len() && !ex.closing {
-        let step = handle_one(
-            &data[used..],
-            peer,
-            now,
-            svc,
-            limits,
-            &mut ex.wbuf,
-            &mut ex.body_scratch,
-            &mut ex.ticket,
-            &mut ex.closing,
-        );
-        match step {
+        if ex.wbuf.len() >= WRITE_HIGH_WATER {
+            return Answered { consumed: used, paused: true };
+        }
+        match handle_one(&data[used..], peer, now, svc, limits, ex) {
             Step::Done { consumed } => {
                 used += consumed;
                 ex.continue_sent = false;
+                ex.chunked.reset(usize::MAX);
             }
             Step::NeedMore { continue_wanted } => {
                 if data.len() - used >= capacity {
-                    fail(svc, &mut ex.wbuf, Error::BodyTooLarge);
-                    ex.closing = true;
+                    ex.refuse(svc, Error::BodyTooLarge);
                 } else if continue_wanted && !ex.continue_sent {
                     ex.wbuf.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                     ex.continue_sent = true;
                 }
                 break;
             }
-            Step::Fail(e) => {
-                fail(svc, &mut ex.wbuf, e);
-                ex.closing = true;
-            }
+            Step::Fail(e) => ex.refuse(svc, e),
         }
     }
-    used
+    Answered { consumed: used, paused: false }
 }
 
 /// Answers `data` as if one connection had sent it in one piece and returns
@@ -286,9 +365,18 @@ fn answer_buffered<S: Service>(
 /// [`serve`] without a socket. For fuzzing and tests of the HTTP layer.
 pub fn answer_bytes<S: Service>(data: &[u8], peer: &Peer<'_>, svc: &S, limits: &Limits) -> Vec<u8> {
     let capacity = read_capacity(limits);
+    let data = &data[..data.len().min(capacity)];
     let mut ex = Exchange::default();
-    answer_buffered(&data[..data.len().min(capacity)], capacity, peer, SystemTime::now(), svc, limits, &mut ex);
-    ex.wbuf
+    let mut out = Vec::new();
+    let mut used = 0;
+    loop {
+        let answered = answer_buffered(&data[used..], capacity, peer, SystemTime::now(), svc, limits, &mut ex);
+        used += answered.consumed;
+        out.append(&mut ex.wbuf);
+        if !answered.paused {
+            return out;
+        }
+    }
 }
 
 /// Reads what has arrived, waiting through glommio only when nothing has.
@@ -344,17 +432,13 @@ enum Framing {
 }
 
 /// Parses and answers the request at the front of `buf`, if complete.
-#[allow(clippy::too_many_arguments)]
 fn handle_one<S: Service>(
     buf: &[u8],
     peer: &Peer<'_>,
     now: SystemTime,
     svc: &S,
     limits: &Limits,
-    wbuf: &mut Vec<u8>,
-    body_scratch: &mut Vec<u8>,
-    ticket: &mut Option<S::Ticket>,
-    closing: &mut bool,
+    ex: &mut Exchange<S::Ticket>,
 ) -> Step {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
@@ -418,6 +502,12 @@ fn handle_one<S: Service>(
         }
     }
 
+    if matches!(framing, Framing::Chunked) && minor_version == 0 {
+        // An HTTP/1.0 peer may not know chunked framing, so where its body
+        // ends is in doubt: answer, then close (RFC 9112, 6.1).
+        keep_alive = false;
+    }
+
     let (raw_path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
@@ -436,8 +526,8 @@ fn handle_one<S: Service>(
             }
             (&buf[head_len..head_len + n], head_len + n)
         }
-        Framing::Chunked => match decode_chunked(&buf[head_len..], body_scratch, body_limit()) {
-            Ok(Some(n)) => (body_scratch.as_slice(), head_len + n),
+        Framing::Chunked => match ex.chunked.decode(&buf[head_len..], body_limit()) {
+            Ok(Some(n)) => (ex.chunked.body(), head_len + n),
             Ok(None) => return Step::NeedMore { continue_wanted },
             Err(e) => return Step::Fail(e),
         },
@@ -458,14 +548,14 @@ fn handle_one<S: Service>(
     let close = !keep_alive || svc.draining();
     let head_only = request.method == Method::Head;
     svc.date().with_line(request.received, |date| {
-        let mut res = Response::new(wbuf, date, head_only, close, keep_alive && minor_version == 0);
+        let mut res = Response::new(&mut ex.wbuf, date, head_only, close, keep_alive && minor_version == 0);
         if let Some(t) = svc.call(&request, &mut res) {
-            *ticket = Some(t);
+            ex.ticket = Some(t);
         }
         if !res.is_written() {
             res.text(Status::INTERNAL_SERVER_ERROR, &[], "");
         }
-        *closing = res.closes();
+        ex.closing = res.closes();
     });
     Step::Done { consumed }
 }

@@ -40,6 +40,7 @@ use crate::http::{Limits, Peer};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::Mapping;
 use crate::metrics::{Counter, Registry};
+use crate::watchdog::{Heartbeats, HEARTBEAT_EVERY};
 use pipeline::Pipeline;
 
 /// What a path routes to.
@@ -108,6 +109,8 @@ pub struct Runtime {
     pub sinks: Vec<SinkLanes>,
     /// Shared lifecycle state.
     pub lifecycle: Arc<Lifecycle>,
+    /// Each shard's heartbeat, read by the watchdog.
+    pub heartbeats: Arc<Heartbeats>,
     /// Metrics of every shard and sink.
     pub registry: Arc<Registry>,
     /// Shards listening so far; the collector is ready once all are.
@@ -224,6 +227,7 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
         async move { p.run_flusher().await }
     })
     .detach();
+    let heartbeat = glommio::spawn_local(beat(rt.clone(), index)).detach();
     let listener = listen(rt.addr)?;
     rt.listening.fetch_add(1, Ordering::Relaxed);
     tracing::info!(shard = index, address = %rt.addr, "Shard listening.");
@@ -256,8 +260,34 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     }
     pipeline.flush_now();
     drop(flusher);
+    drop(heartbeat);
+    rt.heartbeats.stopped(index);
     tracing::info!(shard = index, abandoned = connections.borrow().len(), "Shard stopped.");
     Ok(())
+}
+
+/// Advances the shard's heartbeat for the watchdog, for as long as the
+/// shard wakes up.
+async fn beat(rt: Arc<Runtime>, index: usize) {
+    let stall_at = test_stall(index);
+    loop {
+        rt.heartbeats.beat(index);
+        if stall_at.is_some_and(|at| Instant::now() >= at) {
+            // Blocks the shard's thread, as a lost wake-up would.
+            std::thread::sleep(Duration::MAX);
+        }
+        glommio::timer::sleep(HEARTBEAT_EVERY).await;
+    }
+}
+
+/// In debug builds only, for the watchdog's tests: shard 0 stalls for good
+/// `DIVOLTE_TEST_STALL_SHARD_AFTER_MS` milliseconds after it starts.
+fn test_stall(index: usize) -> Option<Instant> {
+    if !cfg!(debug_assertions) || index != 0 {
+        return None;
+    }
+    let ms: u64 = std::env::var("DIVOLTE_TEST_STALL_SHARD_AFTER_MS").ok()?.parse().ok()?;
+    Some(Instant::now() + Duration::from_millis(ms))
 }
 
 /// Accepts connections for `pipeline` until the lifecycle reaches

@@ -23,6 +23,8 @@ pub struct Options {
     pub fd_limit: Option<u64>,
     /// The port to listen on; a free one when unset.
     pub port: Option<u16>,
+    /// Environment variables for the process.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
             file_strategy: String::new(),
             fd_limit: None,
             port: None,
+            env: Vec::new(),
         }
     }
 }
@@ -80,6 +83,7 @@ impl Collector {
             .arg("--config")
             .arg(&config)
             .env("RUST_LOG", "info")
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
         if let Some(limit) = opts.fd_limit {
@@ -637,11 +641,15 @@ pub struct Front {
 
 impl Front {
     pub fn start(a: u16, b: u16) -> Self {
+        Self::start_edited(a, b, |conf| conf)
+    }
+
+    /// The example configuration as `edit` changes it.
+    pub fn start_edited(a: u16, b: u16, edit: impl FnOnce(String) -> String) -> Self {
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/examples/nginx.conf");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let conf = std::fs::read_to_string(&example)
-            .unwrap()
+        let conf = edit(std::fs::read_to_string(&example).unwrap())
             .replace("127.0.0.1:8290", &format!("127.0.0.1:{a}"))
             .replace("127.0.0.1:8291", &format!("127.0.0.1:{b}"))
             .replace("listen 8080", &format!("listen 127.0.0.1:{port}"))

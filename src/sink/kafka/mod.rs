@@ -205,9 +205,10 @@ pub fn spawn(
     for (k, v) in &lane.properties {
         config.set(k, v);
     }
-    let producer: BaseProducer<Reports> = config
-        .create_with_context(reports)
-        .map_err(|e| format!("sink {}: cannot create the Kafka producer: {e}", lane.sink))?;
+    let producer: BaseProducer<Reports> = config.create_with_context(reports).map_err(|e| {
+        let reason = crate::config::kafka::redact(&e.to_string(), &lane.properties);
+        format!("sink {}: cannot create the Kafka producer: {reason}", lane.sink)
+    })?;
     std::thread::Builder::new()
         .name(format!("sink-{}-{}", lane.sink, lane.lane))
         .spawn(move || {
