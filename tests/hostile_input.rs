@@ -430,10 +430,12 @@ fn a_refused_body_is_read_and_dropped_so_the_client_reads_its_413() {
         format!("GET {pixel} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len()),
         format!("POST /ping HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", body.len()),
     ] {
-        // The whole body first, then the answer, as a proxy sends a
-        // request it buffered: the collector must not reset the connection.
+        // The whole body, then the answer, as a proxy sends a request it
+        // buffered. The head goes first and the body after the collector
+        // has answered it: the collector must not reset the connection.
         let mut s = c.connect();
         s.write_all(head.as_bytes()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
         s.write_all(&body).unwrap_or_else(|e| panic!("the collector reset the connection mid-body: {e}"));
         let mut answer = Vec::new();
         s.read_to_end(&mut answer).unwrap_or_else(|e| panic!("no answer, {e}"));

@@ -335,8 +335,10 @@ fn nginx_with_the_example_config_keeps_each_uri_on_one_collector() {
     drop(nginx);
     // ...and where it lets them through, the collectors answer 413 without
     // resetting nginx's upload, so nginx keeps them in rotation.
+    // (nginx keeps such bodies in temporary files, which its workers write
+    // as root here: the test's directory is root's.)
     let lifted = Front::start_edited(a.port, b.port, |conf| {
-        conf.replace("client_max_body_size 64k;", "client_max_body_size 2m; client_body_buffer_size 2m;")
+        format!("user root;\n{}", conf.replace("client_max_body_size 64k;", "client_max_body_size 2m;"))
     });
     large_uploads_are_refused_and_traffic_goes_on(lifted.port, "after-collector-413");
     drop(lifted);
