@@ -355,11 +355,11 @@ struct Haproxy {
 }
 
 impl Haproxy {
-    fn start(a: u16, b: u16) -> Self {
+    /// The example configuration as `edit` changes it.
+    fn start(a: u16, b: u16, edit: impl FnOnce(String) -> String) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let conf = std::fs::read_to_string(repo("packaging/examples/haproxy.cfg"))
-            .unwrap()
+        let conf = edit(std::fs::read_to_string(repo("packaging/examples/haproxy.cfg")).unwrap())
             .replace("127.0.0.1:8290", &format!("127.0.0.1:{a}"))
             .replace("127.0.0.1:8291", &format!("127.0.0.1:{b}"))
             .replace("bind :8080", &format!("bind 127.0.0.1:{port}"));
@@ -384,7 +384,7 @@ fn haproxy_with_the_example_config_routes_by_uri_and_drops_a_draining_collector(
     // The example leaves maxconn to HAProxy: it starts under any descriptor limit.
     let a = Collector::start(Options { toml: "shutdown_delay = \"15 seconds\"\n".into(), ..Options::default() });
     let b = Collector::start(Options::default());
-    let proxy = Haproxy::start(a.port, b.port);
+    let proxy = Haproxy::start(a.port, b.port, |conf| conf);
     let front = proxy.port;
     let events_on_a = || a.metric("divolte_events_received_total", "");
     // Each URI stays on one collector: note where each went, then send it
@@ -409,6 +409,11 @@ fn haproxy_with_the_example_config_routes_by_uri_and_drops_a_draining_collector(
         assert!(reply.starts_with("HTTP/1.1 404") && !reply.contains("divolte_"), "{path}: {reply}");
     }
     large_uploads_are_refused_and_traffic_goes_on(front, "ha-after-413");
+    // Where HAProxy lets them through, the collectors' 413 reaches the client.
+    let deny = "http-request deny deny_status 413 if { req.hdr_val(content-length) gt 65536 }";
+    let lifted = Haproxy::start(a.port, b.port, |conf| conf.replace(deny, ""));
+    large_uploads_are_refused_and_traffic_goes_on(lifted.port, "ha-after-collector-413");
+    drop(lifted);
 
     // A draining collector answers /ping with 503 and leaves the rotation
     // (health checks every 2 s, two failures) while it still serves.

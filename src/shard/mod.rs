@@ -5,8 +5,8 @@
 //! A shard holds: its listener; one task per connection (the HTTP loop of
 //! [`crate::http::serve`] with the shard's [`pipeline::Pipeline`] as
 //! service); a flusher task that hands batches to the sinks (see
-//! [`commit`]); and a registry of open connections used to close idle ones
-//! when draining. Work leaves a shard only as batches on the sinks' bounded
+//! [`commit`]); and a registry of open connections ([`open`]) that closes
+//! idle ones when draining and gives memory back after a burst. Work leaves a shard only as batches on the sinks' bounded
 //! channels.
 //!
 //! Key components:
@@ -16,11 +16,12 @@
 //! - [`commit::GroupCommit`]: answers wait until their events are handed off.
 
 pub mod commit;
+mod open;
 pub mod pipeline;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +31,6 @@ use std::time::{Duration, Instant};
 use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
-use slab::Slab;
 
 use crate::assets::Tag;
 use crate::batch::SinkLanes;
@@ -41,6 +41,7 @@ use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::Mapping;
 use crate::metrics::{Counter, Registry};
 use crate::watchdog::{Heartbeats, HEARTBEAT_EVERY};
+use open::OpenConnections;
 use pipeline::Pipeline;
 
 /// What a path routes to.
@@ -191,13 +192,7 @@ pub fn run(rt: Arc<Runtime>, cpus: &[usize]) -> std::io::Result<()> {
     first_error.map_or(Ok(()), Err)
 }
 
-/// An open connection, as the shard sees it when draining.
-struct OpenConnection {
-    fd: RawFd,
-    idle: Rc<Cell<bool>>,
-}
-
-type Connections = Rc<RefCell<Slab<OpenConnection>>>;
+type Connections = Rc<OpenConnections>;
 
 /// The accept queue of each shard's listener (glommio's own choice).
 const ACCEPT_BACKLOG: i32 = 1024;
@@ -231,7 +226,12 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     let listener = listen(rt.addr)?;
     rt.listening.fetch_add(1, Ordering::Relaxed);
     tracing::info!(shard = index, address = %rt.addr, "Shard listening.");
-    let connections: Connections = Rc::new(RefCell::new(Slab::new()));
+    let connections: Connections = Rc::new(OpenConnections::default());
+    let give_back = glommio::spawn_local({
+        let c = connections.clone();
+        async move { c.give_back_memory().await }
+    })
+    .detach();
 
     if index == 0 {
         if let Some(addr) = rt.admin_addr {
@@ -244,25 +244,19 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
         }
     }
     accept_until_stopped(listener, pipeline.clone(), connections.clone(), rt.clone(), index).await;
-    tracing::info!(shard = index, open = connections.borrow().len(), "Shard stopped accepting; finishing connections.");
+    tracing::info!(shard = index, open = connections.len(), "Shard stopped accepting; finishing connections.");
 
     let deadline = Instant::now() + rt.shutdown_timeout;
-    while !connections.borrow().is_empty() && Instant::now() < deadline {
-        for (_, c) in connections.borrow().iter() {
-            if c.idle.get() {
-                // SAFETY: `fd` belongs to a live connection (it is removed
-                // from the registry before its stream is dropped); shutting
-                // down the read side only makes its pending read return 0.
-                unsafe { libc::shutdown(c.fd, libc::SHUT_RD) };
-            }
-        }
+    while !connections.is_empty() && Instant::now() < deadline {
+        connections.close_idle();
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
     pipeline.flush_now();
     drop(flusher);
     drop(heartbeat);
+    drop(give_back);
     rt.heartbeats.stopped(index);
-    tracing::info!(shard = index, abandoned = connections.borrow().len(), "Shard stopped.");
+    tracing::info!(shard = index, abandoned = connections.len(), "Shard stopped.");
     Ok(())
 }
 
@@ -326,7 +320,7 @@ async fn accept_until_stopped(
                 continue;
             }
         };
-        if connections.borrow().len() >= rt.max_connections {
+        if connections.len() >= rt.max_connections {
             metrics.inc(Counter::ConnectionsRefused);
             glommio::spawn_local(refuse(stream)).detach();
             continue;
@@ -338,7 +332,7 @@ async fn accept_until_stopped(
 
 async fn connection(mut stream: TcpStream, pipeline: Rc<Pipeline>, connections: Connections, rt: Arc<Runtime>) {
     let idle = Rc::new(Cell::new(false));
-    let key = connections.borrow_mut().insert(OpenConnection { fd: stream.as_raw_fd(), idle: idle.clone() });
+    let key = connections.insert(stream.as_raw_fd(), idle.clone());
     let _ = stream.set_nodelay(true);
     if let Ok(addr) = stream.peer_addr() {
         let mut host = Vec::with_capacity(40);
@@ -346,7 +340,7 @@ async fn connection(mut stream: TcpStream, pipeline: Rc<Pipeline>, connections: 
         let host = String::from_utf8_lossy(&host);
         crate::http::serve(&mut stream, Peer { addr, host: &host }, &*pipeline, &rt.limits, &idle).await;
     }
-    connections.borrow_mut().remove(key);
+    connections.remove(key);
     let _ = stream.close().await;
 }
 
