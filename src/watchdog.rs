@@ -85,15 +85,29 @@ struct Watch {
     /// Per shard: the last heartbeat seen and when it changed.
     seen: Vec<(u64, Instant)>,
     drain_began: Option<Instant>,
+    last_check: Instant,
 }
 
 impl Watch {
     fn new(limits: Limits, shards: usize, now: Instant) -> Self {
-        Self { limits, seen: vec![(NOT_STARTED, now); shards], drain_began: None }
+        Self { limits, seen: vec![(NOT_STARTED, now); shards], drain_began: None, last_check: now }
     }
 
     /// Looks at the heartbeats and the phase at `now`.
     fn check(&mut self, beats: &Heartbeats, phase: Phase, now: Instant) -> Option<Verdict> {
+        // The watchdog itself did not run for a while: the whole process
+        // (or the machine) was paused, by SIGSTOP, a debugger or a
+        // suspended VM. That time counts against no shard and no drain.
+        let gap = now - self.last_check;
+        self.last_check = now;
+        if gap > self.limits.stall / 2 {
+            for (_, since) in &mut self.seen {
+                *since += gap;
+            }
+            if let Some(began) = &mut self.drain_began {
+                *began += gap;
+            }
+        }
         for (shard, (last, since)) in self.seen.iter_mut().enumerate() {
             let beat = beats.beats[shard].load(Ordering::Relaxed);
             if beat != *last {
@@ -149,25 +163,36 @@ mod tests {
 
     const LIMITS: Limits = Limits { stall: Duration::from_secs(5), drain: Duration::from_secs(30) };
 
+    /// Checks once a second from `from` to `to` seconds after `t0`; the
+    /// first verdict, with the second it came at.
+    fn watch_over(
+        watch: &mut Watch,
+        beats: &Heartbeats,
+        phase: Phase,
+        t0: Instant,
+        from: u64,
+        to: u64,
+    ) -> Option<(u64, Verdict)> {
+        (from..=to).find_map(|s| watch.check(beats, phase, t0 + Duration::from_secs(s)).map(|v| (s, v)))
+    }
+
     #[test]
     fn a_shard_that_stops_beating_is_named_and_one_that_never_started_or_stopped_is_not() {
         let beats = Heartbeats::new(3);
         let t0 = Instant::now();
         let mut watch = Watch::new(LIMITS, 3, t0);
-        let at = |s: u64| t0 + Duration::from_secs(s);
         beats.beat(0);
         beats.beat(1);
-        assert_eq!(watch.check(&beats, Phase::Running, at(1)), None);
+        assert_eq!(watch_over(&mut watch, &beats, Phase::Running, t0, 1, 3), None);
         beats.beat(0);
         beats.stopped(1);
-        assert_eq!(watch.check(&beats, Phase::Running, at(4)), None);
+        assert_eq!(watch_over(&mut watch, &beats, Phase::Running, t0, 4, 4), None);
         beats.beat(1);
-        assert_eq!(watch.check(&beats, Phase::Running, at(5)), None, "a stopped shard stays stopped");
-        // Shard 0 last beat at 4 s; shard 2 never started; shard 1 stopped.
-        assert_eq!(watch.check(&beats, Phase::Running, at(9)), None);
+        // Shard 0 last beat at 4 s; shard 2 never started; shard 1 stopped
+        // (and stays stopped).
         assert_eq!(
-            watch.check(&beats, Phase::Running, at(10)),
-            Some(Verdict::Stalled { shard: 0, silent: Duration::from_secs(6) })
+            watch_over(&mut watch, &beats, Phase::Running, t0, 5, 20),
+            Some((10, Verdict::Stalled { shard: 0, silent: Duration::from_secs(6) }))
         );
     }
 
@@ -176,16 +201,31 @@ mod tests {
         let beats = Heartbeats::new(1);
         let t0 = Instant::now();
         let mut watch = Watch::new(LIMITS, 1, t0);
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        assert_eq!(watch.check(&beats, Phase::Running, at(100)), None);
-        assert_eq!(watch.check(&beats, Phase::Draining, at(101)), None);
-        assert_eq!(watch.check(&beats, Phase::Stopping, at(131)), None);
+        assert_eq!(watch_over(&mut watch, &beats, Phase::Running, t0, 1, 100), None);
         assert_eq!(
-            watch.check(&beats, Phase::Stopping, at(132)),
-            Some(Verdict::DrainOverrun { draining: Duration::from_secs(31) })
+            watch_over(&mut watch, &beats, Phase::Draining, t0, 101, 200),
+            Some((132, Verdict::DrainOverrun { draining: Duration::from_secs(31) }))
         );
         let limits = Limits::new(Duration::from_secs(10), Duration::from_secs(2), Duration::from_secs(60)).unwrap();
         assert_eq!(limits.drain, Duration::from_secs(2 + 120) + DRAIN_MARGIN);
         assert!(Limits::new(Duration::ZERO, Duration::ZERO, Duration::ZERO).is_none(), "0 turns it off");
+    }
+
+    #[test]
+    fn a_pause_of_the_whole_process_counts_against_no_shard() {
+        let beats = Heartbeats::new(1);
+        let t0 = Instant::now();
+        let mut watch = Watch::new(LIMITS, 1, t0);
+        beats.beat(0);
+        assert_eq!(watch_over(&mut watch, &beats, Phase::Draining, t0, 1, 2), None);
+        // SIGSTOP for a minute, then SIGCONT: the watchdog wakes first.
+        assert_eq!(watch_over(&mut watch, &beats, Phase::Draining, t0, 62, 62), None);
+        beats.beat(0);
+        assert_eq!(watch_over(&mut watch, &beats, Phase::Draining, t0, 63, 63), None);
+        // A real stall afterwards is still caught.
+        assert_eq!(
+            watch_over(&mut watch, &beats, Phase::Draining, t0, 64, 200),
+            Some((69, Verdict::Stalled { shard: 0, silent: Duration::from_secs(6) }))
+        );
     }
 }

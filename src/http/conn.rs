@@ -193,7 +193,8 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
         if ex.closing {
             if ex.failed {
                 idle.set(true);
-                linger(stream, rbuf.spare()).await;
+                // The unanswered bytes are dropped: the whole buffer is scratch.
+                linger(stream, &mut rbuf.buf).await;
             }
             return;
         }
