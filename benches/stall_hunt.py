@@ -12,8 +12,8 @@ blocked writers' timeouts expire while bursts go on) and, each round, opens
     then FIN;
   - a head with `Content-Length: 100`, 2 body bytes, then FIN.
 After each round it times `/ping` and prints the shard's io_uring rings
-from /proc (operations in flight = submitted - completed, and any
-completion-queue overflow). A `/ping` that takes over 5 s is a stall: the
+from /proc, right after the burst and after `/ping` (operations in flight
+= submitted - completed, and completions waiting in the overflow list). A `/ping` that takes over 5 s is a stall: the
 script prints the shard threads' kernel wait channels, the sockets in
 CLOSE-WAIT, and exits 1.
 """
@@ -94,9 +94,13 @@ def main():
             time.sleep(0.05)
         for r in range(rounds):
             held = burst(port, n)
+            busy = rings(collector.pid)
             took = ping(port, 5)
-            state = rings(collector.pid)
-            print(f"round {r}: /ping {'STALLED' if took is None else f'{took * 1000:.1f} ms'}; rings (in flight, overflow) {state}", flush=True)
+            print(
+                f"round {r}: /ping {'STALLED' if took is None else f'{took * 1000:.1f} ms'}; "
+                f"rings (in flight, overflowed) after the burst {busy}, after /ping {rings(collector.pid)}",
+                flush=True,
+            )
             if took is None:
                 for task in os.listdir(f"/proc/{collector.pid}/task"):
                     name = open(f"/proc/{collector.pid}/task/{task}/comm").read().strip()
