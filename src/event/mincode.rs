@@ -27,17 +27,13 @@ impl std::error::Error for MincodeError {}
 /// Nesting limit, so a hostile parameter cannot exhaust the stack.
 const MAX_DEPTH: usize = 64;
 
-/// Decodes a complete mincode text.
+/// Decodes the mincode value at the start of `text`. What follows a
+/// complete value is ignored, as the original's reader does.
 ///
 /// # Errors
-/// [`MincodeError`] with the offset of the first problem, including trailing input.
+/// [`MincodeError`] with the offset of the first problem.
 pub fn decode(text: &str) -> Result<Value, MincodeError> {
-    let mut p = Parser { s: text.as_bytes(), pos: 0 };
-    let v = p.value(0)?;
-    if p.pos != p.s.len() {
-        return Err(p.err());
-    }
-    Ok(v)
+    Parser { s: text.as_bytes(), pos: 0 }.value(0)
 }
 
 struct Parser<'a> {
@@ -185,10 +181,17 @@ mod tests {
     }
 
     #[test]
-    fn rejects_truncated_unknown_and_trailing_input() {
-        for bad in ["", "s", "d16", "(sname!x!", "a", "x", "tt", "jabc!", "(", "d!"] {
+    fn rejects_truncated_and_unknown_input() {
+        for bad in ["", "s", "d16", "(sname!x!", "a", "x", "jabc!", "(", "d!"] {
             assert!(decode(bad).is_err(), "{bad:?} should fail");
         }
+    }
+
+    #[test]
+    fn reads_the_first_value_and_ignores_what_follows() {
+        assert_eq!(decode("sText!trailing").unwrap(), Value::String("Text".into()));
+        assert_eq!(decode("tt").unwrap(), Value::Bool(true));
+        assert_eq!(decode("(sa!x!)junk(").unwrap(), serde_json::json!({"a": "x"}));
     }
 
     #[test]

@@ -354,7 +354,7 @@ impl Service for Pipeline {
                     res.text(Status::BAD_REQUEST, &[], "");
                     return None;
                 };
-                let ticket = self.json_event(req, *source, party);
+                let ticket = self.json_event(req, *source, &party);
                 res.send(Status::NO_CONTENT, &[], None, &[]);
                 ticket
             }
