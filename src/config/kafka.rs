@@ -29,6 +29,18 @@ use super::flatten_table;
 const JAVA_ONLY: &[&str] =
     &["key.serializer", "value.serializer", "max.block.ms", "partitioner.class", "interceptor.classes"];
 
+/// The Java client's TLS keys that OpenSSL under librdkafka has no use for
+/// (it picks protocols and algorithms itself), dropped with a warning.
+const JAVA_ONLY_TLS: &[&str] = &[
+    "ssl.protocol",
+    "ssl.enabled.protocols",
+    "ssl.provider",
+    "ssl.keymanager.algorithm",
+    "ssl.trustmanager.algorithm",
+    "ssl.secure.random.implementation",
+    "ssl.engine.factory.class",
+];
+
 fn text(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => s.clone(),
@@ -50,13 +62,24 @@ fn jaas_value(jaas: &str, key: &str) -> Option<String> {
 /// # Errors
 /// A key that cannot be translated, with what to use instead.
 pub fn producer_properties(table: &toml::Table) -> Result<Vec<(String, String)>, String> {
+    let java: Vec<(String, String)> = flatten_table(table).into_iter().map(|(k, v)| (k, text(&v))).collect();
+    let setting = |key: &str| java.iter().find(|(k, _)| k == key).map(|(_, v)| v.to_ascii_uppercase());
+    // The Java client reads sasl.* only over SASL; librdkafka would refuse
+    // SASL credentials without a SASL protocol.
+    let sasl = setting("security.protocol").is_some_and(|p| p.starts_with("SASL_"));
+    // The Java client's store types: JKS unless set.
+    let keystore = setting("ssl.keystore.type").unwrap_or_else(|| "JKS".into());
+    let truststore = setting("ssl.truststore.type").unwrap_or_else(|| "JKS".into());
     let mut out = Vec::new();
-    for (key, value) in flatten_table(table) {
-        let value = text(&value);
+    for (key, value) in java {
         match key.as_str() {
-            k if JAVA_ONLY.contains(&k) => {
+            k if JAVA_ONLY.contains(&k) || JAVA_ONLY_TLS.contains(&k) => {
                 tracing::warn!(key = k, "Java producer property has no librdkafka counterpart; ignored.");
             }
+            k if k.starts_with("sasl.") && !sasl => {
+                tracing::info!(key = k, "SASL property ignored: security.protocol is not SASL_PLAINTEXT or SASL_SSL.");
+            }
+            "sasl.jaas.config" if value.trim().is_empty() => {}
             "sasl.mechanism" => out.push(("sasl.mechanisms".to_owned(), value)),
             "buffer.memory" => {
                 let bytes: u64 = value.parse().map_err(|_| "buffer.memory must be a number of bytes".to_owned())?;
@@ -70,8 +93,17 @@ pub fn producer_properties(table: &toml::Table) -> Result<Vec<(String, String)>,
                 out.push(("sasl.username".to_owned(), user));
                 out.push(("sasl.password".to_owned(), password));
             }
+            // Java disables host name checks with an empty value.
+            "ssl.endpoint.identification.algorithm" if value.is_empty() => out.push((key, "none".to_owned())),
+            // Read with their stores, below.
+            "ssl.keystore.type" | "ssl.truststore.type" => {}
+            // librdkafka reads a PKCS#12 keystore under the same keys.
+            "ssl.keystore.location" | "ssl.keystore.password" if keystore == "PKCS12" => out.push((key, value)),
+            // A PEM truststore is a CA file; it has no password.
+            "ssl.truststore.location" if truststore == "PEM" => out.push(("ssl.ca.location".to_owned(), value)),
+            "ssl.truststore.password" if truststore == "PEM" => {}
             k if k.starts_with("ssl.truststore.") || k.starts_with("ssl.keystore.") => {
-                return Err(format!("{k}: JKS stores are Java-only; use ssl.ca.location, ssl.certificate.location and ssl.key.location (PEM files)"));
+                return Err(format!("{k}: JKS stores are Java-only; use a PKCS12 keystore (ssl.keystore.type = \"PKCS12\"), a PEM truststore (ssl.truststore.type = \"PEM\"), or ssl.ca.location, ssl.certificate.location and ssl.key.location (PEM files)"));
             }
             _ => out.push((key, value)),
         }
@@ -164,6 +196,7 @@ mod tests {
             bootstrap.servers = ["k1:9092", "k2:9092"]
             acks = "all"
             "linger.ms" = 5
+            "security.protocol" = "SASL_SSL"
             "sasl.mechanism" = "PLAIN"
             "sasl.jaas.config" = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="alice" password="s3cr=t";'
             "buffer.memory" = 33554432
@@ -209,6 +242,52 @@ mod tests {
             redact("value 0 is outside 1..1000; \"s3cr=t-longer\" and s3cr=t", &p),
             "value <redacted> is outside 1..1000; \"<redacted>\" and <redacted>"
         );
+    }
+
+    #[test]
+    fn sasl_keys_count_only_over_sasl_and_an_empty_jaas_line_is_unset() {
+        let plain: toml::Table = toml::from_str(
+            r#"
+            "sasl.mechanism" = "PLAIN"
+            "sasl.jaas.config" = 'org.apache.kafka.common.security.plain.PlainLoginModule required username="a" password="b";'
+            "#,
+        )
+        .unwrap();
+        let props = producer_properties(&plain).unwrap();
+        assert!(props.iter().all(|(k, _)| !k.starts_with("sasl.")), "{props:?}");
+        let empty: toml::Table =
+            toml::from_str("\"security.protocol\" = \"sasl_ssl\"\n\"sasl.jaas.config\" = \"\"").unwrap();
+        let props = producer_properties(&empty).unwrap();
+        assert!(props.iter().all(|(k, _)| !k.starts_with("sasl.")), "{props:?}");
+        assert_eq!(check_properties(&props), Ok(()));
+    }
+
+    #[test]
+    fn java_tls_keys_translate_or_are_dropped() {
+        let table: toml::Table = toml::from_str(
+            r#"
+            "security.protocol" = "SSL"
+            "ssl.protocol" = "TLSv1.2"
+            "ssl.enabled.protocols" = "TLSv1.2,TLSv1.3"
+            "ssl.keystore.type" = "PKCS12"
+            "ssl.keystore.location" = "/etc/kafka/client.p12"
+            "ssl.keystore.password" = "k"
+            "ssl.truststore.type" = "PEM"
+            "ssl.truststore.location" = "/etc/kafka/ca.pem"
+            "ssl.endpoint.identification.algorithm" = ""
+            "#,
+        )
+        .unwrap();
+        let props = producer_properties(&table).unwrap();
+        let get = |k: &str| props.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("ssl.keystore.location"), Some("/etc/kafka/client.p12"));
+        assert_eq!(get("ssl.keystore.password"), Some("k"));
+        assert_eq!(get("ssl.ca.location"), Some("/etc/kafka/ca.pem"));
+        assert_eq!(get("ssl.endpoint.identification.algorithm"), Some("none"));
+        for dropped in ["ssl.protocol", "ssl.enabled.protocols", "ssl.keystore.type", "ssl.truststore.location"] {
+            assert_eq!(get(dropped), None, "{dropped}");
+        }
+        assert_eq!(check_properties(&props), Ok(()), "librdkafka takes every translated key");
     }
 
     #[test]

@@ -9,10 +9,11 @@
 //!
 //! Key components:
 //! - [`Config`]: the whole tree; `Config::default()` is what runs without a file.
-//! - [`load`]: reads a file, applies environment overrides, reports every error at once.
+//! - [`load`]: reads a file, applies environment overrides and substitutions, reports every error at once.
 //! - [`validate`]: cross-object rules (mapping references, sink schemas, ...).
 
 pub mod duration;
+mod env;
 pub mod kafka;
 mod sections;
 pub mod validate;
@@ -68,21 +69,6 @@ impl std::error::Error for ConfigErrors {}
 /// The root of every key path in messages, as in the original.
 const ROOT: &str = "divolte";
 
-/// Environment variables that override a default (not a value set in the
-/// file), as the original's `reference.conf` does with `${?VAR}`.
-const ENV_OVERRIDES: &[(&str, &[&str], EnvKind)] = &[
-    ("DIVOLTE_HOST", &["global", "server", "host"], EnvKind::String),
-    ("DIVOLTE_PORT", &["global", "server", "port"], EnvKind::Integer),
-    ("DIVOLTE_KAFKA_BROKER_LIST", &["global", "kafka", "producer", "bootstrap.servers"], EnvKind::String),
-    ("DIVOLTE_KAFKA_CLIENT_ID", &["global", "kafka", "producer", "client.id"], EnvKind::String),
-];
-
-#[derive(Clone, Copy)]
-enum EnvKind {
-    String,
-    Integer,
-}
-
 /// Loads a configuration file, or the embedded defaults when `path` is `None`.
 ///
 /// # Errors
@@ -115,7 +101,8 @@ pub fn from_toml_with_env(text: &str, env: impl Fn(&str) -> Option<String>) -> R
             _ => errors.push(ConfigError::new(ROOT, "when a [divolte] table is used, every key must be inside it")),
         }
     }
-    apply_env(&mut table, &env, &mut errors);
+    env::substitute(&mut table, ROOT, &env, &mut errors);
+    env::apply_overrides(&mut table, &env, &mut errors);
 
     let mut config = Config::default();
     for (key, value) in table {
@@ -134,43 +121,6 @@ pub fn from_toml_with_env(text: &str, env: impl Fn(&str) -> Option<String>) -> R
         Ok(config)
     } else {
         Err(ConfigErrors(errors))
-    }
-}
-
-fn apply_env(table: &mut toml::Table, env: &impl Fn(&str) -> Option<String>, errors: &mut Vec<ConfigError>) {
-    for (var, path, kind) in ENV_OVERRIDES {
-        let Some(raw) = env(var) else { continue };
-        let value = match kind {
-            EnvKind::String => toml::Value::String(raw),
-            EnvKind::Integer => match raw.trim().parse::<i64>() {
-                Ok(n) => toml::Value::Integer(n),
-                Err(_) => {
-                    errors.push(ConfigError::new(
-                        format!("{ROOT}.{}", path.join(".")),
-                        format!("environment variable {var}={raw:?} is not a number"),
-                    ));
-                    continue;
-                }
-            },
-        };
-        insert_default(table, path, value);
-    }
-}
-
-/// Sets `path` to `value` unless the file already set it (or a parent of it
-/// is not a table, which validation reports).
-fn insert_default(table: &mut toml::Table, path: &[&str], value: toml::Value) {
-    match path {
-        [] => {}
-        [leaf] => {
-            table.entry(leaf.to_string()).or_insert(value);
-        }
-        [first, rest @ ..] => {
-            let entry = table.entry(first.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            if let toml::Value::Table(inner) = entry {
-                insert_default(inner, rest, value);
-            }
-        }
     }
 }
 
