@@ -9,7 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Parser)]
 #[command(name = "divolte-collector", version, about = "Clickstream collector compatible with Divolte Collector")]
 struct Cli {
-    /// Configuration file (TOML). Without it the embedded defaults run.
+    /// Configuration file: TOML, or the original's HOCON (`.conf`). Without
+    /// it the embedded defaults run.
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
     /// Log format.
@@ -24,6 +25,12 @@ enum Command {
     /// Validate a configuration file and exit (0 when valid).
     CheckConfig {
         /// The file to check.
+        file: PathBuf,
+    },
+    /// Print a HOCON configuration of the original as TOML (comments say
+    /// what was translated or dropped), and check it.
+    ImportConfig {
+        /// The HOCON file (`divolte-collector.conf`).
         file: PathBuf,
     },
     /// Run a mapping script on events read from stdin (one JSON object per
@@ -81,11 +88,42 @@ fn check_config(file: &std::path::Path) -> ExitCode {
     }
 }
 
+/// Prints `file` (HOCON) as TOML, then checks the TOML as `check-config` would.
+fn import_config(file: &std::path::Path) -> ExitCode {
+    let origin = file.display().to_string();
+    let converted = std::fs::read_to_string(file)
+        .map_err(|e| format!("{origin}: cannot read: {e}"))
+        .and_then(|text| divolte::config::read_hocon(file, &text).map_err(|e| format!("{origin}: {e}")))
+        .and_then(|c| c.to_toml(&origin).map_err(|e| format!("{origin}: cannot write TOML: {e}")));
+    let toml = match converted {
+        Ok(t) => t,
+        Err(e) => {
+            eprint!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{toml}");
+    let checked = divolte::config::from_toml_with_env(&toml, |name| std::env::var(name).ok())
+        .map_err(|e| e.to_string())
+        .and_then(|config| {
+            let geo = config.global.mapper.ip2geo_database.is_some();
+            divolte::mapping::configured::build(&config, geo).map(drop).map_err(|e| format!("{e}\n"))
+        });
+    match checked {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprint!("the translated configuration does not check: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match &cli.command {
         Some(Command::CheckConfig { file }) => return check_config(file),
+        Some(Command::ImportConfig { file }) => return import_config(file),
         Some(Command::MappingTest { schema, mapping, geo }) => {
             let stdin = std::io::stdin().lock();
             return match divolte::mapping::tool::run(schema, mapping, geo.as_deref(), stdin, std::io::stdout().lock()) {

@@ -1,8 +1,11 @@
-//! The configuration tree, its embedded defaults, and loading from TOML.
+//! The configuration tree, its embedded defaults, and loading from TOML or
+//! the original's HOCON.
 //!
 //! The tree mirrors the original's HOCON tree (`divolte.global.server.port`
 //! and so on), written as TOML. A file may wrap everything in a `[divolte]`
-//! table, as HOCON files do, or start at `[global...]` directly.
+//! table, as HOCON files do, or start at `[global...]` directly. A `.conf`
+//! file, or one that is not TOML, is read as HOCON ([`hocon`]) into the same
+//! tree.
 //!
 //! Loading happens in two phases: this module deserializes and validates,
 //! doing nothing else; `main` turns the validated tree into runtime objects.
@@ -14,6 +17,7 @@
 
 pub mod duration;
 mod env;
+pub mod hocon;
 pub mod kafka;
 mod sections;
 pub mod validate;
@@ -74,34 +78,82 @@ const ROOT: &str = "divolte";
 /// # Errors
 /// Every syntax, type, unknown-key and validation problem, with key paths.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
-    let text = match path {
-        Some(p) => std::fs::read_to_string(p).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(
-                p.display().to_string(),
-                format!("cannot read configuration file: {e}"),
-            )])
-        })?,
-        None => String::new(),
-    };
-    from_toml_with_env(&text, |name| std::env::var(name).ok())
+    let env = |name: &str| std::env::var(name).ok();
+    let Some(path) = path else { return from_toml_with_env("", env) };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError::new(path.display().to_string(), format!("cannot read configuration file: {e}"))])
+    })?;
+    if path.extension().is_some_and(|e| e == "conf") {
+        return from_table_with_env(read_hocon(path, &text)?.table, Vec::new(), env);
+    }
+    match parse_toml(&text) {
+        Ok(_) => from_toml_with_env(&text, env),
+        // Not TOML: the original's HOCON under another name, or a TOML
+        // file with a mistake, whose error is then the one to show.
+        Err(toml_errors) => match read_hocon(path, &text) {
+            Ok(converted) => from_table_with_env(converted.table, Vec::new(), env),
+            Err(_) => Err(toml_errors),
+        },
+    }
 }
 
-/// Parses TOML text into a validated [`Config`], reading overrides from `env`.
+/// Reads the original's HOCON file at `path` (its text: `text`) into the
+/// configuration tree, with the process environment.
+///
+/// # Errors
+/// Syntax and substitution errors, with file, line and column.
+pub fn read_hocon(path: &Path, text: &str) -> Result<hocon::Converted, ConfigErrors> {
+    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    hocon::convert(text, &path.display().to_string(), base, std::env::vars().collect()).map_err(ConfigErrors)
+}
+
+/// Parses TOML text into the tree below the `divolte` root.
+fn parse_toml(text: &str) -> Result<toml::Table, ConfigErrors> {
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigErrors(vec![ConfigError::new(ROOT, format!("invalid TOML: {e}"))]))?;
+    match table.remove(ROOT) {
+        None => Ok(table),
+        Some(toml::Value::Table(inner)) if table.is_empty() => Ok(inner),
+        Some(_) => Err(ConfigErrors(vec![ConfigError::new(
+            ROOT,
+            "when a [divolte] table is used, every key must be inside it",
+        )])),
+    }
+}
+
+/// Parses TOML text into a validated [`Config`], reading overrides and
+/// `${VAR}` substitutions from `env`.
 ///
 /// # Errors
 /// Every problem found, each with its key path.
 pub fn from_toml_with_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let mut table = parse_toml(text)?;
     let mut errors = Vec::new();
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigErrors(vec![ConfigError::new(ROOT, format!("invalid TOML: {e}"))]))?;
-    if let Some(inner) = table.remove(ROOT) {
-        match inner {
-            toml::Value::Table(t) if table.is_empty() => table = t,
-            _ => errors.push(ConfigError::new(ROOT, "when a [divolte] table is used, every key must be inside it")),
-        }
-    }
     env::substitute(&mut table, ROOT, &env, &mut errors);
+    from_table_with_env(table, errors, env)
+}
+
+/// The keys of layouts older than 0.5, and what replaced them.
+const OLD_LAYOUT: &[(&str, &str)] = &[
+    ("server", "divolte.global.server"),
+    (
+        "tracking",
+        "divolte.sources.<name> (type = browser) and divolte.mappings.<name> (schema_file, mapping_script_file)",
+    ),
+    ("javascript", "divolte.sources.<name>.javascript"),
+    ("incoming_request_processor", "divolte.global.mapper"),
+    ("kafka_flusher", "divolte.global.kafka and divolte.sinks.<name> (type = kafka, topic)"),
+    ("hdfs_flusher", "divolte.global.hdfs and divolte.sinks.<name> (type = hdfs, file_strategy)"),
+];
+
+/// Validates a configuration tree (below the `divolte` root), adding to
+/// `errors` found so far.
+fn from_table_with_env(
+    mut table: toml::Table,
+    mut errors: Vec<ConfigError>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
     env::apply_overrides(&mut table, &env, &mut errors);
 
     let mut config = Config::default();
@@ -112,7 +164,15 @@ pub fn from_toml_with_env(text: &str, env: impl Fn(&str) -> Option<String>) -> R
             "sources" => config.sources = named_sections(value, &path, &mut errors, tagged),
             "mappings" => config.mappings = named_sections(value, &path, &mut errors, section),
             "sinks" => config.sinks = named_sections(value, &path, &mut errors, tagged),
-            _ => errors.push(ConfigError::new(path, "unknown key (expected global, sources, mappings or sinks)")),
+            old => match OLD_LAYOUT.iter().find(|(k, _)| *k == old) {
+                Some((_, now)) => errors.push(ConfigError::new(
+                    path,
+                    format!("this is the layout of Divolte before 0.5; its settings moved to {now}"),
+                )),
+                None => {
+                    errors.push(ConfigError::new(path, "unknown key (expected global, sources, mappings or sinks)"))
+                }
+            },
         }
     }
     config.fill_implicit_defaults();

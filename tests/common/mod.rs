@@ -25,6 +25,9 @@ pub struct Options {
     pub port: Option<u16>,
     /// Environment variables for the process.
     pub env: Vec<(&'static str, String)>,
+    /// A configuration file of the test's own (TOML or HOCON) instead of the
+    /// generated one; `port` must then be the port it listens on.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
             fd_limit: None,
             port: None,
             env: Vec::new(),
+            config_file: None,
         }
     }
 }
@@ -75,8 +79,10 @@ impl Collector {
                 opts.file_strategy
             ));
         }
-        let config = dir.path().join("collector.toml");
-        std::fs::write(&config, toml).unwrap();
+        let config = opts.config_file.clone().unwrap_or_else(|| dir.path().join("collector.toml"));
+        if opts.config_file.is_none() {
+            std::fs::write(&config, toml).unwrap();
+        }
         let log = dir.path().join("collector.log");
         let mut command = Command::new(env!("CARGO_BIN_EXE_divolte-collector"));
         command
