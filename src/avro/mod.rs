@@ -16,6 +16,7 @@
 //! - [`container`]: Avro object container files.
 
 pub mod container;
+mod defaults;
 mod encode;
 mod json;
 mod names;

@@ -11,6 +11,15 @@ pub const DEFAULT_SCHEMA_JSON: &str = include_str!("default_event_record.avsc");
 /// Why a schema cannot be used.
 #[derive(Debug)]
 pub enum SchemaError {
+    /// Not JSON: where and why.
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the JSON parser expected.
+        message: String,
+    },
     /// Not a valid Avro schema.
     Parse(apache_avro::Error),
     /// The top-level type is not a record.
@@ -27,7 +36,11 @@ pub enum SchemaError {
 impl std::fmt::Display for SchemaError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Parse(e) => write!(f, "invalid Avro schema: {e}"),
+            Self::Syntax { line, column, message } => {
+                write!(f, "not valid JSON at line {line}, column {column}: {message}")
+            }
+            // apache-avro quotes type names as JSON inside its messages.
+            Self::Parse(e) => write!(f, "invalid Avro schema: {}", e.to_string().replace("\\\"", "")),
             Self::NotARecord => f.write_str("the schema's top-level type must be a record"),
             Self::BadDefault { field, reason } => {
                 write!(f, "field {field:?} has an invalid default: {reason}")
@@ -165,8 +178,20 @@ impl RecordLayout {
     ///
     /// # Errors
     /// [`SchemaError`] when the text is not a record schema.
+    ///
+    /// A default that does not fit its field is taken out with a warning,
+    /// as Avro 1.8 loaded such schemas ([`super::defaults`]).
     pub fn parse(text: &str) -> Result<Self, SchemaError> {
-        let schema = Schema::parse_str(&strip_comments(text)).map_err(SchemaError::Parse)?;
+        let mut json: serde_json::Value = serde_json::from_str(&strip_comments(text)).map_err(|e| {
+            let message = e.to_string();
+            // serde_json appends " at line L column C"; the position is said apart.
+            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+            SchemaError::Syntax { line: e.line(), column: e.column(), message }
+        })?;
+        for dropped in super::defaults::drop_unfitting(&mut json) {
+            tracing::warn!(field = %dropped.field, reason = %dropped.reason, "Schema default does not fit its field; it counts as no default.");
+        }
+        let schema = Schema::parse(&json).map_err(SchemaError::Parse)?;
         Self::compile(schema)
     }
 
@@ -261,7 +286,28 @@ mod tests {
         ]}"#;
         let layout = RecordLayout::parse(text).unwrap();
         assert_eq!(layout.fields[0].name, "url");
-        assert!(matches!(RecordLayout::parse("{ /* open"), Err(SchemaError::Parse(_))));
+        assert!(matches!(RecordLayout::parse("{ /* open"), Err(SchemaError::Syntax { line: 1, .. })));
+    }
+
+    #[test]
+    fn loads_what_avro_1_8_loaded_and_says_what_is_wrong_in_words() {
+        let layout = RecordLayout::parse(
+            r#"{"type": "record", "name": "R", "fields": [
+                {"name": "a", "type": "string", "default": null},
+                {"name": "b", "type": ["null", "string"], "default": "x"}]}"#,
+        )
+        .unwrap();
+        assert_eq!((layout.fields[0].default.as_ref(), layout.fields[1].default.as_ref()), (None, None));
+        let err = RecordLayout::parse(
+            "{\"type\": \"record\",\n \"name\": \"R\", \"fields\": [\n  {\"name\": \"a\", \"type\": \"int\",}]}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("not valid JSON at line 3, column"), "{err}");
+        let err = RecordLayout::parse(r#"{"type": "record", "name": "R", "fields": [{"name": "a", "type": "strin"}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains('\\') && err.contains("strin"), "{err}");
     }
 
     #[test]
