@@ -2,7 +2,7 @@
 //! typed, every `map` checked against the Avro schema, regexes, JSON paths
 //! and digests built once. Every error names the line and column.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use apache_avro::Schema;
@@ -30,6 +30,8 @@ struct Compiler<'s> {
     types: Vec<Ty>,
     memo: u32,
     scopes: Vec<HashMap<String, NodeId>>,
+    /// Per scope: names declared with `def x` and not bound yet.
+    declared: Vec<HashSet<String>>,
     /// Per field: `None` while unmapped, else the union branch of typed values.
     targets: Vec<Option<Option<u8>>>,
     /// Values every use shares, so they are computed once per event.
@@ -51,6 +53,7 @@ pub fn compile(block: &Block, layout: &Arc<RecordLayout>, env: Environment) -> R
         types: Vec::new(),
         memo: 0,
         scopes: vec![HashMap::new()],
+        declared: vec![HashSet::new()],
         targets: vec![None; layout.fields.len()],
         shared: HashMap::new(),
     };
@@ -234,8 +237,10 @@ impl Compiler<'_> {
 
     fn scoped<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, ScriptError>) -> Result<T, ScriptError> {
         self.scopes.push(HashMap::new());
+        self.declared.push(HashSet::new());
         let r = f(self);
         self.scopes.pop();
+        self.declared.pop();
         r
     }
 
@@ -263,6 +268,27 @@ impl Compiler<'_> {
                 Stmt::Def { name, value, .. } => {
                     let id = self.value(value)?;
                     self.scopes.last_mut().expect("a scope is always open").insert(name.clone(), id);
+                }
+                Stmt::Declare { name, .. } => {
+                    self.declared.last_mut().expect("a scope is always open").insert(name.clone());
+                }
+                // Bound where the name was declared, so that it is seen
+                // after the block the assignment stands in, as in Groovy.
+                Stmt::Assign { name, pos, value } => {
+                    let id = self.value(value)?;
+                    let Some(scope) = (0..self.scopes.len())
+                        .rev()
+                        .find(|&i| self.scopes[i].contains_key(name) || self.declared[i].contains(name))
+                    else {
+                        return err(*pos, format!("`{name} = ...`: declare it first with `def {name}`"));
+                    };
+                    self.scopes[scope].insert(name.clone(), id);
+                }
+                Stmt::MapOntoParam { param, pos, .. } => {
+                    return err(
+                        *pos,
+                        format!("`onto {param}`: the field must be a quoted name or a helper's parameter"),
+                    )
                 }
                 // Evaluated for its checks only; it sets nothing.
                 Stmt::Expr(e) => {
@@ -443,6 +469,9 @@ impl Compiler<'_> {
                 if let Some(id) = self.scopes.iter().rev().find_map(|s| s.get(name)) {
                     return Ok(*id);
                 }
+                if self.declared.iter().any(|d| d.contains(name)) {
+                    return err(e.pos, format!("`{name}` is declared with `def {name}` but has no value here yet"));
+                }
                 if simple_value(name).is_some() || matches!(name.as_str(), "userAgent" | "eventParameters" | "ip2geo") {
                     return self.call(name, &[], e.pos);
                 }
@@ -496,6 +525,12 @@ impl Compiler<'_> {
                 Ok(self.add(Node::Match { regex: Box::new(re), input: id, memo }, Ty::Matcher))
             }
             ExprKind::Closure(_) => self.value(e),
+            // Expansion has replaced these; any left stand where they cannot.
+            ExprKind::Lambda { .. } => {
+                err(e.pos, "a closure with parameters is a helper: define it with `def name = { x -> ... }`")
+            }
+            ExprKind::List(_) => err(e.pos, "a list is only unrolled by `.each` (`['a', 'b'].each { x -> ... }`)"),
+            ExprKind::Template(_) => err(e.pos, "only a helper's or `.each`'s parameter can be put into a string"),
             ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Num(_) => unreachable!("literals handled above"),
         }
     }

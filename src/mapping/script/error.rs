@@ -32,3 +32,31 @@ impl std::fmt::Display for ScriptError {
 }
 
 impl std::error::Error for ScriptError {}
+
+/// Every problem found in a script, in the order of the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptErrors(pub Vec<ScriptError>);
+
+impl From<ScriptError> for ScriptErrors {
+    fn from(e: ScriptError) -> Self {
+        Self(vec![e])
+    }
+}
+
+impl std::fmt::Display for ScriptErrors {
+    /// One problem as it is; several, one per line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0[..] {
+            [one] => write!(f, "{one}"),
+            all => {
+                write!(f, "{} problems:", all.len())?;
+                for e in all {
+                    write!(f, "\n  {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ScriptErrors {}

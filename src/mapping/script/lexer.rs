@@ -22,6 +22,15 @@ pub enum Number {
     Decimal,
 }
 
+/// A piece of a GString.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StrPart {
+    /// Literal text.
+    Text(String),
+    /// `$name` or `${name}`.
+    Name(String),
+}
+
 /// One token.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tok {
@@ -29,8 +38,12 @@ pub enum Tok {
     Ident(String),
     /// Any string literal, escapes resolved.
     Str(String),
-    /// A GString with `$` interpolation, which is not supported.
-    Interpolated,
+    /// A double-quoted GString with `$name` or `${name}` in it: its text
+    /// and names in order. Only a helper's or a loop's parameter can be
+    /// interpolated, once the script is expanded.
+    Interpolated(Vec<StrPart>),
+    /// A slashy regex with `$` interpolation, which is not supported.
+    InterpolatedRegex,
     /// A number literal.
     Num(Number),
     /// One of `{ } ( ) [ ] , . = ; ! - + * < > & | ? :`; pairs like `==` are
@@ -167,7 +180,7 @@ impl Lexer<'_> {
         let triple = self.src.get(self.i + 1) == Some(&q) && self.src.get(self.i + 2) == Some(&q);
         self.i += if triple { 3 } else { 1 };
         let mut s = String::new();
-        let mut interpolated = false;
+        let mut parts = Vec::new();
         loop {
             let Some(&c) = self.src.get(self.i) else {
                 return Err(ScriptError::new(start, "unterminated string"));
@@ -223,9 +236,23 @@ impl Lexer<'_> {
                     }
                 }
                 b'$' if q == b'"' => {
-                    interpolated = true;
-                    s.push('$');
                     self.i += 1;
+                    let braced = self.src.get(self.i) == Some(&b'{');
+                    let start_name = self.i + usize::from(braced);
+                    let mut end = start_name;
+                    while self.src.get(end).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+                        end += 1;
+                    }
+                    let closed = !braced || self.src.get(end) == Some(&b'}');
+                    if end == start_name || !closed || self.src[start_name].is_ascii_digit() {
+                        return Err(ScriptError::new(
+                            self.pos(),
+                            "`$` in a double-quoted string must name a parameter ($name or ${name}); write \\$ for a dollar sign",
+                        ));
+                    }
+                    parts.push(StrPart::Text(std::mem::take(&mut s)));
+                    parts.push(StrPart::Name(self.text[start_name..end].to_owned()));
+                    self.i = end + usize::from(braced);
                 }
                 _ => {
                     let ch = self.char_at(self.i);
@@ -234,7 +261,12 @@ impl Lexer<'_> {
                 }
             }
         }
-        Ok(if interpolated { Tok::Interpolated } else { Tok::Str(s) })
+        if parts.is_empty() {
+            return Ok(Tok::Str(s));
+        }
+        parts.push(StrPart::Text(s));
+        parts.retain(|p| !matches!(p, StrPart::Text(t) if t.is_empty()));
+        Ok(Tok::Interpolated(parts))
     }
 
     /// `/regex/`: only `\/` is an escape, every other backslash stays.
@@ -258,7 +290,7 @@ impl Lexer<'_> {
                     self.newline();
                 }
                 Some(b'$') if self.src.get(self.i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'{') => {
-                    return Ok(self.skip_to_slash(Tok::Interpolated));
+                    return Ok(self.skip_to_slash(Tok::InterpolatedRegex));
                 }
                 Some(_) => {
                     let ch = self.char_at(self.i);
@@ -349,7 +381,21 @@ mod tests {
                 Tok::Eof
             ]
         );
-        assert_eq!(toks(r#""hi $name""#), vec![Tok::Interpolated, Tok::Eof]);
+        assert_eq!(
+            toks(r#""hi $name, ${x}!" "\$5""#),
+            vec![
+                Tok::Interpolated(vec![
+                    StrPart::Text("hi ".into()),
+                    StrPart::Name("name".into()),
+                    StrPart::Text(", ".into()),
+                    StrPart::Name("x".into()),
+                    StrPart::Text("!".into()),
+                ]),
+                Tok::Str("$5".into()),
+                Tok::Eof
+            ]
+        );
+        assert!(tokenize(r#""a $ b""#).is_err());
         assert!(tokenize("'open").is_err());
     }
 

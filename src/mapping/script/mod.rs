@@ -1,8 +1,9 @@
 //! The mapping language: users' Divolte mapping scripts, unmodified.
 //!
-//! A script is parsed ([`parser`]), checked against the record schema and
-//! compiled into typed nodes ([`compile`], [`program`]) once at startup,
-//! then run per event ([`eval`]). The Groovy the original evaluated is not
+//! A script is parsed ([`parser`]), its helpers and loops expanded as
+//! Groovy would run them while building the mapping ([`expand`]), checked
+//! against the record schema and compiled into typed nodes ([`compile`],
+//! [`program`]) once at startup, then run per event ([`eval`]). The Groovy the original evaluated is not
 //! run; the language is implemented: every construct and value of the
 //! original's mapping reference, with the parts of Groovy's surface that
 //! scripts use (optional parentheses, command chains, slashy regexes,
@@ -13,6 +14,7 @@ mod compile;
 mod digest;
 mod error;
 mod eval;
+mod expand;
 mod geo;
 mod headers;
 mod lexer;
@@ -23,7 +25,7 @@ mod syntax;
 mod uri;
 
 pub use compile::Environment;
-pub use error::{Pos, ScriptError};
+pub use error::{Pos, ScriptError, ScriptErrors};
 pub use eval::{Inputs, Scratch};
 
 use std::sync::Arc;
@@ -37,12 +39,15 @@ pub struct Script {
 }
 
 impl Script {
-    /// Parses and compiles `text` against the record schema `layout`.
+    /// Parses `text`, expands its helpers and loops, and compiles it
+    /// against the record schema `layout`.
     ///
     /// # Errors
-    /// [`ScriptError`] with the line and column of the first problem.
-    pub fn compile(text: &str, layout: &Arc<RecordLayout>, env: Environment) -> Result<Self, ScriptError> {
-        let block = parser::parse(text)?;
+    /// [`ScriptErrors`], each with its line and column: every statement
+    /// that does not parse or expand, else the first that does not compile.
+    pub fn compile(text: &str, layout: &Arc<RecordLayout>, env: Environment) -> Result<Self, ScriptErrors> {
+        let block = parser::parse(text).map_err(ScriptErrors)?;
+        let block = expand::expand(block).map_err(ScriptErrors)?;
         let program = compile::compile(&block, layout, env)?;
         Ok(Self { program })
     }

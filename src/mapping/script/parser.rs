@@ -53,26 +53,34 @@ const GROOVY_ONLY: &[&str] = &[
 /// Parses a whole script.
 ///
 /// # Errors
-/// [`ScriptError`] at the first token that does not fit.
-pub fn parse(text: &str) -> Result<Block, ScriptError> {
-    let mut p = Parser { toks: tokenize(text)?, i: 0 };
-    let block = p.block_body()?;
-    match &p.peek().tok {
-        Tok::Eof => Ok(block),
-        _ => Err(p.unexpected("a statement")),
+/// Every statement that does not parse, each at its first token that does
+/// not fit: after an error the parser goes on at the next statement.
+pub fn parse(text: &str) -> Result<Block, Vec<ScriptError>> {
+    let mut p = Parser { toks: tokenize(text).map_err(|e| vec![e])?, i: 0, errors: Vec::new() };
+    let block = p.block_body();
+    if !matches!(p.peek().tok, Tok::Eof) {
+        p.errors.push(p.unexpected("a statement"));
+    }
+    if p.errors.is_empty() {
+        Ok(block)
+    } else {
+        Err(p.errors)
     }
 }
 
 struct Parser {
     toks: Vec<Token>,
     i: usize,
+    /// Statements refused so far.
+    errors: Vec<ScriptError>,
 }
 
 fn describe(tok: &Tok) -> String {
     match tok {
         Tok::Ident(s) => format!("`{s}`"),
         Tok::Str(_) => "a string".into(),
-        Tok::Interpolated => "a string with $ interpolation".into(),
+        Tok::Interpolated(_) => "a string with $ interpolation".into(),
+        Tok::InterpolatedRegex => "a regex with $ interpolation".into(),
         Tok::Num(_) => "a number".into(),
         Tok::Punct(c) => format!("`{c}`"),
         Tok::Newline => "the end of the line".into(),
@@ -147,38 +155,93 @@ impl Parser {
         }
     }
 
-    /// Statements up to a `}` or the end (neither consumed).
-    fn block_body(&mut self) -> Result<Block, ScriptError> {
+    /// Statements up to a `}` or the end (neither consumed). A statement
+    /// that does not parse is recorded and skipped.
+    fn block_body(&mut self) -> Block {
         let mut block = Vec::new();
         loop {
             while matches!(self.peek().tok, Tok::Newline | Tok::Punct(';')) {
                 self.next();
             }
             if matches!(self.peek().tok, Tok::Eof | Tok::Punct('}')) {
-                return Ok(block);
+                return block;
             }
-            self.statement(&mut block)?;
-            if !matches!(self.peek().tok, Tok::Newline | Tok::Punct(';') | Tok::Punct('}') | Tok::Eof) {
-                return Err(self.unexpected("the end of the statement"));
+            let parsed = self.statement(&mut block).and_then(|()| {
+                if matches!(self.peek().tok, Tok::Newline | Tok::Punct(';') | Tok::Punct('}') | Tok::Eof) {
+                    Ok(())
+                } else {
+                    Err(self.unexpected("the end of the statement"))
+                }
+            });
+            if let Err(e) = parsed {
+                self.errors.push(e);
+                self.skip_statement();
             }
         }
     }
 
-    /// `{ statements }`
-    fn closure_block(&mut self) -> Result<Block, ScriptError> {
-        self.expect_punct('{')?;
-        if matches!(self.peek().tok, Tok::Ident(_))
-            && matches!(self.peek_at(1), Tok::Punct('-'))
-            && matches!(self.peek_at(2), Tok::Punct('>'))
-        {
-            return Err(ScriptError::new(
-                self.pos(),
-                "closure parameters are Groovy, not part of the mapping language",
-            ));
+    /// Skips to the end of the statement an error left: the next line or
+    /// `;` outside brackets, or the `}` that closes the enclosing block.
+    fn skip_statement(&mut self) {
+        let mut depth = 0usize;
+        loop {
+            match self.peek().tok {
+                Tok::Eof => return,
+                Tok::Newline | Tok::Punct(';') | Tok::Punct('}') if depth == 0 => return,
+                Tok::Punct('{' | '(' | '[') => depth += 1,
+                // A stray `)` or `]` is part of the bad statement.
+                Tok::Punct('}' | ')' | ']') => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            self.next();
         }
-        let body = self.block_body()?;
-        self.expect_punct('}')?;
+    }
+
+    /// `{ statements }`, for `when` and `section` bodies.
+    fn closure_block(&mut self) -> Result<Block, ScriptError> {
+        let pos = self.pos();
+        let (params, body) = self.closure_or_helper()?;
+        if !params.is_empty() {
+            return Err(ScriptError::new(pos, "this block takes no parameters (only a helper or `.each` does)"));
+        }
         Ok(body)
+    }
+
+    /// `{ statements }` or `{ a, b -> statements }`: the parameters and the body.
+    fn closure_or_helper(&mut self) -> Result<(Vec<String>, Block), ScriptError> {
+        self.expect_punct('{')?;
+        let params = self.parameters();
+        let body = self.block_body();
+        self.expect_punct('}')?;
+        Ok((params, body))
+    }
+
+    /// `a, b ->` at the start of a closure, if there.
+    fn parameters(&mut self) -> Vec<String> {
+        let mut ahead = 0;
+        let mut names = Vec::new();
+        while let Tok::Ident(name) = self.peek_at(ahead) {
+            names.push(name.clone());
+            match self.peek_at(ahead + 1) {
+                Tok::Punct(',') => ahead += 2,
+                Tok::Punct('-') if matches!(self.peek_at(ahead + 2), Tok::Punct('>')) => {
+                    for _ in 0..ahead + 3 {
+                        self.next();
+                    }
+                    return names;
+                }
+                _ => break,
+            }
+        }
+        Vec::new()
+    }
+
+    /// A closure as a value: plain, or a helper with parameters.
+    fn closure_value(&mut self) -> Result<Expr, ScriptError> {
+        let pos = self.pos();
+        let (params, body) = self.closure_or_helper()?;
+        let kind = if params.is_empty() { ExprKind::Closure(body) } else { ExprKind::Lambda { params, body } };
+        Ok(Expr { kind, pos })
     }
 
     fn statement(&mut self, out: &mut Block) -> Result<(), ScriptError> {
@@ -207,14 +270,20 @@ impl Parser {
                 self.expect_word("onto", "`onto 'field'`")?;
                 let parens = self.eat_punct('(');
                 let field_pos = self.pos();
-                let field = match self.next().tok {
-                    Tok::Str(s) => s,
-                    _ => return Err(ScriptError::new(field_pos, "the field after `onto` must be a quoted name")),
+                let stmt = match self.next().tok {
+                    Tok::Str(field) => Stmt::Map { value, field, field_pos },
+                    Tok::Ident(param) => Stmt::MapOntoParam { value, param, pos: field_pos },
+                    _ => {
+                        return Err(ScriptError::new(
+                            field_pos,
+                            "the field after `onto` must be a quoted name or a helper's parameter",
+                        ))
+                    }
                 };
                 if parens {
                     self.expect_punct(')')?;
                 }
-                out.push(Stmt::Map { value, field, field_pos });
+                out.push(stmt);
             }
             "when" => {
                 self.next();
@@ -259,19 +328,42 @@ impl Parser {
                     ));
                 }
                 if !self.eat_punct('=') {
+                    if matches!(self.peek().tok, Tok::Newline | Tok::Punct(';') | Tok::Punct('}') | Tok::Eof) {
+                        out.push(Stmt::Declare { name, pos: name_pos });
+                        return Ok(());
+                    }
                     return Err(self.unexpected("`=` after the variable name"));
                 }
                 self.skip_newlines();
                 let value = self.value_or_closure()?;
                 out.push(Stmt::Def { name, pos: name_pos, value });
             }
+            // `helper 'a', 'b'`: Groovy's call without parentheses.
+            _ if !matches!(word.as_str(), "match" | "parse" | "not")
+                && matches!(self.peek_at(1), Tok::Str(_) | Tok::Num(_) | Tok::Interpolated(_)) =>
+            {
+                self.next();
+                let mut args = vec![self.value_or_closure()?];
+                while self.eat_punct(',') {
+                    self.skip_newlines();
+                    args.push(self.value_or_closure()?);
+                }
+                out.push(Stmt::Expr(Expr { kind: ExprKind::Call { name: word, args }, pos }));
+            }
             _ => {
                 let e = self.expr()?;
                 if self.is_punct('=') {
-                    return Err(ScriptError::new(
-                        self.pos(),
-                        "assignment is Groovy; bind values with `def name = ...`",
-                    ));
+                    let ExprKind::Var(name) = e.kind else {
+                        return Err(ScriptError::new(
+                            self.pos(),
+                            "only a name declared with `def` can be assigned (`def x` ... `x = ...`)",
+                        ));
+                    };
+                    self.next();
+                    self.skip_newlines();
+                    let value = self.value_or_closure()?;
+                    out.push(Stmt::Assign { name, pos: e.pos, value });
+                    return Ok(());
                 }
                 out.push(Stmt::Expr(e));
             }
@@ -290,8 +382,7 @@ impl Parser {
 
     fn value_or_closure(&mut self) -> Result<Expr, ScriptError> {
         if self.is_punct('{') {
-            let pos = self.pos();
-            let closure = Expr { kind: ExprKind::Closure(self.closure_block()?), pos };
+            let closure = self.closure_value()?;
             return self.methods_after(closure);
         }
         self.expr()
@@ -397,7 +488,11 @@ impl Parser {
             let Tok::Ident(name) = self.next().tok else {
                 return Err(ScriptError::new(pos, "expected a method name after `.`"));
             };
-            let args = if self.is_punct('(') { self.args()? } else { Vec::new() };
+            let mut args = if self.is_punct('(') { self.args()? } else { Vec::new() };
+            // `list.each { x -> ... }`: Groovy's trailing closure argument.
+            if name == "each" && self.is_punct('{') {
+                args.push(self.closure_value()?);
+            }
             e = Expr { kind: ExprKind::Method { recv: Box::new(e), name, args }, pos };
         }
         if self.is_punct('?') || self.is_punct('[') {
@@ -458,7 +553,7 @@ impl Parser {
                 self.expect_punct(')')?;
                 return Ok(e);
             }
-            Tok::Punct('{') => ExprKind::Closure(self.closure_block()?),
+            Tok::Punct('{') => return self.closure_value(),
             Tok::Ident(name) => {
                 self.next();
                 match name.as_str() {
@@ -468,10 +563,14 @@ impl Parser {
                     _ => ExprKind::Var(name),
                 }
             }
-            Tok::Interpolated => {
+            Tok::Interpolated(parts) => {
+                self.next();
+                ExprKind::Template(parts)
+            }
+            Tok::InterpolatedRegex => {
                 return Err(ScriptError::new(
                     pos,
-                    "$ interpolation in a double-quoted string is Groovy; use single quotes",
+                    "$ interpolation in a /regex/ is Groovy, not part of the mapping language",
                 ))
             }
             Tok::Punct('!') => {
@@ -481,7 +580,22 @@ impl Parser {
                 ))
             }
             Tok::Punct('[') => {
-                return Err(ScriptError::new(pos, "list literals are Groovy, not part of the mapping language"))
+                self.next();
+                let mut items = Vec::new();
+                loop {
+                    self.skip_newlines();
+                    if self.eat_punct(']') {
+                        break;
+                    }
+                    items.push(self.value_or_closure()?);
+                    self.skip_newlines();
+                    if !self.eat_punct(',') {
+                        self.skip_newlines();
+                        self.expect_punct(']')?;
+                        break;
+                    }
+                }
+                ExprKind::List(items)
             }
             ref other => return Err(ScriptError::new(pos, format!("expected a value, found {}", describe(other)))),
         };
@@ -494,7 +608,7 @@ mod tests {
     use super::*;
 
     fn one(src: &str) -> Stmt {
-        let mut b = parse(src).unwrap();
+        let mut b = parse(src).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(b.len(), 1, "{b:?}");
         b.remove(0)
     }
@@ -558,14 +672,46 @@ mod tests {
 
     #[test]
     fn groovy_beyond_the_language_is_named() {
-        let e = parse("mapping {\n  for (i in 1..3) {}\n}").unwrap_err();
+        let first = |src: &str| parse(src).unwrap_err().remove(0);
+        let e = first("mapping {\n  for (i in 1..3) {}\n}");
         assert_eq!(e.pos.line, 2);
         assert!(e.message.contains("`for` is Groovy"), "{e}");
-        let e = parse("def helper(x) { x }").unwrap_err();
+        let e = first("def helper(x) { x }");
         assert!(e.message.contains("defines a function"), "{e}");
-        let e = parse("map \"a $b\" onto 'x'").unwrap_err();
+        let e = first("map /a$b/ onto 'x'");
         assert!(e.message.contains("interpolation"), "{e}");
-        let e = parse("when !corrupt() exit()").unwrap_err();
+        let e = first("when !corrupt() exit()");
         assert!(e.message.contains("not <condition>"), "{e}");
+    }
+
+    #[test]
+    fn every_refused_statement_is_reported_in_one_run() {
+        let errors = parse(
+            "mapping {\n  for (i in 1..3) { x }\n  map location() onto 'a'\n  while (true) {}\n  when !x exit()\n}",
+        )
+        .unwrap_err();
+        let lines: Vec<u32> = errors.iter().map(|e| e.pos.line).collect();
+        assert_eq!(lines, [2, 4, 5], "{errors:?}");
+    }
+
+    #[test]
+    fn helpers_lists_declarations_and_assignments_parse() {
+        let b = parse(
+            "def flag = { name -> parse eventParameters().value(name) to boolean }\n\
+             def x\n\
+             when location().isPresent() apply { x = location() }\n\
+             ['a', 'b'].each { f -> map \"p-$f\" onto f }",
+        )
+        .unwrap();
+        assert!(
+            matches!(&b[0], Stmt::Def { value: Expr { kind: ExprKind::Lambda { params, .. }, .. }, .. } if params == &["name"])
+        );
+        assert!(matches!(&b[1], Stmt::Declare { name, .. } if name == "x"));
+        let Stmt::When { then: Then::Apply(body), .. } = &b[2] else { panic!() };
+        assert!(matches!(&body[0], Stmt::Assign { name, .. } if name == "x"));
+        let Stmt::Expr(each) = &b[3] else { panic!() };
+        let (recv, name, args) = method(each);
+        assert!(matches!(&recv.kind, ExprKind::List(items) if items.len() == 2));
+        assert_eq!((name, args.len()), ("each", 1));
     }
 }

@@ -1,7 +1,7 @@
 //! The syntax tree of a mapping script, as written (names not yet resolved).
 
 use super::error::Pos;
-use super::lexer::Number;
+use super::lexer::{Number, StrPart};
 
 /// Statements in order.
 pub type Block = Vec<Stmt>;
@@ -31,8 +31,36 @@ pub enum Stmt {
     Exit(Pos),
     /// `stop()`
     Stop(Pos),
+    /// `map <value> onto <parameter>`: a helper's or loop's parameter
+    /// names the field; expansion turns it into [`Stmt::Map`].
+    MapOntoParam {
+        /// The value.
+        value: Expr,
+        /// The parameter.
+        param: String,
+        /// Where the parameter is.
+        pos: Pos,
+    },
     /// `def name = <value>`
     Def {
+        /// Variable name.
+        name: String,
+        /// Where the name is.
+        pos: Pos,
+        /// Bound value.
+        value: Expr,
+    },
+    /// `def name`: declared, bound by a later [`Stmt::Assign`].
+    Declare {
+        /// Variable name.
+        name: String,
+        /// Where the name is.
+        pos: Pos,
+    },
+    /// `name = <value>` for a declared name. The script body runs once,
+    /// when the mapping is built, so the value is bound wherever the
+    /// assignment stands (also inside a `when ... apply { }`).
+    Assign {
         /// Variable name.
         name: String,
         /// Where the name is.
@@ -109,4 +137,15 @@ pub enum ExprKind {
     Not(Box<Expr>),
     /// `{ ... }`: its last expression is the value.
     Closure(Block),
+    /// `{ a, b -> ... }`: a helper, expanded where it is called.
+    Lambda {
+        /// Parameter names.
+        params: Vec<String>,
+        /// Its statements.
+        body: Block,
+    },
+    /// `[a, b]`: only as the receiver of `.each { x -> ... }`.
+    List(Vec<Expr>),
+    /// A double-quoted string with `$name` in it.
+    Template(Vec<StrPart>),
 }

@@ -48,7 +48,7 @@ fn layout() -> Arc<RecordLayout> {
     Arc::new(RecordLayout::parse(SCHEMA).unwrap())
 }
 
-fn compile(script: &str) -> Result<Script, super::ScriptError> {
+fn compile(script: &str) -> Result<Script, super::ScriptErrors> {
     Script::compile(script, &layout(), Environment::default())
 }
 
@@ -424,7 +424,7 @@ fn startup_errors_name_the_line_and_the_problem() {
 #[test]
 fn a_required_field_left_unmapped_is_a_startup_error() {
     let e = compile("mapping { map location() onto 's1' }").unwrap_err();
-    assert!(e.message.contains("field 'ts' has no default"), "{e}");
+    assert!(e.to_string().contains("field 'ts' has no default"), "{e}");
     // Mapped only under a condition: it compiles, and an event that leaves
     // it unset is refused rather than written half-built.
     let script = compile("mapping { when location().isPresent() apply { map timestamp() onto 'ts' } }").unwrap();
@@ -443,4 +443,82 @@ fn a_script_ending_inside_an_escape_is_an_error_not_a_crash() {
         let e = compile(text).err().unwrap_or_else(|| panic!("compiled: {text}")).to_string();
         assert!(e.contains("unterminated string"), "{text}: {e}");
     }
+}
+
+#[test]
+fn helpers_with_parameters_expand_where_they_are_called() {
+    let event = json!({"parameters": {"isAdmin": "true", "email": "a@example.com", "plan": "gold"}});
+    // A helper as a value, and one whose body maps, called as a statement.
+    let body = "
+    def boolParam = { name -> parse eventParameters().value(name) to boolean }
+    def mapOptional = { field, target -> map eventParameters().value(field) onto target }
+    map boolParam('isAdmin') onto 'b1'
+    mapOptional('email', 's1')
+    mapOptional 'plan', 's2'
+    ";
+    assert_eq!(record(body, event), json!({"b1": true, "s1": "a@example.com", "s2": "gold"}));
+    let e = error("def h = { x -> x }\n map h('a', 'b') onto 's1'");
+    assert!(e.contains("the helper `h` takes 1 argument(s), not 2"), "{e}");
+    let e = error("def loop = { x -> loop(x) }\n loop('a')");
+    assert!(e.contains("more than 32 deep"), "{e}");
+}
+
+#[test]
+fn a_declared_name_is_bound_by_an_assignment_inside_a_when() {
+    // The script body runs once, when the mapping is built: the assignment
+    // binds the value whatever the condition, and the value is evaluated
+    // per event.
+    let body = "
+    def where
+    when eventType().equalTo('never') apply {
+        where = location()
+    }
+    map where onto 's1'
+    ";
+    assert_eq!(record(body, json!({"location": "https://x/"})), json!({"s1": "https://x/"}));
+    let e = error("def x\n map x onto 's1'");
+    assert!(e.contains("`x` is declared with `def x` but has no value here yet"), "{e}");
+    let e = error("y = location()");
+    assert!(e.contains("declare it first with `def y`"), "{e}");
+}
+
+#[test]
+fn a_list_each_is_unrolled_with_its_parameter_in_strings() {
+    let body = "
+    ['s1', 's2'].each { field ->
+        map \"$field-${field}\" onto field
+    }
+    ";
+    assert_eq!(record(body, json!({})), json!({"s1": "s1-s1", "s2": "s2-s2"}));
+    let body = "[['SHA-256', 's1'], ['MD5', 's2']].each { pair -> map pair onto 's3' }";
+    assert!(error(body).contains("a list is only unrolled by `.each`"), "lists of lists are not");
+    let body =
+        "def hashed = { alg, field -> map digest(alg, \"seed-$alg\").add(partyId()).result().toHexLower() onto field }
+    ['SHA-256'].each { alg -> hashed(alg, 's1') }
+    ['MD5'].each { alg -> hashed(alg, 's2') }";
+    let r = record(body, json!({"party_id": "0:a:b"}));
+    assert_eq!((r["s1"].as_str().unwrap().len(), r["s2"].as_str().unwrap().len()), (64, 32), "{r}");
+    let e = error("map \"a-$nowhere\" onto 's1'");
+    assert!(e.contains("only a helper's or `.each`'s parameter"), "{e}");
+}
+
+#[test]
+fn groovy_type_names_parse_as_their_avro_types() {
+    let event = json!({"parameters": {"n": "7", "l": "8", "f": "1.5", "d": "2.5", "b": "true"}});
+    let body = "
+    map parse eventParameters().value('n') to int onto 'i1'
+    map parse eventParameters().value('l') to long onto 'l1'
+    map parse eventParameters().value('f') to float onto 'f1'
+    map parse eventParameters().value('d') to double onto 'd1'
+    map parse eventParameters().value('b') to boolean onto 'b1'
+    ";
+    assert_eq!(record(body, event), json!({"i1": 7, "l1": 8, "f1": 1.5, "d1": 2.5, "b1": true}));
+}
+
+#[test]
+fn every_refused_construct_is_reported_in_one_run_with_helpers_named() {
+    let e =
+        error("for (x in y) { }\n map location() onto 's1'\n while (true) {}\n def h = { a -> a }\n map h onto 's2'");
+    assert!(e.starts_with("2 problems:"), "{e}");
+    assert!(e.contains("line 3,") && e.contains("line 5,"), "{e}");
 }
