@@ -20,6 +20,7 @@ mod env;
 pub mod hocon;
 pub mod kafka;
 mod sections;
+mod size;
 pub mod validate;
 
 use std::collections::BTreeMap;

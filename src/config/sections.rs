@@ -157,8 +157,10 @@ pub struct ServerConfig {
     /// CPUs to run shards on: a count or a list of CPU ids. Default: every CPU the process may use.
     pub cores: Option<Cores>,
     /// Limit on request line plus headers; longer gets 431 (414 when the request line alone is). Default 8192.
+    #[serde(deserialize_with = "super::size::bytes")]
     pub max_header_bytes: usize,
     /// Limit on a request body where the endpoint sets none; larger gets 413. Default 65536.
+    #[serde(deserialize_with = "super::size::bytes")]
     pub max_body_bytes: usize,
     /// A request's head must arrive within this time of its first byte, else 408. Default `10 seconds`.
     pub header_read_timeout: ConfigDuration,
@@ -470,6 +472,7 @@ pub struct JsonSourceConfig {
     /// Query parameter holding the party id. Divolte default `p`.
     pub party_id_parameter: String,
     /// Largest accepted body in bytes. Divolte default 4096.
+    #[serde(deserialize_with = "super::size::bytes")]
     pub maximum_body_size: usize,
 }
 
@@ -615,6 +618,7 @@ pub struct SpoolConfig {
     /// its flush threads; records beyond it are dropped and counted.
     /// Default 1 GiB. Keep `global.kafka.threads` across restarts: each
     /// thread replays its own subdirectory.
+    #[serde(deserialize_with = "super::size::bytes")]
     pub max_bytes: u64,
 }
 
