@@ -108,6 +108,7 @@ fn the_tarball_and_zip_carry_a_binary_that_serves_ping() {
         "docs/README.md",
         "docs/deployment.md",
         "docs/mapping.md",
+        "docs/migration.md",
         "service/divolte-collector.service",
         "service/divolte-collector.init",
         "examples/pagetype/mapping.groovy",
