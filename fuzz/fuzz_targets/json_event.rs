@@ -23,6 +23,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let Some(party) = json::party_id(req.query, "p") else { return };
     if let Ok(body) = json::parse_body(req.body) {
-        let _ = json::event(&body, party, &req, 0);
+        let _ = json::event(&body, &party, &req, 0);
     }
 });

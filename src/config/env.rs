@@ -64,6 +64,8 @@ fn insert_default(table: &mut toml::Table, path: &[&str], value: toml::Value) {
 /// the variable's value, as HOCON files do: an unset `${VAR}` is an error;
 /// an unset `${?VAR}` is empty text, and a value that is nothing but an
 /// unset `${?VAR}` is no value at all, so the key keeps its default.
+/// `$${` is a literal `${`. Errors never quote the value (it may be a
+/// password).
 pub(super) fn substitute(
     table: &mut toml::Table,
     path: &str,
@@ -115,16 +117,23 @@ fn expand(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Option<St
     let mut rest = text;
     let mut only_unset_optional = true;
     while let Some(at) = rest.find("${") {
+        if rest[..at].ends_with('$') {
+            out.push_str(&rest[..at - 1]);
+            out.push_str("${");
+            only_unset_optional = false;
+            rest = &rest[at + 2..];
+            continue;
+        }
         out.push_str(&rest[..at]);
         only_unset_optional &= at == 0;
         let after = &rest[at + 2..];
-        let end = after.find('}').ok_or_else(|| format!("{text:?}: \"${{\" without a closing \"}}\""))?;
+        let end = after.find('}').ok_or("\"${\" without a closing \"}\" (write $${ for a literal ${)")?;
         let (optional, name) = match after[..end].strip_prefix('?') {
             Some(name) => (true, name),
             None => (false, &after[..end]),
         };
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(format!("{text:?}: \"{name}\" is not an environment variable name"));
+            return Err("\"${...}\" must hold an environment variable's name (write $${ for a literal ${)".to_owned());
         }
         match env(name) {
             Some(value) => {
@@ -138,6 +147,22 @@ fn expand(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Option<St
     }
     out.push_str(rest);
     Ok((!(only_unset_optional && rest.is_empty())).then_some(out))
+}
+
+/// Writes every `${` in the string values of `table` as `$${`, so that
+/// substitution gives the text back.
+pub(super) fn escape(table: &mut toml::Table) {
+    fn value(v: &mut toml::Value) {
+        match v {
+            toml::Value::String(s) if s.contains("${") => *s = s.replace("${", "$${"),
+            toml::Value::Table(t) => escape(t),
+            toml::Value::Array(items) => items.iter_mut().for_each(value),
+            _ => {}
+        }
+    }
+    for (_, v) in table.iter_mut() {
+        value(v);
+    }
 }
 
 #[cfg(test)]
@@ -160,8 +185,10 @@ mod tests {
         assert_eq!(expand("${?UNSET}", &env), Ok(None), "no value: the default applies");
         assert_eq!(expand("x${?UNSET}", &env), Ok(Some("x".into())));
         assert_eq!(expand("${UNSET}", &env), Err("environment variable UNSET is not set".into()));
-        assert!(expand("${DIR", &env).is_err());
-        assert!(expand("${a.b}", &env).unwrap_err().contains("not an environment variable name"));
+        assert_eq!(expand("pa$${DIR}ss", &env), Ok(Some("pa${DIR}ss".into())), "$${{ is a literal");
+        let secret = "s3cr${t";
+        assert!(!expand(secret, &env).unwrap_err().contains("s3cr"), "the value is not quoted");
+        assert!(expand("${a.b}", &env).unwrap_err().contains("environment variable's name"));
     }
 
     #[test]

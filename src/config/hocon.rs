@@ -27,6 +27,8 @@ pub struct Converted {
     pub table: toml::Table,
     /// What was translated or dropped, and why (for `import-config`).
     pub notes: Vec<String>,
+    /// The file has a `divolte { }` object.
+    pub rooted: bool,
 }
 
 impl Converted {
@@ -39,7 +41,10 @@ impl Converted {
             out.push_str(&format!("# - {note}\n"));
         }
         out.push('\n');
-        out.push_str(&toml::to_string(&self.table).map_err(|e| e.to_string())?);
+        // HOCON text is literal here; in TOML `${` would name a variable.
+        let mut table = self.table.clone();
+        super::env::escape(&mut table);
+        out.push_str(&toml::to_string(&table).map_err(|e| e.to_string())?);
         Ok(out)
     }
 }
@@ -73,6 +78,7 @@ pub fn convert(
         .with_env(env)
         .with_origin_description(origin.to_owned());
     let config = hocon::parse_string_with_options(&text, options).map_err(|e| vec![parse_error(origin, &e)])?;
+    let rooted = config.get(ROOT).is_some();
     let mut table = match config.get(ROOT) {
         Some(HoconValue::Object(root)) => object(root, ROOT, &mut notes),
         Some(_) => return Err(vec![ConfigError::new(ROOT, "must be an object")]),
@@ -84,7 +90,7 @@ pub fn convert(
     for path in PROPERTY_TABLES {
         flatten_properties(&mut table, path);
     }
-    Ok(Converted { table, notes })
+    Ok(Converted { table, notes, rooted })
 }
 
 /// Blanks the lines that include the original's `reference.conf` (keeping
@@ -254,15 +260,12 @@ fn reference(text: &str) -> Option<(&str, usize)> {
     Some((name, end + 3))
 }
 
-/// A number or a boolean, written the same in HOCON and in the variable.
+/// A number or a boolean, written the same in HOCON and in the variable
+/// and read back unchanged (`0123`, a password say, stays text).
 fn plain_scalar(value: &str) -> bool {
-    let digits = value.strip_prefix('-').unwrap_or(value);
-    let number = !digits.is_empty()
-        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-        && digits.bytes().filter(|&b| b == b'.').count() <= 1
-        && !digits.starts_with('.')
-        && !digits.ends_with('.');
-    number || value == "true" || value == "false"
+    let integer = value.parse::<i64>().is_ok_and(|n| n.to_string() == value);
+    let fraction = value.contains('.') && value.parse::<f64>().is_ok_and(|f| f.to_string() == value);
+    integer || fraction || value == "true" || value == "false"
 }
 
 /// `value` as a HOCON quoted string.
@@ -319,9 +322,12 @@ fn value_of(value: &HoconValue, path: &str, notes: &mut Vec<String>) -> Option<t
         }
         HoconValue::Scalar(s) => match s.value_type {
             ScalarType::Boolean => toml::Value::Boolean(s.raw == "true"),
-            ScalarType::Number => match s.raw.parse::<i64>() {
-                Ok(n) => toml::Value::Integer(n),
-                Err(_) => s.raw.parse::<f64>().map_or_else(|_| toml::Value::String(s.raw.clone()), toml::Value::Float),
+            // A number stays one only where that loses nothing of what was
+            // written (`007`, `1.10` and numbers past 64 bits stay text).
+            ScalarType::Number => match (s.raw.parse::<i64>(), s.raw.parse::<f64>()) {
+                (Ok(n), _) if n.to_string() == s.raw => toml::Value::Integer(n),
+                (_, Ok(f)) if f.to_string() == s.raw => toml::Value::Float(f),
+                _ => toml::Value::String(s.raw.clone()),
             },
             ScalarType::Null => {
                 notes.push(format!("{path} is null: left out, so it keeps its default."));
@@ -433,6 +439,7 @@ mod tests {
     fn variables_are_not_substituted_inside_quotes_or_comments() {
         assert!(plain_scalar("9000") && plain_scalar("-1.5") && plain_scalar("true"));
         assert!(!plain_scalar("1.2.3") && !plain_scalar("9000 ") && !plain_scalar("") && !plain_scalar("."));
+        assert!(!plain_scalar("0123") && !plain_scalar("1.10") && !plain_scalar("99999999999999999999"));
         let vars = env(&[("X", "a\"b\\c")]);
         let (mut triple, mut seen) = (false, BTreeSet::new());
         assert_eq!(substitute_line("k = ${X}", &vars, &mut triple, &mut seen), "k = \"a\\\"b\\\\c\"");
@@ -481,7 +488,7 @@ mod tests {
     #[test]
     fn the_toml_rendering_reads_back_as_the_same_tree() {
         let c = read(
-            "divolte { global.kafka.producer { bootstrap.servers = \"k:9092\" }, global.server.host = null }",
+            "divolte { global.kafka.producer { bootstrap.servers = \"k:9092\" }, global.server.host = null, x = \"a${b}\" }",
             &[],
         );
         let text = c.to_toml("in.conf").unwrap();
@@ -489,6 +496,10 @@ mod tests {
             text.starts_with("# Translated from in.conf") && text.contains("# - divolte.global.server.host is null")
         );
         assert!(text.contains("\"bootstrap.servers\" = \"k:9092\""), "{text}");
-        assert_eq!(text.parse::<toml::Table>().unwrap(), c.table);
+        assert!(text.contains("x = \"a$${b}\""), "literal HOCON text stays literal in TOML: {text}");
+        let mut table = text.parse::<toml::Table>().unwrap();
+        let mut errors = Vec::new();
+        super::super::env::substitute(&mut table, "divolte", &|_: &str| None, &mut errors);
+        assert_eq!((table, errors), (c.table, Vec::new()));
     }
 }

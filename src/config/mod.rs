@@ -89,11 +89,12 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
     }
     match parse_toml(&text) {
         Ok(_) => from_toml_with_env(&text, env),
-        // Not TOML: the original's HOCON under another name, or a TOML
-        // file with a mistake, whose error is then the one to show.
+        // Not TOML: the original's HOCON under another name (it has the
+        // `divolte { }` object), or a TOML file with a mistake, whose error
+        // is then the one to show.
         Err(toml_errors) => match read_hocon(path, &text) {
-            Ok(converted) => from_table_with_env(converted.table, Vec::new(), env),
-            Err(_) => Err(toml_errors),
+            Ok(converted) if converted.rooted => from_table_with_env(converted.table, Vec::new(), env),
+            _ => Err(toml_errors),
         },
     }
 }

@@ -184,6 +184,15 @@ fn validate_server(config: &Config, errors: &mut Vec<ConfigError>) {
     if s.max_connections == 0 {
         errors.push(ConfigError::new(format!("{path}.max_connections"), "must be at least 1"));
     }
+    // A shard beats four times a second; a shorter limit would end a
+    // healthy collector.
+    let watchdog = s.watchdog_timeout.0;
+    if !watchdog.is_zero() && watchdog < std::time::Duration::from_secs(1) {
+        errors.push(ConfigError::new(
+            format!("{path}.watchdog_timeout"),
+            "must be \"0 seconds\" (off) or at least 1 second",
+        ));
+    }
     if s.header_read_timeout.0.is_zero() || s.idle_timeout.0.is_zero() {
         errors.push(ConfigError::new(format!("{path}.idle_timeout"), "timeouts must be greater than zero"));
     }

@@ -131,12 +131,15 @@ fn size_line(buf: &[u8]) -> Result<Option<(usize, usize)>, Error> {
     }
     let size = buf[..digits].iter().fold(0u64, |n, &d| n << 4 | u64::from(hex_value(d)));
     let size = usize::try_from(size).map_err(|_| Error::BodyTooLarge)?;
-    // After the digits: CRLF, or extensions (`;name=value`, with optional
-    // whitespace before the `;`) up to CRLF.
-    if !matches!(buf[digits], b'\r' | b';' | b' ' | b'\t') {
-        return Err(Error::BadFraming);
+    // After the digits: optional whitespace, then CRLF, or extensions
+    // (`;name=value`) up to CRLF.
+    let after = digits + buf[digits..].iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+    match buf.get(after) {
+        None => return Ok(None),
+        Some(b'\r' | b';') => {}
+        Some(_) => return Err(Error::BadFraming),
     }
-    for (i, &b) in buf.iter().enumerate().skip(digits) {
+    for (i, &b) in buf.iter().enumerate().skip(after) {
         match b {
             b'\r' => {
                 return match buf.get(i + 1) {
@@ -212,6 +215,7 @@ mod tests {
             b"5\r\nhello\n0\r\n\r\n",
             b"5\r\nhello\rX0\r\n\r\n",
             b"5x\r\nhello\r\n0\r\n\r\n",
+            b"5 junk\r\nhello\r\n0\r\n\r\n",
             b";\r\n",
         ] {
             assert_eq!(decode(wire, 100), Err(Error::BadFraming), "{:?}", String::from_utf8_lossy(wire));

@@ -253,8 +253,8 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     }
     pipeline.flush_now();
     drop(flusher);
-    drop(heartbeat);
-    drop(give_back);
+    heartbeat.cancel();
+    give_back.cancel();
     rt.heartbeats.stopped(index);
     tracing::info!(shard = index, abandoned = connections.len(), "Shard stopped.");
     Ok(())

@@ -263,6 +263,7 @@ impl Compiler<'_> {
                     });
                 }
                 Stmt::Section(body) => out.push(Action::Section(self.scoped(|s| s.block(body))?)),
+                Stmt::Scope(body) => out.extend(self.scoped(|s| s.block(body))?),
                 Stmt::Exit(_) => out.push(Action::Exit),
                 Stmt::Stop(_) => out.push(Action::Stop),
                 Stmt::Def { name, value, .. } => {
@@ -284,12 +285,7 @@ impl Compiler<'_> {
                     };
                     self.scopes[scope].insert(name.clone(), id);
                 }
-                Stmt::MapOntoParam { param, pos, .. } => {
-                    return err(
-                        *pos,
-                        format!("`onto {param}`: the field must be a quoted name or a helper's parameter"),
-                    )
-                }
+                Stmt::MapOntoParam { .. } => unreachable!("expansion replaces `onto <parameter>`"),
                 // Evaluated for its checks only; it sets nothing.
                 Stmt::Expr(e) => {
                     self.value(e)?;
@@ -525,12 +521,9 @@ impl Compiler<'_> {
                 Ok(self.add(Node::Match { regex: Box::new(re), input: id, memo }, Ty::Matcher))
             }
             ExprKind::Closure(_) => self.value(e),
-            // Expansion has replaced these; any left stand where they cannot.
-            ExprKind::Lambda { .. } => {
-                err(e.pos, "a closure with parameters is a helper: define it with `def name = { x -> ... }`")
+            ExprKind::Lambda { .. } | ExprKind::List(_) | ExprKind::Template(_) => {
+                unreachable!("expansion replaces helpers, lists and templates or refuses them")
             }
-            ExprKind::List(_) => err(e.pos, "a list is only unrolled by `.each` (`['a', 'b'].each { x -> ... }`)"),
-            ExprKind::Template(_) => err(e.pos, "only a helper's or `.each`'s parameter can be put into a string"),
             ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Num(_) => unreachable!("literals handled above"),
         }
     }

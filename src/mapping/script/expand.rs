@@ -18,9 +18,6 @@ use super::error::{Pos, ScriptError};
 use super::lexer::{Number, StrPart};
 use super::syntax::{Block, Expr, ExprKind, Stmt, Then};
 
-/// How deep helpers may call helpers (a helper that calls itself stops here).
-const MAX_DEPTH: usize = 32;
-
 /// A helper: its parameters and body.
 #[derive(Clone)]
 struct Helper {
@@ -34,7 +31,7 @@ struct Helper {
 /// Every helper call with the wrong number of arguments, parameter used
 /// where its argument cannot stand, and list or helper used elsewhere.
 pub fn expand(block: Block) -> Result<Block, Vec<ScriptError>> {
-    let mut x = Expander { helpers: vec![HashMap::new()], errors: Vec::new(), depth: 0 };
+    let mut x = Expander { helpers: vec![HashMap::new()], errors: Vec::new(), expanding: Vec::new() };
     let out = x.block(block, &HashMap::new());
     if x.errors.is_empty() {
         Ok(out)
@@ -50,7 +47,8 @@ struct Expander {
     /// Helpers in scope, innermost last.
     helpers: Vec<HashMap<String, Helper>>,
     errors: Vec<ScriptError>,
-    depth: usize,
+    /// The helpers being expanded, outermost first.
+    expanding: Vec<String>,
 }
 
 impl Expander {
@@ -102,6 +100,7 @@ impl Expander {
                 out.push(Stmt::When { cond, then });
             }
             Stmt::Section(body) => out.push(Stmt::Section(self.scoped(body, bound))),
+            Stmt::Scope(body) => out.push(Stmt::Scope(self.scoped(body, bound))),
             Stmt::Expr(e) => self.statement_expr(e, bound, out),
             other @ (Stmt::Exit(_) | Stmt::Stop(_) | Stmt::Declare { .. }) => out.push(other),
         }
@@ -114,10 +113,9 @@ impl Expander {
             ExprKind::Call { ref name, ref args } if self.helper(name).is_some() => {
                 let helper = self.helper(name).expect("checked above");
                 if let Some(inner) = self.bind(name, &helper, args, e.pos, bound) {
-                    self.nested(e.pos, |x| {
-                        let body = x.scoped(helper.body.clone(), &inner);
-                        out.extend(body);
-                    });
+                    // Its own scope: a `def` in the helper stays in it, as
+                    // a closure's local does in Groovy.
+                    self.within(name, e.pos, |x| out.push(Stmt::Scope(x.scoped(helper.body.clone(), &inner))));
                 }
             }
             ExprKind::Method { recv, name, mut args } if name == "each" => {
@@ -138,25 +136,22 @@ impl Expander {
                     let item = self.expr(item, bound);
                     let mut inner = bound.clone();
                     inner.insert(param.clone(), item);
-                    let body = self.scoped(body.clone(), &inner);
-                    out.extend(body);
+                    out.push(Stmt::Scope(self.scoped(body.clone(), &inner)));
                 }
             }
             _ => out.push(Stmt::Expr(self.expr(e, bound))),
         }
     }
 
-    /// Runs `f` one helper level deeper, refusing endless expansion.
-    fn nested(&mut self, pos: Pos, f: impl FnOnce(&mut Self)) {
-        if self.depth >= MAX_DEPTH {
-            return self.refuse(
-                pos,
-                format!("helpers call each other more than {MAX_DEPTH} deep (a helper that calls itself?)"),
-            );
+    /// Runs `f` to expand the helper `name`, unless that helper is already
+    /// being expanded: a helper that calls itself would never end.
+    fn within(&mut self, name: &str, pos: Pos, f: impl FnOnce(&mut Self)) {
+        if self.expanding.iter().any(|h| h == name) {
+            return self.refuse(pos, format!("the helper `{name}` calls itself, which would never end"));
         }
-        self.depth += 1;
+        self.expanding.push(name.to_owned());
         f(self);
-        self.depth -= 1;
+        self.expanding.pop();
     }
 
     /// The bindings of a helper call: its parameters to the arguments.
@@ -225,7 +220,7 @@ impl Expander {
     fn helper_value(&mut self, name: &str, helper: &Helper, args: &[Expr], pos: Pos, bound: &Bindings) -> Expr {
         let mut value = Expr { kind: ExprKind::Bool(false), pos };
         if let Some(inner) = self.bind(name, helper, args, pos, bound) {
-            self.nested(pos, |x| {
+            self.within(name, pos, |x| {
                 let body = x.scoped(helper.body.clone(), &inner);
                 value = match <[Stmt; 1]>::try_from(body) {
                     Ok([Stmt::Expr(e)]) => e,

@@ -270,7 +270,9 @@ impl Parser {
                 self.expect_word("onto", "`onto 'field'`")?;
                 let parens = self.eat_punct('(');
                 let field_pos = self.pos();
-                let stmt = match self.next().tok {
+                // Peeked first: a line end left unconsumed ends the statement
+                // for error recovery.
+                let stmt = match self.peek().tok.clone() {
                     Tok::Str(field) => Stmt::Map { value, field, field_pos },
                     Tok::Ident(param) => Stmt::MapOntoParam { value, param, pos: field_pos },
                     _ => {
@@ -280,6 +282,7 @@ impl Parser {
                         ))
                     }
                 };
+                self.next();
                 if parens {
                     self.expect_punct(')')?;
                 }
@@ -318,9 +321,10 @@ impl Parser {
             "def" => {
                 self.next();
                 let name_pos = self.pos();
-                let Tok::Ident(name) = self.next().tok else {
+                let Tok::Ident(name) = self.peek().tok.clone() else {
                     return Err(ScriptError::new(name_pos, "expected a variable name after `def`"));
                 };
+                self.next();
                 if self.is_punct('(') {
                     return Err(ScriptError::new(
                         name_pos,
@@ -408,12 +412,13 @@ impl Parser {
             self.expect_word("to", "`to <type>` after the value to parse")?;
             let parens = self.eat_punct('(');
             let target_pos = self.pos();
-            let Tok::Ident(target) = self.next().tok else {
+            let Tok::Ident(target) = self.peek().tok.clone() else {
                 return Err(ScriptError::new(
                     target_pos,
                     "expected a type (int32, int64, fp32, fp64, bool, uri) after `to`",
                 ));
             };
+            self.next();
             if parens {
                 self.expect_punct(')')?;
             }
@@ -692,6 +697,9 @@ mod tests {
         .unwrap_err();
         let lines: Vec<u32> = errors.iter().map(|e| e.pos.line).collect();
         assert_eq!(lines, [2, 4, 5], "{errors:?}");
+        // A statement cut short at the line's end does not take the next line with it.
+        let errors = parse("map location() onto\nmap 1 onto 2\nmap location() onto 'ok'").unwrap_err();
+        assert_eq!(errors.iter().map(|e| e.pos.line).collect::<Vec<_>>(), [1, 2], "{errors:?}");
     }
 
     #[test]

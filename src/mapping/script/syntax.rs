@@ -27,6 +27,10 @@ pub enum Stmt {
     },
     /// `section { ... }`
     Section(Block),
+    /// The body of an expanded helper call or loop pass: its own scope for
+    /// `def`, otherwise part of the block it stands in (an `exit()` in it
+    /// leaves the enclosing section).
+    Scope(Block),
     /// `exit()`
     Exit(Pos),
     /// `stop()`

@@ -459,8 +459,20 @@ fn helpers_with_parameters_expand_where_they_are_called() {
     assert_eq!(record(body, event), json!({"b1": true, "s1": "a@example.com", "s2": "gold"}));
     let e = error("def h = { x -> x }\n map h('a', 'b') onto 's1'");
     assert!(e.contains("the helper `h` takes 1 argument(s), not 2"), "{e}");
-    let e = error("def loop = { x -> loop(x) }\n loop('a')");
-    assert!(e.contains("more than 32 deep"), "{e}");
+    let e = error("def loop = { x -> loop(x); loop(x) }\n loop('a')");
+    assert!(e.contains("the helper `loop` calls itself"), "{e}");
+    // A helper's own `def` stays in the helper.
+    let body = "
+    def v = location()
+    def h = { n -> def v = eventParameters().value(n)
+                   map v onto 's1' }
+    h('p')
+    map v onto 's2'
+    ";
+    assert_eq!(
+        record(body, json!({"location": "https://x/", "parameters": {"p": "param"}})),
+        json!({"s1": "param", "s2": "https://x/"})
+    );
 }
 
 #[test]
