@@ -96,7 +96,7 @@ fn sink(broker: &str, topic: &str, data: &[(String, Vec<u8>)]) -> f64 {
         metrics.queued[0].fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
         tx.send(SinkMessage::Records(batch)).unwrap();
     }
-    deadline.start(Duration::from_secs(60));
+    deadline.start(Instant::now() + Duration::from_secs(60));
     tx.send(SinkMessage::Drain).unwrap();
     thread.join().unwrap();
     let rate = data.len() as f64 / start.elapsed().as_secs_f64();

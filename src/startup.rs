@@ -146,9 +146,11 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
     }
     tracing::info!(config = config_source, address = %runtime.addr, shards = cpus.len(), cpus = ?cpus, other_threads_on = ?others, "Starting server on {}.", runtime.addr);
 
+    let lifecycle = runtime.lifecycle.clone();
     let served = shard::run(runtime, &cpus);
-    // Every shard has stopped and handed off its last batch.
-    sinks.drain(config.global.server.shutdown_timeout.0);
+    // Every shard has stopped and handed off its last batch; what the
+    // connections left of shutdown_timeout is the sinks'.
+    sinks.drain(lifecycle.drain_deadline(server.shutdown_timeout.0));
     served?;
     tracing::info!("Stopped.");
     Ok(())

@@ -18,8 +18,8 @@ use crate::lifecycle::{Lifecycle, Phase};
 /// How often a shard advances its heartbeat.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_millis(250);
 
-/// How far a drain may overrun `shutdown_delay` + 2 x `shutdown_timeout`
-/// (the connections' time, then the sinks') before the process gives up.
+/// How far a drain may overrun `shutdown_delay` + `shutdown_timeout` (the
+/// connections' time and the sinks' together) before the process gives up.
 pub const DRAIN_MARGIN: Duration = Duration::from_secs(5);
 
 /// The process's exit code when the watchdog ends it (EX_SOFTWARE).
@@ -68,7 +68,7 @@ impl Limits {
     /// `shutdown_timeout`; `None` when the watchdog is off.
     pub fn new(watchdog_timeout: Duration, shutdown_delay: Duration, shutdown_timeout: Duration) -> Option<Self> {
         (!watchdog_timeout.is_zero())
-            .then(|| Self { stall: watchdog_timeout, drain: shutdown_delay + shutdown_timeout * 2 + DRAIN_MARGIN })
+            .then(|| Self { stall: watchdog_timeout, drain: shutdown_delay + shutdown_timeout + DRAIN_MARGIN })
     }
 }
 
@@ -148,7 +148,7 @@ pub fn spawn(limits: Limits, beats: Arc<Heartbeats>, lifecycle: Arc<Lifecycle>) 
                     draining_ms = draining.as_millis() as u64,
                     limit_ms = limits.drain.as_millis() as u64,
                     exit_code = EXIT_CODE,
-                    "The drain overran shutdown_delay + 2 x shutdown_timeout; exiting."
+                    "The drain overran shutdown_delay + shutdown_timeout; exiting."
                 ),
             }
             std::process::exit(EXIT_CODE);
@@ -207,7 +207,7 @@ mod tests {
             Some((132, Verdict::DrainOverrun { draining: Duration::from_secs(31) }))
         );
         let limits = Limits::new(Duration::from_secs(10), Duration::from_secs(2), Duration::from_secs(60)).unwrap();
-        assert_eq!(limits.drain, Duration::from_secs(2 + 120) + DRAIN_MARGIN);
+        assert_eq!(limits.drain, Duration::from_secs(2 + 60) + DRAIN_MARGIN);
         assert!(Limits::new(Duration::ZERO, Duration::ZERO, Duration::ZERO).is_none(), "0 turns it off");
     }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
 use crate::metrics::{Counter, ShardMetrics, SinkMetrics};
 
@@ -181,10 +181,11 @@ impl ShardBatches {
         let error = if queued.fetch_add(n, Ordering::Relaxed) + n > s.capacity {
             "queue full"
         } else {
-            match s.lanes[lane].tx.try_send(SinkMessage::Records(batch)) {
+            // The channel is unbounded (the atomic count above bounds it),
+            // so sending fails only when the flush thread is gone.
+            match s.lanes[lane].tx.send(SinkMessage::Records(batch)) {
                 Ok(()) => return,
-                Err(TrySendError::Full(_)) => "queue full",
-                Err(TrySendError::Disconnected(_)) => "flush thread stopped",
+                Err(_) => "flush thread stopped",
             }
         };
         queued.fetch_sub(n, Ordering::Relaxed);

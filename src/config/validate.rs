@@ -154,6 +154,9 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
             errors.push(ConfigError::new(format!("divolte.global.{key}.buffer_size"), "must be at least 1"));
         }
     }
+    if g.mapper.duplicate_memory_size == 0 {
+        errors.push(ConfigError::new("divolte.global.mapper.duplicate_memory_size", "must be at least 1"));
+    }
     if g.mapper.user_agent_parser.cache_size == 0 {
         errors.push(ConfigError::new("divolte.global.mapper.user_agent_parser.cache_size", "must be at least 1"));
     }
@@ -193,8 +196,10 @@ fn validate_server(config: &Config, errors: &mut Vec<ConfigError>) {
             "must be \"0 seconds\" (off) or at least 1 second",
         ));
     }
-    if s.header_read_timeout.0.is_zero() || s.idle_timeout.0.is_zero() {
-        errors.push(ConfigError::new(format!("{path}.idle_timeout"), "timeouts must be greater than zero"));
+    for (key, timeout) in [("header_read_timeout", s.header_read_timeout), ("idle_timeout", s.idle_timeout)] {
+        if timeout.0.is_zero() {
+            errors.push(ConfigError::new(format!("{path}.{key}"), "must be greater than zero"));
+        }
     }
     let no_cpus = match &s.cores {
         Some(super::Cores::Count(n)) => *n == 0,

@@ -39,6 +39,7 @@ fn slot_and_signature(key: &[u8], slots: usize) -> (usize, u64) {
 impl DuplicateMemory {
     /// A memory of `slots` (at least one) signatures.
     pub fn new(slots: usize) -> Self {
+        // Validation refuses 0; a table needs one slot to hash into.
         let slots = slots.max(1);
         let mut table = Vec::with_capacity(slots);
         advise_huge_pages(table.as_ptr(), table.capacity() * std::mem::size_of::<AtomicU64>());

@@ -30,12 +30,6 @@ impl<'a> Response<'a> {
         self.written
     }
 
-    /// Asks the connection to close after this response (and says so in a
-    /// `Connection: close` header).
-    pub fn close_after(&mut self) {
-        self.close = true;
-    }
-
     pub(crate) fn closes(&self) -> bool {
         self.close
     }

@@ -246,7 +246,7 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     accept_until_stopped(listener, pipeline.clone(), connections.clone(), rt.clone(), index).await;
     tracing::info!(shard = index, open = connections.len(), "Shard stopped accepting; finishing connections.");
 
-    let deadline = Instant::now() + rt.shutdown_timeout;
+    let deadline = rt.lifecycle.drain_deadline(rt.shutdown_timeout);
     while !connections.is_empty() && Instant::now() < deadline {
         connections.close_idle();
         glommio::timer::sleep(Duration::from_millis(10)).await;

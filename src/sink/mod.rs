@@ -9,10 +9,9 @@
 pub mod file;
 pub mod kafka;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::Instant;
 
 use crate::batch::{SinkLanes, SinkMessage};
 use crate::config::{Config, SinkConfig};
@@ -31,10 +30,10 @@ pub struct Sinks {
 impl Sinks {
     /// Tells every flush thread that no more records will come, and waits
     /// until each has flushed and published what it holds, or until
-    /// `timeout` for sinks that deliver over the network. Call only after
+    /// `deadline` for sinks that deliver over the network. Call only after
     /// every shard has stopped.
-    pub fn drain(self, timeout: Duration) {
-        self.deadline.start(timeout);
+    pub fn drain(self, deadline: Instant) {
+        self.deadline.start(deadline);
         for lane in self.lanes.iter().flat_map(|s| s.lanes.iter()) {
             let _ = lane.send(SinkMessage::Drain);
         }
@@ -44,25 +43,22 @@ impl Sinks {
     }
 }
 
-/// The deadline for delivering what is queued, set when the drain starts.
+/// The deadline for delivering what is queued, set when the drain starts;
+/// monotonic, so a clock step cannot shorten or stretch a drain.
 #[derive(Debug, Default)]
 pub struct DrainDeadline {
-    /// Milliseconds since the UNIX epoch; 0 while not draining.
-    at: AtomicU64,
+    at: OnceLock<Instant>,
 }
 
 impl DrainDeadline {
-    /// Starts the drain: everything queued must be delivered within `timeout`.
-    pub fn start(&self, timeout: Duration) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        self.at.store((now + timeout).as_millis() as u64, Ordering::Relaxed);
+    /// Starts the drain: everything queued must be delivered by `at`.
+    pub fn start(&self, at: Instant) {
+        let _ = self.at.set(at);
     }
 
     /// Whether the drain started and its time is up.
     pub fn passed(&self) -> bool {
-        let at = self.at.load(Ordering::Relaxed);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        at != 0 && now.as_millis() as u64 >= at
+        self.at.get().is_some_and(|at| Instant::now() >= *at)
     }
 }
 
