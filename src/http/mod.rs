@@ -3,7 +3,10 @@
 //! [`Service`] answers requests.
 //!
 //! Key components:
-//! - [`serve`]: the per-connection loop (read, frame, answer in order, write).
+//! - [`serve`]: the per-connection loop (read, answer in order, write).
+//! - `exchange`: framing and answering the buffered requests, without I/O
+//!   ([`answer_bytes`] drives it for tests and fuzzing).
+//! - [`Service`]: what the collector answers with; [`Limits`], [`Peer`].
 //! - [`Request`]: a borrowed view of one request.
 //! - [`Response`]: appends one answer to the connection's write buffer.
 //! - [`Error`]: every way a request can be refused, and its status code.
@@ -13,13 +16,17 @@ mod body;
 mod conn;
 mod date;
 mod error;
+mod exchange;
 mod request;
 mod response;
+mod service;
 mod status;
 
-pub use conn::{answer_bytes, serve, Limits, Peer, Service, MAX_HEADERS};
+pub use conn::serve;
 pub use date::DateCache;
 pub use error::Error;
+pub use exchange::{answer_bytes, MAX_HEADERS};
 pub use request::{Method, Request};
-pub use response::Response;
+pub use response::{Persistence, Response};
+pub use service::{Limits, Peer, Service};
 pub use status::Status;

@@ -2,6 +2,18 @@
 
 use super::Status;
 
+/// Whether the connection stays open after a response, and what the
+/// response says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// Stays open; HTTP/1.1's default, so nothing is said.
+    KeepAlive,
+    /// Stays open, which an HTTP/1.0 client asked for: `Connection: keep-alive`.
+    KeepAliveAnnounced,
+    /// Closes after this response: `Connection: close`.
+    Close,
+}
+
 /// Appends one response to the connection's output buffer. Created by the
 /// connection for each request; the handler picks the status, headers and
 /// body, while the connection decides `Date`, `Server` and `Connection`.
@@ -9,20 +21,13 @@ pub struct Response<'a> {
     out: &'a mut Vec<u8>,
     date_line: &'a [u8],
     head_only: bool,
-    close: bool,
-    keep_alive_header: bool,
+    persistence: Persistence,
     written: bool,
 }
 
 impl<'a> Response<'a> {
-    pub(crate) fn new(
-        out: &'a mut Vec<u8>,
-        date_line: &'a [u8],
-        head_only: bool,
-        close: bool,
-        keep_alive_header: bool,
-    ) -> Self {
-        Self { out, date_line, head_only, close, keep_alive_header, written: false }
+    pub(crate) fn new(out: &'a mut Vec<u8>, date_line: &'a [u8], head_only: bool, persistence: Persistence) -> Self {
+        Self { out, date_line, head_only, persistence, written: false }
     }
 
     /// Whether a response has been written.
@@ -31,7 +36,7 @@ impl<'a> Response<'a> {
     }
 
     pub(crate) fn closes(&self) -> bool {
-        self.close
+        self.persistence == Persistence::Close
     }
 
     /// Writes a complete response. `headers` are complete lines including
@@ -59,10 +64,10 @@ impl<'a> Response<'a> {
             out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        if self.close {
-            out.extend_from_slice(b"Connection: close\r\n");
-        } else if self.keep_alive_header {
-            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        match self.persistence {
+            Persistence::KeepAlive => {}
+            Persistence::KeepAliveAnnounced => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+            Persistence::Close => out.extend_from_slice(b"Connection: close\r\n"),
         }
         out.extend_from_slice(b"\r\n");
         if !self.head_only && !bodiless {

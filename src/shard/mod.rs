@@ -36,7 +36,7 @@ use crate::assets::Tag;
 use crate::batch::SinkLanes;
 use crate::enrich::dedup::DuplicateMemory;
 use crate::enrich::geo::GeoDatabase;
-use crate::http::{Limits, Peer};
+use crate::http::{Limits, Peer, Persistence, Response, Service, Status};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::Mapping;
 use crate::metrics::{Counter, Registry};
@@ -322,7 +322,7 @@ async fn accept_until_stopped(
         };
         if connections.len() >= rt.max_connections {
             metrics.inc(Counter::ConnectionsRefused);
-            glommio::spawn_local(refuse(stream)).detach();
+            glommio::spawn_local(refuse(stream, pipeline.clone())).detach();
             continue;
         }
         metrics.inc(Counter::ConnectionsAccepted);
@@ -344,11 +344,12 @@ async fn connection(mut stream: TcpStream, pipeline: Rc<Pipeline>, connections: 
     let _ = stream.close().await;
 }
 
-async fn refuse(mut stream: TcpStream) {
-    let _ = stream
-        .write_all(
-            b"HTTP/1.1 503 Service Unavailable\r\nServer: divolte\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        )
-        .await;
+/// Answers a connection beyond `max_connections` with 503, then closes it.
+async fn refuse(mut stream: TcpStream, pipeline: Rc<Pipeline>) {
+    let mut answer = Vec::with_capacity(160);
+    pipeline.date().with_line(std::time::SystemTime::now(), |date| {
+        Response::new(&mut answer, date, false, Persistence::Close).send(Status::SERVICE_UNAVAILABLE, &[], None, b"");
+    });
+    let _ = stream.write_all(&answer).await;
     let _ = stream.close().await;
 }
