@@ -11,11 +11,12 @@
 //! ```text
 //! socket → http → event → enrich → mapping → avro → batch ─┬→ file flush threads
 //!         (one shard per core, no locks)                   └→ Kafka flush threads
-//!                                          (channels bounded in records, try_send)
+//!                          (channels bounded by an atomic record count per lane)
 //! ```
 //!
-//! Batches cross to dedicated flush threads through crossbeam channels
-//! bounded in records; that is the only place data crosses threads. The
+//! Batches cross to dedicated flush threads through crossbeam channels,
+//! bounded in records by an atomic count per lane; that is the only place
+//! data crosses threads. The
 //! duplicate memory (one table of atomics) and the geo database (behind an
 //! `ArcSwap`) are shared read-mostly structures without locks.
 //! Nothing on the request path takes a lock or blocks. A response that

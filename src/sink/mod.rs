@@ -1,5 +1,6 @@
 //! Sinks: dedicated flush threads that receive batches from the shards and
-//! deliver them. Shards never call into a sink; they only `try_send`.
+//! deliver them. Shards never call into a sink; they only send batches,
+//! after the lane's atomic record count says they fit.
 //!
 //! Key components:
 //! - [`start`]: spawns the flush threads of every active sink.
