@@ -126,12 +126,8 @@ fn expand(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Option<St
         }
         out.push_str(&rest[..at]);
         only_unset_optional &= at == 0;
-        let after = &rest[at + 2..];
-        let end = after.find('}').ok_or("\"${\" without a closing \"}\" (write $${ for a literal ${)")?;
-        let (optional, name) = match after[..end].strip_prefix('?') {
-            Some(name) => (true, name),
-            None => (false, &after[..end]),
-        };
+        let (optional, name, len) =
+            reference(&rest[at..]).ok_or("\"${\" without a closing \"}\" (write $${ for a literal ${)")?;
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
             return Err("\"${...}\" must hold an environment variable's name (write $${ for a literal ${)".to_owned());
         }
@@ -143,10 +139,22 @@ fn expand(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<Option<St
             None if optional => {}
             None => return Err(format!("environment variable {name} is not set")),
         }
-        rest = &after[end + 1..];
+        rest = &rest[at + len..];
     }
     out.push_str(rest);
     Ok((!(only_unset_optional && rest.is_empty())).then_some(out))
+}
+
+/// `${NAME}` or `${?NAME}` at the start of `text`: whether it is optional,
+/// the name, and the reference's length.
+pub(super) fn reference(text: &str) -> Option<(bool, &str, usize)> {
+    let inner = text.strip_prefix("${")?;
+    let end = inner.find('}')?;
+    let (optional, name) = match inner[..end].strip_prefix('?') {
+        Some(name) => (true, name),
+        None => (false, &inner[..end]),
+    };
+    Some((optional, name, end + 3))
 }
 
 /// Writes every `${` in the string values of `table` as `$${`, so that

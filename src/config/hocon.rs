@@ -78,8 +78,9 @@ pub fn convert(
         .with_env(env)
         .with_origin_description(origin.to_owned());
     let config = hocon::parse_string_with_options(&text, options).map_err(|e| vec![parse_error(origin, &e)])?;
-    let rooted = config.get(ROOT).is_some();
-    let mut table = match config.get(ROOT) {
+    let root = config.get(ROOT);
+    let rooted = root.is_some();
+    let mut table = match root {
         Some(HoconValue::Object(root)) => object(root, ROOT, &mut notes),
         Some(_) => return Err(vec![ConfigError::new(ROOT, "must be an object")]),
         None => {
@@ -218,7 +219,7 @@ fn substitute_line(
         } else if rest.starts_with("//") || rest.starts_with('#') {
             out.push_str(rest);
             rest = "";
-        } else if let Some((name, len)) = reference(rest).filter(|(name, _)| variable_name(name)) {
+        } else if let Some((_, name, len)) = super::env::reference(rest).filter(|(_, name, _)| variable_name(name)) {
             read.insert(name.to_owned());
             match env.get(name) {
                 // A number or a boolean stays one, as Typesafe Config would
@@ -250,14 +251,6 @@ fn quoted_end(text: &str) -> usize {
         }
     }
     text.len()
-}
-
-/// `${NAME}` or `${?NAME}` at the start of `text`: the name and the length.
-fn reference(text: &str) -> Option<(&str, usize)> {
-    let inner = text.strip_prefix("${")?;
-    let end = inner.find('}')?;
-    let name = inner[..end].strip_prefix('?').unwrap_or(&inner[..end]);
-    Some((name, end + 3))
 }
 
 /// A number or a boolean, written the same in HOCON and in the variable

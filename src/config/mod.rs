@@ -88,7 +88,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
         return from_table_with_env(read_hocon(path, &text)?.table, Vec::new(), env);
     }
     match parse_toml(&text) {
-        Ok(_) => from_toml_with_env(&text, env),
+        Ok(table) => from_toml_table(table, env),
         // Not TOML: the original's HOCON under another name (it has the
         // `divolte { }` object), or a TOML file with a mistake, whose error
         // is then the one to show.
@@ -130,7 +130,11 @@ fn parse_toml(text: &str) -> Result<toml::Table, ConfigErrors> {
 /// # Errors
 /// Every problem found, each with its key path.
 pub fn from_toml_with_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
-    let mut table = parse_toml(text)?;
+    from_toml_table(parse_toml(text)?, env)
+}
+
+/// A parsed TOML tree (below the root) into a validated [`Config`].
+fn from_toml_table(mut table: toml::Table, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     env::substitute(&mut table, ROOT, &env, &mut errors);
     from_table_with_env(table, errors, env)

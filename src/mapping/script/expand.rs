@@ -109,15 +109,17 @@ impl Expander {
     /// An expression standing as a statement: a helper call or a loop
     /// expands into statements; anything else stays (for its checks).
     fn statement_expr(&mut self, e: Expr, bound: &Bindings, out: &mut Block) {
-        match e.kind {
-            ExprKind::Call { ref name, ref args } if self.helper(name).is_some() => {
-                let helper = self.helper(name).expect("checked above");
+        if let ExprKind::Call { name, args } = &e.kind {
+            if let Some(helper) = self.helper(name) {
                 if let Some(inner) = self.bind(name, &helper, args, e.pos, bound) {
                     // Its own scope: a `def` in the helper stays in it, as
                     // a closure's local does in Groovy.
-                    self.within(name, e.pos, |x| out.push(Stmt::Scope(x.scoped(helper.body.clone(), &inner))));
+                    self.within(name, e.pos, |x| out.push(Stmt::Scope(x.scoped(helper.body, &inner))));
                 }
+                return;
             }
+        }
+        match e.kind {
             ExprKind::Method { recv, name, mut args } if name == "each" => {
                 let ExprKind::List(items) = recv.kind else {
                     return self.refuse(
@@ -179,7 +181,7 @@ impl Expander {
                 None => ExprKind::Var(name),
             },
             ExprKind::Call { name, args } => match self.helper(&name) {
-                Some(helper) => return self.helper_value(&name, &helper, &args, pos, bound),
+                Some(helper) => return self.helper_value(&name, helper, &args, pos, bound),
                 None => ExprKind::Call { name, args: self.exprs(args, bound) },
             },
             ExprKind::Method { recv, name, args } => {
@@ -217,11 +219,11 @@ impl Expander {
 
     /// A helper called for its value: its last expression, or a closure of
     /// its statements when it has more than one.
-    fn helper_value(&mut self, name: &str, helper: &Helper, args: &[Expr], pos: Pos, bound: &Bindings) -> Expr {
+    fn helper_value(&mut self, name: &str, helper: Helper, args: &[Expr], pos: Pos, bound: &Bindings) -> Expr {
         let mut value = Expr { kind: ExprKind::Bool(false), pos };
-        if let Some(inner) = self.bind(name, helper, args, pos, bound) {
+        if let Some(inner) = self.bind(name, &helper, args, pos, bound) {
             self.within(name, pos, |x| {
-                let body = x.scoped(helper.body.clone(), &inner);
+                let body = x.scoped(helper.body, &inner);
                 value = match <[Stmt; 1]>::try_from(body) {
                     Ok([Stmt::Expr(e)]) => e,
                     Ok([other]) => Expr { kind: ExprKind::Closure(vec![other]), pos },
