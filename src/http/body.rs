@@ -195,6 +195,20 @@ mod tests {
     }
 
     #[test]
+    fn bytes_already_decoded_are_not_read_again() {
+        // The decoder goes on from where it stopped: a change to the bytes
+        // it has already taken (which a decoder that starts over would read
+        // again) does not reach the body.
+        let mut d = ChunkedDecoder::default();
+        let mut wire = b"6\r\nhello ".to_vec();
+        assert_eq!(d.decode(&wire, 100), Ok(None));
+        wire[3] = b'J';
+        wire.extend_from_slice(b"\r\n0\r\n\r\n");
+        assert_eq!(d.decode(&wire, 100), Ok(Some(wire.len())));
+        assert_eq!(d.body(), b"hello ");
+    }
+
+    #[test]
     fn the_trailer_section_ends_as_a_head_does() {
         // A bare LF ends the trailers as it ends a head: the next request is
         // not swallowed as trailers.
