@@ -13,6 +13,7 @@ use divolte::avro::{default_schema, encode_record, Datum};
 use divolte::batch::{Batch, SinkMessage};
 use divolte::config::KafkaMode;
 use divolte::metrics::SinkMetrics;
+use divolte::plan::{KafkaPlan, ProducerProperties};
 use divolte::sink::kafka::{spawn, KafkaLane};
 use divolte::sink::DrainDeadline;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -80,11 +81,13 @@ fn sink(broker: &str, topic: &str, data: &[(String, Vec<u8>)]) -> f64 {
         sink: "bench".into(),
         lane: 0,
         lanes: 1,
-        topic: topic.into(),
-        mode: KafkaMode::Naked,
-        confluent_id: None,
-        properties: properties(broker),
-        spool: None,
+        kafka: KafkaPlan {
+            topic: topic.into(),
+            mode: KafkaMode::Naked,
+            confluent_id: None,
+            properties: ProducerProperties(properties(broker)),
+            spool: None,
+        },
     };
     let start = Instant::now();
     let thread = spawn(lane, rx, metrics.clone(), deadline.clone()).unwrap();

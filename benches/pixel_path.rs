@@ -18,6 +18,7 @@ use divolte::http::{Method, Request, MAX_HEADERS};
 use divolte::mapping::default::{DefaultMapping, FIELD_COUNT};
 use divolte::mapping::script::{Environment, Script};
 use divolte::mapping::{Inputs, Mapping, Program, Scratch};
+use divolte::plan::SourceId;
 
 /// A realistic pixel query (~600 bytes) as the tag sends it.
 const QUERY: &str = "p=0%3Ai1t84hgy%3A5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG&s=0%3Ai1t84hgy%3A95CbiPCYln_1e0a6rFvuRkDkeNnc6KC8&v=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF&e=0%3A1fF6GFGjDOQiEx_OxnTm_tl4BH91eGLF0&c=i1t8q2b6&n=f&f=f&l=https%3A%2F%2Fshop.example.com%2Fcategory%2Fshoes%2Frunning%3Futm_source%3Dnewsletter%26utm_medium%3Demail%26utm_campaign%3Dspring-sale%23reviews&r=https%3A%2F%2Fwww.google.com%2Fsearch%3Fq%3Drunning%2Bshoes%2Bsale%26hl%3Den&i=1ak&j=sj&k=2&w=uq&h=qd&t=pageView&u=(sproduct!sku-12345!dquantity!2!jprice!89.95!)&x=-1f8gq3c";
@@ -89,7 +90,7 @@ fn bench(c: &mut Criterion) {
     let mut scratch = PixelScratch::default();
     g.bench_function("pixel_parse_and_verify", |b| {
         b.iter(|| {
-            black_box(scratch.parse(black_box(&req), 0).unwrap().verify().corrupt);
+            black_box(scratch.parse(black_box(&req), SourceId(0)).unwrap().verify().corrupt);
         })
     });
 
@@ -147,7 +148,7 @@ fn bench(c: &mut Criterion) {
     let mut out = Vec::with_capacity(1024);
     let mut map_scratch = Scratch::default();
     g.bench_function("default_mapping_and_encode", |b| {
-        let event = scratch.parse(&req, 0).unwrap().verify();
+        let event = scratch.parse(&req, SourceId(0)).unwrap().verify();
         let ua = cache.get(UA).clone();
         let inputs = Inputs { event: &event, user_agent: Some(&ua), geo: None };
         b.iter(|| {
@@ -160,7 +161,7 @@ fn bench(c: &mut Criterion) {
     // The same record through apache-avro's `Value` tree, for comparison
     // with our encoder (a unit test checks they write identical bytes).
     g.bench_function("default_mapping_and_encode_apache_avro", |b| {
-        let event = scratch.parse(&req, 0).unwrap().verify();
+        let event = scratch.parse(&req, SourceId(0)).unwrap().verify();
         let ua = cache.get(UA).clone();
         let dm = DefaultMapping::new(&layout).unwrap();
         b.iter(|| {
@@ -182,7 +183,7 @@ fn bench(c: &mut Criterion) {
         let script = Script::compile(&example("mapping.groovy"), &shop, Environment { geo: true }).unwrap();
         let shop_mapping = Mapping::standalone("bench", shop, Program::Script(script));
         g.bench_function("example_script_mapping_and_encode", |b| {
-            let event = scratch.parse(&req, 0).unwrap().verify();
+            let event = scratch.parse(&req, SourceId(0)).unwrap().verify();
             let ua = cache.get(UA).clone();
             let inputs = Inputs { event: &event, user_agent: Some(&ua), geo: Some(&geo) };
             b.iter(|| {
@@ -197,7 +198,7 @@ fn bench(c: &mut Criterion) {
     let mut scratch2 = PixelScratch::default();
     g.bench_function("full_event_path", |b| {
         b.iter(|| {
-            let event = scratch2.parse(black_box(&req), 0).unwrap().verify();
+            let event = scratch2.parse(black_box(&req), SourceId(0)).unwrap().verify();
             let ua = event.user_agent.map(|a| cache.get(a));
             let inputs = Inputs { event: &event, user_agent: ua, geo: None };
             out.clear();

@@ -36,6 +36,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod mapping;
 pub mod metrics;
+pub mod plan;
 pub mod shard;
 pub mod sink;
 pub mod startup;

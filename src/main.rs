@@ -67,6 +67,13 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Resolves a validated configuration and compiles its mappings, as
+/// startup would before it starts anything.
+fn resolve_and_compile(config: &divolte::config::Config) -> Result<(), String> {
+    let plan = divolte::plan::Plan::resolve(config)?;
+    divolte::mapping::configured::build(&plan.mappings, plan.enrichment.ip2geo_database.is_some()).map(drop)
+}
+
 /// Loads a configuration and compiles its mappings, as startup would.
 fn check_config(file: &std::path::Path) -> ExitCode {
     let config = match divolte::config::load(Some(file)) {
@@ -76,8 +83,8 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match divolte::mapping::configured::build(&config, config.global.mapper.ip2geo_database.is_some()) {
-        Ok(_) => {
+    match resolve_and_compile(&config) {
+        Ok(()) => {
             println!("{}: configuration is valid.", file.display());
             ExitCode::SUCCESS
         }
@@ -105,10 +112,7 @@ fn import_config(file: &std::path::Path) -> ExitCode {
     print!("{toml}");
     let checked = divolte::config::from_toml_with_env(&toml, |name| std::env::var(name).ok())
         .map_err(|e| e.to_string())
-        .and_then(|config| {
-            let geo = config.global.mapper.ip2geo_database.is_some();
-            divolte::mapping::configured::build(&config, geo).map(drop).map_err(|e| format!("{e}\n"))
-        });
+        .and_then(|config| resolve_and_compile(&config).map_err(|e| format!("{e}\n")));
     match checked {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

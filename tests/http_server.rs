@@ -215,21 +215,28 @@ fn a_slow_request_head_gets_408() {
     let start = Instant::now();
     // Dribble a byte at a time, never finishing the head.
     let mut answer = Vec::new();
+    let mut last_error = None;
     for b in b"GET /ping HTTP/1.1\r\nX-Slow: ".iter().cycle() {
-        if s.write_all(&[*b]).is_err() {
+        if let Err(e) = s.write_all(&[*b]) {
+            last_error = Some(format!("write: {e}"));
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
         s.set_nonblocking(true).unwrap();
         let mut buf = [0u8; 512];
-        if let Ok(n) = s.read(&mut buf) {
-            answer.extend_from_slice(&buf[..n]);
-            break;
+        match s.read(&mut buf) {
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => last_error = Some(format!("read: {e}")),
         }
         s.set_nonblocking(false).unwrap();
         assert!(start.elapsed() < Duration::from_secs(5), "never timed out");
     }
-    assert!(text(answer).starts_with("HTTP/1.1 408"));
+    let answer = text(answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?} after {:?}, {last_error:?}", start.elapsed());
     assert!(start.elapsed() >= Duration::from_millis(900));
 }
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use divolte::config::from_toml_with_env;
 use divolte::http::{answer_bytes, Peer};
 use divolte::metrics::ShardMetrics;
-use divolte::shard::pipeline::Pipeline;
+use divolte::plan::Plan;
+use divolte::shard::service::ShardService;
 use divolte::startup::{build, Built};
 use libfuzzer_sys::fuzz_target;
 
@@ -45,19 +46,20 @@ sinks = ["kafka"]
 
 thread_local! {
     // The pipeline is a shard's: single-threaded, like the fuzzer.
-    static SHARD: &'static (Built, Pipeline) = {
+    static SHARD: &'static (Built, ShardService) = {
         let config = from_toml_with_env(CONFIG, |_| None).expect("fuzz configuration");
-        let built = build(&config, 1).expect("runtime");
-        let pipeline = Pipeline::new(built.runtime.clone(), Arc::new(ShardMetrics::default()));
-        Box::leak(Box::new((built, pipeline)))
+        let plan = Plan::resolve(&config).expect("plan");
+        let built = build(&plan, 1).expect("runtime");
+        let service = ShardService::new(built.runtime.clone(), Arc::new(ShardMetrics::default()));
+        Box::leak(Box::new((built, service)))
     };
 }
 
 fuzz_target!(|data: &[u8]| {
-    let (built, pipeline) = SHARD.with(|s| *s);
+    let (built, service) = SHARD.with(|s| *s);
     let peer = Peer { addr: SocketAddr::from(([192, 0, 2, 1], 4321)), host: "192.0.2.1" };
-    let out = answer_bytes(data, &peer, pipeline, &built.runtime.limits);
-    pipeline.flush_now();
+    let out = answer_bytes(data, &peer, service, &built.runtime.server.limits);
+    service.flush_now();
     // Each answer parses as a response and declares the length of its body.
     let mut rest = out.as_slice();
     while !rest.is_empty() {

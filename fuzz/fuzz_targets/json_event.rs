@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use divolte::event::json;
 use divolte::http::{Method, Request};
+use divolte::plan::SourceId;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -23,6 +24,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let Some(party) = json::party_id(req.query, "p") else { return };
     if let Ok(body) = json::parse_body(req.body) {
-        let _ = json::event(&body, &party, &req, 0);
+        let _ = json::event(&body, &party, &req, SourceId(0));
     }
 });

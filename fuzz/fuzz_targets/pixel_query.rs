@@ -14,6 +14,7 @@ use divolte::http::{Method, Request};
 use divolte::mapping::default::DefaultMapping;
 use divolte::mapping::script::{Environment, Script};
 use divolte::mapping::{Inputs, Mapping, Program, Scratch};
+use divolte::plan::SourceId;
 use libfuzzer_sys::fuzz_target;
 
 fn mappings() -> &'static [Mapping; 2] {
@@ -49,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
         received: SystemTime::now(),
     };
     let mut pixel = PixelScratch::default();
-    let Ok(event) = pixel.parse(&req, 0).map(Unverified::verify) else { return };
+    let Ok(event) = pixel.parse(&req, SourceId(0)).map(Unverified::verify) else { return };
     let mut scratch = Scratch::default();
     let mut out = Vec::new();
     for m in mappings() {

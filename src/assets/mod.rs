@@ -1,14 +1,17 @@
 //! Static resources the collector serves: the tracking tag of each browser
-//! source and the test page. Built once at startup, then served from
+//! source, the event pixel and the test page. Built once at startup, then served from
 //! memory by every shard.
 //!
 //! Key components:
 //! - [`Tag`]: the tag with a source's settings baked in, minified, with a
 //!   gzip variant and strong ETags.
+//! - [`PIXEL_GIF`]: the pixel, with its ETag and cache headers.
 //! - [`TEST_PAGE`]: the page at `/` when `serve_static_resources` is on.
 
+mod pixel;
 mod tag;
 
+pub use pixel::{PIXEL_ETAG, PIXEL_GIF, PIXEL_HEADERS};
 pub use tag::{accepts_gzip, Tag, TagSettings};
 
 /// The test page (reference 1.6): loads `divolte.js` from the same

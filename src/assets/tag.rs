@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 const SOURCE: &str = include_str!("divolte.js");
 
 /// The settings a browser source bakes into its tag.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TagSettings {
     /// Party cookie name.

@@ -16,6 +16,7 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 
 use crate::metrics::{Counter, ShardMetrics, SinkMetrics};
+use crate::plan::SinkId;
 
 /// Records per batch before it is handed off without waiting for the commit.
 pub const MAX_BATCH_RECORDS: usize = 256;
@@ -124,7 +125,7 @@ pub struct ShardBatches {
 }
 
 impl ShardBatches {
-    /// Batches for `sinks` (indexed like the runtime's sink list).
+    /// Batches for `sinks` (indexed by [`SinkId`]).
     pub fn new(sinks: &[SinkLanes], metrics: Arc<ShardMetrics>) -> Self {
         Self {
             sinks: sinks
@@ -150,7 +151,7 @@ impl ShardBatches {
 
     /// Appends a record for `sink`. A batch that reaches
     /// [`MAX_BATCH_RECORDS`] is handed off at once.
-    pub fn push(&mut self, sink: usize, party_hash: u64, key: &str, value: &[u8], timestamp: i64) {
+    pub fn push(&mut self, SinkId(sink): SinkId, party_hash: u64, key: &str, value: &[u8], timestamp: i64) {
         let s = &mut self.sinks[sink];
         let lane = (party_hash % s.lanes.len() as u64) as usize;
         s.lanes[lane].batch.push(key, value, timestamp);
@@ -213,7 +214,7 @@ mod tests {
         let mut b = ShardBatches::new(&[sink], metrics);
         for batches in [&mut a, &mut b] {
             let h = batches.party_hash("0:abc:party");
-            batches.push(0, h, "0:abc:party", b"r", 1);
+            batches.push(SinkId(0), h, "0:abc:party", b"r", 1);
             batches.hand_off_all();
         }
         let per_lane: Vec<usize> = rxs.iter().map(|r| r.len()).collect();
@@ -228,7 +229,7 @@ mod tests {
         let mut b = ShardBatches::new(std::slice::from_ref(&sink), metrics.clone());
         // Capacity is two records: two single-record batches fit, the rest is dropped.
         for i in 0..4 {
-            b.push(0, 0, "k", &[i], 0);
+            b.push(SinkId(0), 0, "k", &[i], 0);
             b.hand_off_all();
         }
         assert_eq!(rxs[0].len(), 2);

@@ -538,7 +538,7 @@ impl Default for HdfsSinkConfig {
 }
 
 /// `divolte.sinks.<name>.file_strategy`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct FileStrategyConfig {
     /// A file is published this long after it was opened. Divolte default `1 hour`.
@@ -609,7 +609,7 @@ impl Default for KafkaSinkConfig {
 }
 
 /// `divolte.sinks.<name>.spool`: a Kafka sink's disk spool.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct SpoolConfig {
     /// Directory of the segment files (one subdirectory per flush thread).

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::ids::DivolteId;
 use super::{CustomParameters, Event, Rejected, SourceKind};
 use crate::http::Request;
+use crate::plan::SourceId;
 
 /// The body's properties, borrowed from the request where possible.
 #[derive(Debug, Deserialize)]
@@ -57,7 +58,7 @@ pub fn event<'a>(
     body: &'a JsonBody<'a>,
     party: &'a str,
     req: &'a Request<'a>,
-    source: usize,
+    source: SourceId,
 ) -> Result<Event<'a>, Rejected> {
     DivolteId::parse(&body.session_id).ok_or(Rejected::InvalidSessionId)?;
     let client_timestamp = chrono::DateTime::parse_from_rfc3339(&body.client_timestamp_iso)

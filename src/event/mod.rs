@@ -17,6 +17,8 @@ pub mod pixel;
 use std::io::Write;
 use std::net::IpAddr;
 
+use crate::plan::SourceId;
+
 /// Writes an address the way the original reports it: IPv4-mapped IPv6 as
 /// plain IPv4, other IPv6 as eight uncompressed hex groups.
 pub fn write_remote_host(out: &mut Vec<u8>, ip: IpAddr) {
@@ -48,8 +50,8 @@ pub enum SourceKind {
 /// not allocate.
 #[derive(Debug, Clone)]
 pub struct Event<'a> {
-    /// Index of the configured source that received it.
-    pub source: usize,
+    /// The configured source that received it.
+    pub source: SourceId,
     /// Kind of that source.
     pub kind: SourceKind,
     /// Server receive time, ms since the epoch.

@@ -10,6 +10,7 @@ use super::checksum;
 use super::ids::{id_parts, is_base36_of, parse_base36_f64, parse_base36_i32, parse_base36_i64, push_base36};
 use super::{CustomParameters, Event, Rejected, SourceKind};
 use crate::http::Request;
+use crate::plan::SourceId;
 
 /// One decoded query parameter: ranges into the arena.
 #[derive(Debug, Clone)]
@@ -205,7 +206,7 @@ impl PixelScratch {
     /// # Errors
     /// [`Rejected`] when the party id, session id or another required
     /// parameter is missing or invalid.
-    pub fn parse<'a>(&'a mut self, req: &'a Request<'a>, source: usize) -> Result<Unverified<'a>, Rejected> {
+    pub fn parse<'a>(&'a mut self, req: &'a Request<'a>, source: SourceId) -> Result<Unverified<'a>, Rejected> {
         self.arena.clear();
         self.params.clear();
         self.canonical.clear();
@@ -418,7 +419,7 @@ mod tests {
             received: std::time::SystemTime::now(),
         };
         let mut scratch = PixelScratch::default();
-        f(scratch.parse(&req, 0).map(Unverified::verify));
+        f(scratch.parse(&req, SourceId(0)).map(Unverified::verify));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{DateCache, Error, Request, Response};
 
 /// Framing limits and timeouts of one listener.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Request line plus headers; more gets 431, or 414 when the request line alone is longer.
     pub max_head_bytes: usize,

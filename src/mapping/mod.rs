@@ -17,6 +17,7 @@ pub mod tool;
 use std::sync::Arc;
 
 use crate::avro::{encode_record, EncodeError, RecordLayout};
+use crate::plan::{SinkId, SourceId};
 pub use script::{Inputs, Scratch};
 
 /// What a mapping runs per event.
@@ -44,10 +45,10 @@ pub enum Dropped {
 pub struct Mapping {
     /// Name from the configuration.
     pub name: String,
-    /// Indexes of the sources it reads.
-    pub sources: Vec<usize>,
-    /// Indexes of the sinks it writes to.
-    pub sinks: Vec<usize>,
+    /// The sources it reads.
+    pub sources: Vec<SourceId>,
+    /// The sinks it writes to.
+    pub sinks: Vec<SinkId>,
     /// The record schema, compiled.
     pub layout: Arc<RecordLayout>,
     /// Drop events whose checksum failed.
@@ -65,8 +66,8 @@ impl Mapping {
     pub fn standalone(name: &str, layout: Arc<RecordLayout>, program: Program) -> Self {
         Self {
             name: name.to_owned(),
-            sources: vec![0],
-            sinks: vec![0],
+            sources: vec![SourceId(0)],
+            sinks: vec![SinkId(0)],
             layout,
             discard_corrupted: false,
             discard_duplicates: false,

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::event::{CustomParameters, Event, SourceKind};
+use crate::plan::SourceId;
 
 /// One header's value or values.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,7 +135,7 @@ impl SampleEvent {
             .find(|h| h.name.eq_ignore_ascii_case("user-agent"))
             .and_then(|h| std::str::from_utf8(h.value).ok());
         let event = Event {
-            source: 0,
+            source: SourceId(0),
             kind: SourceKind::Browser,
             timestamp: self.timestamp,
             remote_host: &self.remote_host,

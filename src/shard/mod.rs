@@ -3,21 +3,25 @@
 //! request path locally.
 //!
 //! A shard holds: its listener; one task per connection (the HTTP loop of
-//! [`crate::http::serve`] with the shard's [`pipeline::Pipeline`] as
-//! service); a flusher task that hands batches to the sinks (see
-//! [`commit`]); and a registry of open connections ([`open`]) that closes
-//! idle ones when draining and gives memory back after a burst. Work leaves a shard only as batches on the sinks' bounded
-//! channels.
+//! [`crate::http::serve`] with the shard's [`service::ShardService`]); a
+//! flusher task that hands batches to the sinks (see [`commit`]); and a
+//! registry of open connections ([`open`]) that closes idle ones when
+//! draining and gives memory back after a burst. Work leaves a shard only
+//! as batches on the sinks' bounded channels.
 //!
 //! Key components:
 //! - [`Runtime`]: everything shards share, immutable after startup.
 //! - [`run`]: starts the pool and blocks until every shard has stopped.
-//! - [`pipeline::Pipeline`]: routing and the event stages.
+//! - [`routes::RouteTables`]: which path serves what, built from the plan.
+//! - [`service::ShardService`]: routing, static answers and probes.
+//! - [`stages::ShardStages`]: the event stages, from request to batch.
 //! - [`commit::GroupCommit`]: answers wait until their events are handed off.
 
 pub mod commit;
 mod open;
-pub mod pipeline;
+pub mod routes;
+pub mod service;
+pub mod stages;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -32,81 +36,26 @@ use futures_lite::AsyncWriteExt;
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
 
-use crate::assets::Tag;
 use crate::batch::SinkLanes;
-use crate::enrich::dedup::DuplicateMemory;
-use crate::enrich::geo::GeoDatabase;
-use crate::http::{Limits, Peer, Persistence, Response, Service, Status};
+use crate::http::{Peer, Persistence, Response, Service, Status};
 use crate::lifecycle::{Lifecycle, Phase};
-use crate::mapping::Mapping;
 use crate::metrics::{Counter, Registry};
+use crate::plan::ServerPlan;
 use crate::watchdog::{Heartbeats, HEARTBEAT_EVERY};
 use open::OpenConnections;
-use pipeline::Pipeline;
+use routes::RouteTables;
+use service::ShardService;
+use stages::EventStages;
 
-/// What a path routes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// A browser source's pixel.
-    BrowserEvent {
-        /// Source index.
-        source: usize,
-    },
-    /// A JSON source's event path.
-    JsonEvent {
-        /// Source index.
-        source: usize,
-    },
-    /// A browser source's tracking tag.
-    Tag {
-        /// Source index.
-        source: usize,
-    },
-    /// The test page.
-    TestPage,
-    /// Liveness.
-    Ping,
-    /// Readiness: live, every shard listening, every sink healthy.
-    Ready,
-    /// Prometheus metrics.
-    Metrics,
-}
-
-/// A route table.
-pub type Routes = hashbrown::HashMap<String, Endpoint, ahash::RandomState>;
-
-/// What a JSON source's endpoint checks.
-#[derive(Debug, Clone)]
-pub struct JsonEndpoint {
-    /// Query parameter with the party id.
-    pub party_parameter: String,
-    /// Largest body, rounded up to whole 4 KiB buffers as the original does.
-    pub max_body: usize,
-}
-
-/// Everything the shards share. Built once by `main`, then read-only.
+/// Everything the shards share. Built once at startup, then read-only.
 pub struct Runtime {
-    /// Listen address.
-    pub addr: SocketAddr,
-    /// HTTP limits.
-    pub limits: Limits,
-    /// Exact-path routes of the public port.
-    pub routes: Routes,
-    /// Routes of the admin address (`metrics_host`/`metrics_port`), when set.
-    pub admin_routes: Routes,
-    /// The admin address, when metrics are not served on the public port.
-    pub admin_addr: Option<SocketAddr>,
-    /// The tag of each browser source (by source index; `None` for other sources).
-    pub tags: Vec<Option<Tag>>,
-    /// Browser sources whose pixel also takes `sendBeacon` POSTs (by source index).
-    pub beacon: Vec<bool>,
-    /// JSON sources' settings (by source index; `None` for other sources).
-    pub json: Vec<Option<JsonEndpoint>>,
-    /// Compiled mappings.
-    pub mappings: Vec<Mapping>,
-    /// For each source index, the mappings that read it.
-    pub mappings_by_source: Vec<Vec<usize>>,
-    /// Sending side of each active sink.
+    /// Addresses, limits and the drain's timeout.
+    pub server: ServerPlan,
+    /// What each path of each address serves.
+    pub routes: RouteTables,
+    /// The event stages' shared part (mappings, duplicate memory, geo).
+    pub events: Arc<EventStages>,
+    /// Sending side of each sink, by sink id.
     pub sinks: Vec<SinkLanes>,
     /// Shared lifecycle state.
     pub lifecycle: Arc<Lifecycle>,
@@ -116,21 +65,6 @@ pub struct Runtime {
     pub registry: Arc<Registry>,
     /// Shards listening so far; the collector is ready once all are.
     pub listening: AtomicUsize,
-    /// Parsed user agents cached per shard.
-    pub user_agent_cache_size: usize,
-    /// Open connections per shard.
-    pub max_connections: usize,
-    /// How long connections may finish after the listeners closed.
-    pub shutdown_timeout: Duration,
-    /// Log every request.
-    pub debug_requests: bool,
-    /// Take the client address from `X-Forwarded-For`.
-    pub use_x_forwarded_for: bool,
-    /// Recently seen events, shared by all shards.
-    pub duplicates: DuplicateMemory,
-    /// The ip2geo database, when configured; what the mapping layer's
-    /// `ip2geo()` reads.
-    pub geo: Option<Arc<GeoDatabase>>,
 }
 
 /// glommio reserves this much locked memory per shard for its I/O rings;
@@ -216,16 +150,16 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     let metrics = rt.registry.shards[index].clone();
-    let pipeline = Rc::new(Pipeline::new(rt.clone(), metrics.clone()));
+    let service = Rc::new(ShardService::new(rt.clone(), metrics.clone()));
     let flusher = glommio::spawn_local({
-        let p = pipeline.clone();
+        let p = service.clone();
         async move { p.run_flusher().await }
     })
     .detach();
     let heartbeat = glommio::spawn_local(beat(rt.clone(), index)).detach();
-    let listener = listen(rt.addr)?;
+    let listener = listen(rt.server.listen)?;
     rt.listening.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(shard = index, address = %rt.addr, "Shard listening.");
+    tracing::info!(shard = index, address = %rt.server.listen, "Shard listening.");
     let connections: Connections = Rc::new(OpenConnections::default());
     let give_back = glommio::spawn_local({
         let c = connections.clone();
@@ -234,24 +168,24 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     .detach();
 
     if index == 0 {
-        if let Some(addr) = rt.admin_addr {
+        if let Some(addr) = rt.server.admin {
             // The operators' port (metrics, probes) is served by the first shard.
             let admin = listen(addr)?;
             tracing::info!(shard = index, address = %addr, "Serving /metrics, /ping and /ready on the admin address.");
-            let admin_pipeline = Rc::new(Pipeline::new_admin(rt.clone(), metrics.clone()));
-            glommio::spawn_local(accept_until_stopped(admin, admin_pipeline, connections.clone(), rt.clone(), index))
+            let admin_service = Rc::new(ShardService::new_admin(rt.clone(), metrics.clone()));
+            glommio::spawn_local(accept_until_stopped(admin, admin_service, connections.clone(), rt.clone(), index))
                 .detach();
         }
     }
-    accept_until_stopped(listener, pipeline.clone(), connections.clone(), rt.clone(), index).await;
+    accept_until_stopped(listener, service.clone(), connections.clone(), rt.clone(), index).await;
     tracing::info!(shard = index, open = connections.len(), "Shard stopped accepting; finishing connections.");
 
-    let deadline = rt.lifecycle.drain_deadline(rt.shutdown_timeout);
+    let deadline = rt.lifecycle.drain_deadline(rt.server.shutdown_timeout);
     while !connections.is_empty() && Instant::now() < deadline {
         connections.close_idle();
         glommio::timer::sleep(Duration::from_millis(10)).await;
     }
-    pipeline.flush_now();
+    service.flush_now();
     drop(flusher);
     heartbeat.cancel();
     give_back.cancel();
@@ -284,11 +218,11 @@ fn test_stall(index: usize) -> Option<Instant> {
     Some(Instant::now() + Duration::from_millis(ms))
 }
 
-/// Accepts connections for `pipeline` until the lifecycle reaches
+/// Accepts connections for `service` until the lifecycle reaches
 /// `Stopping`, then closes the listener.
 async fn accept_until_stopped(
     listener: TcpListener,
-    pipeline: Rc<Pipeline>,
+    service: Rc<ShardService>,
     connections: Connections,
     rt: Arc<Runtime>,
     index: usize,
@@ -320,17 +254,17 @@ async fn accept_until_stopped(
                 continue;
             }
         };
-        if connections.len() >= rt.max_connections {
+        if connections.len() >= rt.server.max_connections {
             metrics.inc(Counter::ConnectionsRefused);
-            glommio::spawn_local(refuse(stream, pipeline.clone())).detach();
+            glommio::spawn_local(refuse(stream, service.clone())).detach();
             continue;
         }
         metrics.inc(Counter::ConnectionsAccepted);
-        glommio::spawn_local(connection(stream, pipeline.clone(), connections.clone(), rt.clone())).detach();
+        glommio::spawn_local(connection(stream, service.clone(), connections.clone(), rt.clone())).detach();
     }
 }
 
-async fn connection(mut stream: TcpStream, pipeline: Rc<Pipeline>, connections: Connections, rt: Arc<Runtime>) {
+async fn connection(mut stream: TcpStream, service: Rc<ShardService>, connections: Connections, rt: Arc<Runtime>) {
     let idle = Rc::new(Cell::new(false));
     let key = connections.insert(stream.as_raw_fd(), idle.clone());
     let _ = stream.set_nodelay(true);
@@ -338,16 +272,16 @@ async fn connection(mut stream: TcpStream, pipeline: Rc<Pipeline>, connections: 
         let mut host = Vec::with_capacity(40);
         crate::event::write_remote_host(&mut host, addr.ip());
         let host = String::from_utf8_lossy(&host);
-        crate::http::serve(&mut stream, Peer { addr, host: &host }, &*pipeline, &rt.limits, &idle).await;
+        crate::http::serve(&mut stream, Peer { addr, host: &host }, &*service, &rt.server.limits, &idle).await;
     }
     connections.remove(key);
     let _ = stream.close().await;
 }
 
 /// Answers a connection beyond `max_connections` with 503, then closes it.
-async fn refuse(mut stream: TcpStream, pipeline: Rc<Pipeline>) {
+async fn refuse(mut stream: TcpStream, service: Rc<ShardService>) {
     let mut answer = Vec::with_capacity(160);
-    pipeline.date().with_line(std::time::SystemTime::now(), |date| {
+    service.date().with_line(std::time::SystemTime::now(), |date| {
         Response::new(&mut answer, date, false, Persistence::Close).send(Status::SERVICE_UNAVAILABLE, &[], None, b"");
     });
     let _ = stream.write_all(&answer).await;

@@ -15,12 +15,12 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::batch::{SinkLanes, SinkMessage};
-use crate::config::{Config, SinkConfig};
 use crate::metrics::SinkMetrics;
+use crate::plan::{SinkId, SinkKind, SinkPlan};
 
 /// Running sinks: what shards send to, and the threads to join at shutdown.
 pub struct Sinks {
-    /// Sending side of each active sink, in a fixed order (sink index).
+    /// Sending side of each sink, by [`SinkId`].
     pub lanes: Vec<SinkLanes>,
     /// Flush threads; each exits after [`Sinks::drain`].
     pub threads: Vec<JoinHandle<()>>,
@@ -63,34 +63,23 @@ impl DrainDeadline {
     }
 }
 
-/// The schema id the mappings writing to `sink` declare (validation allows one).
-fn confluent_id(config: &Config, sink: &str) -> Option<i32> {
-    config
-        .mappings
-        .iter()
-        .flatten()
-        .filter(|(_, m)| m.sinks.iter().flatten().any(|s| s == sink))
-        .find_map(|(_, m)| m.confluent_id)
-}
-
-/// Starts every active sink. `schema_of(i)` gives the schema the mappings
-/// of the `i`th active sink write (mappings name sinks by that index).
+/// Starts every sink of the plan. `schema_of(id)` gives the schema the
+/// mappings writing that sink use.
 ///
 /// # Errors
 /// A sink that cannot start: its directories cannot be created, or
 /// librdkafka refuses the producer properties.
-pub fn start(config: &Config, schema_of: impl Fn(usize) -> apache_avro::Schema) -> Result<Sinks, String> {
+pub fn start(plans: &[SinkPlan], schema_of: impl Fn(SinkId) -> apache_avro::Schema) -> Result<Sinks, String> {
     let deadline = Arc::new(DrainDeadline::default());
     let mut sinks = Sinks { lanes: Vec::new(), threads: Vec::new(), deadline: deadline.clone() };
-    for (index, (name, sink)) in config.active_sinks().enumerate() {
-        let (threads, buffer_size) = match sink {
-            SinkConfig::Hdfs(_) => (config.global.hdfs.threads, config.global.hdfs.buffer_size),
-            SinkConfig::Kafka(_) => (config.global.kafka.threads, config.global.kafka.buffer_size),
-            SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => unreachable!("validation refuses Google Cloud sinks"),
-        };
-        let metrics = Arc::new(SinkMetrics::new(threads));
-        let mut senders = Vec::with_capacity(threads);
-        for lane in 0..threads {
+    for (id, plan) in plans.iter().enumerate() {
+        let name = &plan.name;
+        let metrics = Arc::new(SinkMetrics::new(plan.lanes));
+        if let SinkKind::File(strategy) = &plan.kind {
+            file::recover(name, strategy).map_err(|e| format!("sink {name}: {e}"))?;
+        }
+        let mut senders = Vec::with_capacity(plan.lanes);
+        for lane in 0..plan.lanes {
             // The bound is in records, enforced by `SinkLanes::capacity`
             // before every send; as each batch holds at least one record the
             // channel never holds more than `buffer_size` batches. A channel
@@ -99,33 +88,25 @@ pub fn start(config: &Config, schema_of: impl Fn(usize) -> apache_avro::Schema) 
             // bound under light load.
             let (tx, rx) = crossbeam_channel::unbounded::<SinkMessage>();
             senders.push(tx);
-            let handle = match sink {
-                SinkConfig::Hdfs(cfg) => {
-                    if lane == 0 {
-                        file::recover(name, &cfg.file_strategy).map_err(|e| format!("sink {name}: {e}"))?;
-                    }
-                    let schema = schema_of(index);
-                    file::spawn(name, lane, cfg.file_strategy.clone(), schema, rx, metrics.clone(), deadline.clone())
-                        .map_err(|e| format!("sink {name}: {e}"))?
-                }
-                SinkConfig::Kafka(cfg) => {
-                    let lane = kafka::KafkaLane {
-                        sink: name.clone(),
-                        lane,
-                        lanes: threads,
-                        topic: cfg.topic.clone(),
-                        mode: cfg.mode,
-                        confluent_id: confluent_id(config, name),
-                        properties: crate::config::kafka::producer_properties(&config.global.kafka.producer)?,
-                        spool: cfg.spool.clone(),
-                    };
+            let handle = match &plan.kind {
+                SinkKind::File(strategy) => file::spawn(
+                    name,
+                    lane,
+                    strategy.clone(),
+                    schema_of(SinkId(id)),
+                    rx,
+                    metrics.clone(),
+                    deadline.clone(),
+                )
+                .map_err(|e| format!("sink {name}: {e}"))?,
+                SinkKind::Kafka(kafka) => {
+                    let lane = kafka::KafkaLane { sink: name.clone(), lane, lanes: plan.lanes, kafka: kafka.clone() };
                     kafka::spawn(lane, rx, metrics.clone(), deadline.clone())?
                 }
-                SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => unreachable!("validation refuses Google Cloud sinks"),
             };
             sinks.threads.push(handle);
         }
-        sinks.lanes.push(SinkLanes { name: name.clone(), lanes: senders, capacity: buffer_size as u64, metrics });
+        sinks.lanes.push(SinkLanes { name: name.clone(), lanes: senders, capacity: plan.buffer_size as u64, metrics });
     }
     Ok(sinks)
 }

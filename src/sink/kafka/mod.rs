@@ -41,8 +41,9 @@ use rdkafka::{ClientConfig, ClientContext};
 
 use super::DrainDeadline;
 use crate::batch::{Batch, SinkMessage};
-use crate::config::{KafkaMode, SpoolConfig};
+use crate::config::KafkaMode;
 use crate::metrics::SinkMetrics;
+use crate::plan::KafkaPlan;
 use spool::Spool;
 
 /// How long an idle flush thread waits for records before serving
@@ -67,16 +68,8 @@ pub struct KafkaLane {
     pub lane: usize,
     /// Lanes (flush threads) of the sink; they share its spool budget.
     pub lanes: usize,
-    /// Topic to produce to.
-    pub topic: String,
-    /// Value framing.
-    pub mode: KafkaMode,
-    /// Schema id written in confluent mode.
-    pub confluent_id: Option<i32>,
-    /// librdkafka properties.
-    pub properties: Vec<(String, String)>,
-    /// The disk spool, if configured.
-    pub spool: Option<SpoolConfig>,
+    /// The sink's topic, framing, producer properties and spool.
+    pub kafka: KafkaPlan,
 }
 
 /// A record whose delivery failed with a retriable error.
@@ -185,7 +178,7 @@ pub fn spawn(
         replay_failures: std::sync::atomic::AtomicU64::new(0),
         last_warning: Mutex::new(None),
     };
-    let spool = match &lane.spool {
+    let spool = match &lane.kafka.spool {
         Some(cfg) => {
             let dir = std::path::Path::new(&cfg.directory).join(format!("{}-{}", lane.sink, lane.lane));
             let spool = Spool::open(dir, cfg.max_bytes / lane.lanes.max(1) as u64)
@@ -202,11 +195,11 @@ pub fn spawn(
         None => None,
     };
     let mut config = ClientConfig::new();
-    for (k, v) in &lane.properties {
+    for (k, v) in &lane.kafka.properties.0 {
         config.set(k, v);
     }
     let producer: BaseProducer<Reports> = config.create_with_context(reports).map_err(|e| {
-        let reason = crate::config::kafka::redact(&e.to_string(), &lane.properties);
+        let reason = crate::config::kafka::redact(&e.to_string(), &lane.kafka.properties.0);
         format!("sink {}: cannot create the Kafka producer: {reason}", lane.sink)
     })?;
     std::thread::Builder::new()
@@ -308,7 +301,7 @@ impl FlushThread {
         let mut records = records;
         for (key, datum, timestamp) in records.by_ref() {
             offered += 1;
-            let value = frame(&mut self.value, self.lane.mode, self.lane.confluent_id, datum, framed);
+            let value = frame(&mut self.value, self.lane.kafka.mode, self.lane.kafka.confluent_id, datum, framed);
             if let Err(e) = spool.append(key, value, timestamp) {
                 error = Some(e);
                 break;
@@ -391,9 +384,9 @@ impl FlushThread {
     /// says so when a spool can take the record. `framed` values (retries,
     /// spooled records) already carry the confluent header.
     fn send(&mut self, key: &[u8], datum: &[u8], timestamp: Option<i64>, framed: bool, origin: usize) -> Sent {
-        let payload = frame(&mut self.value, self.lane.mode, self.lane.confluent_id, datum, framed);
+        let payload = frame(&mut self.value, self.lane.kafka.mode, self.lane.kafka.confluent_id, datum, framed);
         let mut record =
-            BaseRecord::<[u8], [u8], usize>::with_opaque_to(&self.lane.topic, origin).key(key).payload(payload);
+            BaseRecord::<[u8], [u8], usize>::with_opaque_to(&self.lane.kafka.topic, origin).key(key).payload(payload);
         if let Some(ts) = timestamp {
             record = record.timestamp(ts);
         }

@@ -1,0 +1,274 @@
+//! [`Plan::resolve`]: from the configuration tree to the plan.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::{
+    BrowserPlan, EnrichmentPlan, JsonPlan, KafkaPlan, MappingPlan, Plan, ProducerProperties, ServerPlan, SinkId,
+    SinkKind, SinkPlan, SourceId, SourceKind, SourcePlan,
+};
+use crate::assets::TagSettings;
+use crate::config::{BrowserSourceConfig, Config, ServerConfig, SinkConfig, SourceConfig};
+use crate::http::Limits;
+
+impl Plan {
+    /// Resolves a validated configuration.
+    ///
+    /// # Errors
+    /// An address that is not an IP address, producer properties that
+    /// cannot be translated, or a sink type that cannot run.
+    pub fn resolve(config: &Config) -> Result<Self, String> {
+        let sources: Vec<SourcePlan> = config
+            .sources
+            .iter()
+            .flatten()
+            .map(|(name, source)| SourcePlan { name: name.clone(), kind: source_kind(name, source) })
+            .collect();
+        let sinks =
+            config.active_sinks().map(|(name, sink)| sink_plan(config, name, sink)).collect::<Result<_, _>>()?;
+        let mut plan = Self {
+            server: server(&config.global.server)?,
+            enrichment: enrichment(config),
+            sources,
+            sinks,
+            mappings: Vec::new(),
+        };
+        plan.mappings = mappings(config, &plan);
+        // The Confluent id is the mappings' (validation allows one per sink).
+        for i in 0..plan.sinks.len() {
+            let id = plan.writers_of(SinkId(i)).find_map(|m| m.confluent_id);
+            if let SinkKind::Kafka(kafka) = &mut plan.sinks[i].kind {
+                kafka.confluent_id = id;
+            }
+        }
+        Ok(plan)
+    }
+}
+
+fn ip(host: &str, key: &str) -> Result<IpAddr, String> {
+    host.parse().map_err(|e| format!("divolte.global.server.{key} = {host:?}: {e}"))
+}
+
+fn server(s: &ServerConfig) -> Result<ServerPlan, String> {
+    let listen_ip = match s.host.as_deref() {
+        // Unset means loopback, as in the original.
+        None | Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(h) => ip(h, "host")?,
+    };
+    let admin = match s.metrics_port {
+        None => None,
+        Some(port) => {
+            let admin_ip = match s.metrics_host.as_deref() {
+                Some(h) => ip(h, "metrics_host")?,
+                None => listen_ip,
+            };
+            Some(SocketAddr::new(admin_ip, port))
+        }
+    };
+    Ok(ServerPlan {
+        listen: SocketAddr::new(listen_ip, s.port),
+        admin,
+        cores: s.cores.clone(),
+        limits: Limits {
+            max_head_bytes: s.max_header_bytes,
+            max_body_bytes: s.max_body_bytes,
+            request_timeout: s.header_read_timeout.0,
+            idle_timeout: s.idle_timeout.0,
+        },
+        max_connections: s.max_connections,
+        shutdown_delay: s.shutdown_delay.0,
+        shutdown_timeout: s.shutdown_timeout.0,
+        watchdog_timeout: s.watchdog_timeout.0,
+        serve_static_resources: s.serve_static_resources,
+        debug_requests: s.debug_requests,
+    })
+}
+
+fn enrichment(config: &Config) -> EnrichmentPlan {
+    let mapper = &config.global.mapper;
+    EnrichmentPlan {
+        duplicate_memory_size: mapper.duplicate_memory_size,
+        user_agent_cache_size: mapper.user_agent_parser.cache_size,
+        ip2geo_database: mapper.ip2geo_database.clone(),
+        use_x_forwarded_for: config.global.server.use_x_forwarded_for,
+    }
+}
+
+fn source_kind(name: &str, source: &SourceConfig) -> SourceKind {
+    match source {
+        SourceConfig::Json(j) => SourceKind::Json(JsonPlan {
+            event_path: j.event_path.clone(),
+            party_parameter: j.party_id_parameter.clone(),
+            max_body: j.maximum_body_size.div_ceil(4096).max(1) * 4096,
+        }),
+        SourceConfig::Browser(b) => {
+            if !b.http_response_delay.0.is_zero() {
+                tracing::warn!(source = %name, "http_response_delay is not supported and is ignored.");
+            }
+            let prefix = b.normalized_prefix();
+            SourceKind::Browser(BrowserPlan {
+                event_path: format!("{prefix}{}", b.event_suffix),
+                tag_path: format!("{prefix}{}", b.javascript.name),
+                tag: tag_settings(b),
+                readable_tag: b.javascript.debug,
+                beacon: b.javascript.use_beacon,
+            })
+        }
+    }
+}
+
+/// What a browser source bakes into its tag.
+fn tag_settings(b: &BrowserSourceConfig) -> TagSettings {
+    TagSettings {
+        party_cookie: b.party_cookie.clone(),
+        // The original caps cookie lifetimes at Java's Integer.MAX_VALUE seconds.
+        party_timeout_seconds: b.party_timeout.0.as_secs().min(i32::MAX as u64),
+        session_cookie: b.session_cookie.clone(),
+        session_timeout_seconds: b.session_timeout.0.as_secs().min(i32::MAX as u64),
+        cookie_domain: b.cookie_domain.clone().unwrap_or_default(),
+        same_site: b.cookie_same_site.clone().unwrap_or_default(),
+        secure: b.cookie_secure,
+        logging: b.javascript.logging,
+        script_name: b.javascript.name.clone(),
+        event_suffix: b.event_suffix.clone(),
+        auto_page_view: b.javascript.auto_page_view_event,
+        event_timeout_millis: b.javascript.event_timeout.0.as_millis() as u64,
+        beacon: b.javascript.use_beacon,
+    }
+}
+
+fn sink_plan(config: &Config, name: &str, sink: &SinkConfig) -> Result<SinkPlan, String> {
+    let global = &config.global;
+    let (lanes, buffer_size, kind) = match sink {
+        SinkConfig::Hdfs(h) => (global.hdfs.threads, global.hdfs.buffer_size, SinkKind::File(h.file_strategy.clone())),
+        SinkConfig::Kafka(k) => (
+            global.kafka.threads,
+            global.kafka.buffer_size,
+            SinkKind::Kafka(KafkaPlan {
+                topic: k.topic.clone(),
+                mode: k.mode,
+                confluent_id: None,
+                properties: ProducerProperties(crate::config::kafka::producer_properties(&global.kafka.producer)?),
+                spool: k.spool.clone(),
+            }),
+        ),
+        SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => {
+            return Err(format!("divolte.sinks.{name}: this sink type is not supported"));
+        }
+    };
+    Ok(SinkPlan { name: name.to_owned(), lanes, buffer_size, kind })
+}
+
+/// Each mapping with its names turned into ids. A sink that is not active
+/// (its type disabled) is left out, as the original does.
+fn mappings(config: &Config, plan: &Plan) -> Vec<MappingPlan> {
+    let source_id = |name: &String| plan.sources.iter().position(|s| &s.name == name).map(SourceId);
+    let sink_id = |name: &String| plan.sinks.iter().position(|s| &s.name == name).map(SinkId);
+    config
+        .mappings
+        .iter()
+        .flatten()
+        .map(|(name, m)| {
+            let sinks: Vec<SinkId> = m.sinks.iter().flatten().filter_map(sink_id).collect();
+            if sinks.is_empty() {
+                tracing::warn!(mapping = %name, "Mapping writes to no enabled sink; its records go nowhere.");
+            }
+            let script_file = m.mapping_script_file.clone();
+            if let (None, Some(schema)) = (&script_file, &m.schema_file) {
+                tracing::warn!(mapping = %name, schema = %schema.display(), "schema_file is ignored without mapping_script_file; the built-in schema and mapping are used.");
+            }
+            MappingPlan {
+                name: name.clone(),
+                sources: m.sources.iter().flatten().filter_map(source_id).collect(),
+                sinks,
+                schema_file: script_file.as_ref().and(m.schema_file.clone()),
+                script_file,
+                confluent_id: m.confluent_id,
+                discard_corrupted: m.discard_corrupted,
+                discard_duplicates: m.discard_duplicates,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_toml_with_env;
+
+    fn plan(toml: &str) -> Plan {
+        Plan::resolve(&from_toml_with_env(toml, |_| None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_embedded_defaults_are_one_browser_source_into_the_file_sink() {
+        let p = plan("");
+        assert_eq!(p.sources.len(), 1);
+        assert!(
+            matches!(&p.sources[0].kind, SourceKind::Browser(b) if b.event_path == "/csc-event" && b.tag_path == "/divolte.js")
+        );
+        assert_eq!(p.sinks.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["hdfs"], "Kafka is off by default");
+        assert_eq!(p.mappings[0].sources, [SourceId(0)]);
+        assert_eq!(p.mappings[0].sinks, [SinkId(0)]);
+        assert_eq!(p.server.listen, "127.0.0.1:8290".parse().unwrap());
+    }
+
+    #[test]
+    fn names_become_ids_and_a_sink_carries_its_mappings_confluent_id() {
+        let p = plan(
+            r#"
+            [global.kafka]
+            enabled = true
+            threads = 3
+            [global.kafka.producer]
+            "sasl.password" = "hunter2"
+            "security.protocol" = "SASL_SSL"
+            [sources.app]
+            type = "json"
+            event_path = "/e"
+            maximum_body_size = 5000
+            [sources.web]
+            type = "browser"
+            prefix = "/t"
+            [sinks.files]
+            type = "hdfs"
+            [sinks.topic]
+            type = "kafka"
+            topic = "clicks"
+            mode = "confluent"
+            [mappings.a]
+            sources = ["web"]
+            sinks = ["topic"]
+            confluent_id = 7
+            [mappings.b]
+            sources = ["app", "web"]
+            sinks = ["files", "topic"]
+            confluent_id = 7
+            "#,
+        );
+        assert_eq!(p.sources.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["app", "web"]);
+        assert!(matches!(&p.sources[0].kind, SourceKind::Json(j) if j.max_body == 8192 && j.event_path == "/e"));
+        assert!(matches!(&p.sources[1].kind, SourceKind::Browser(b) if b.event_path == "/t/csc-event"));
+        let topic = p.sinks.iter().position(|s| s.name == "topic").map(SinkId).unwrap();
+        assert_eq!(p.mappings[0].sinks, [topic]);
+        assert_eq!(p.mappings[1].sources, [SourceId(0), SourceId(1)]);
+        let SinkKind::Kafka(kafka) = &p.sinks[topic.0].kind else { panic!("not Kafka") };
+        assert_eq!((kafka.topic.as_str(), kafka.confluent_id, p.sinks[topic.0].lanes), ("clicks", Some(7), 3));
+        let shown = format!("{p:?}");
+        assert!(shown.contains("sasl.password") && !shown.contains("hunter2"), "Debug shows keys, never values");
+    }
+
+    #[test]
+    fn a_sink_of_a_disabled_type_is_left_out_of_its_mapping() {
+        let p = plan("[global.hdfs]\nenabled = false\n[global.kafka]\nenabled = true\n");
+        assert_eq!(p.sinks.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["kafka"]);
+        assert_eq!(p.mappings[0].sinks, [SinkId(0)]);
+    }
+
+    #[test]
+    fn the_same_file_resolves_equal_and_a_changed_one_does_not() {
+        let text = "[global.server]\nport = 9000\nmetrics_port = 9001\n";
+        assert_eq!(plan(text), plan(text));
+        assert_ne!(plan(text), plan("[global.server]\nport = 9000\n"));
+        assert_eq!(plan(text).server.admin, Some("127.0.0.1:9001".parse().unwrap()));
+    }
+}

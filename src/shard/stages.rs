@@ -1,0 +1,329 @@
+//! The event stages of one shard, without HTTP: a parsed request becomes an
+//! event (event), is checked against the duplicate memory and enriched with
+//! the forwarded address and the user agent (enrich), goes through every
+//! mapping of its source (mapping, avro), and lands in the sinks' batches
+//! (batch). This is the only module that joins the stages.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::batch::{ShardBatches, SinkLanes};
+use crate::enrich::dedup::{DuplicateMemory, Probe};
+use crate::enrich::forwarded::forwarded_for;
+use crate::enrich::geo::GeoDatabase;
+use crate::enrich::useragent::UserAgentCache;
+use crate::event::pixel::PixelScratch;
+use crate::event::{json, Event, Rejected};
+use crate::http::Request;
+use crate::mapping::{Dropped, Inputs, Mapping, Scratch};
+use crate::metrics::{Counter, ShardMetrics};
+use crate::plan::{EnrichmentPlan, SourceId};
+
+/// What every shard's stages share, read-only: the compiled mappings, the
+/// duplicate memory and the geo database.
+pub struct EventStages {
+    mappings: Vec<Mapping>,
+    /// For each source, the positions in `mappings` of those that read it.
+    by_source: Vec<Vec<usize>>,
+    duplicates: DuplicateMemory,
+    geo: Option<Arc<GeoDatabase>>,
+    use_x_forwarded_for: bool,
+    user_agent_cache_size: usize,
+}
+
+impl EventStages {
+    /// The stages for `sources` sources, from the enrichment part of the plan.
+    pub fn new(plan: &EnrichmentPlan, mappings: Vec<Mapping>, sources: usize, geo: Option<Arc<GeoDatabase>>) -> Self {
+        let by_source = (0..sources)
+            .map(|s| {
+                mappings.iter().enumerate().filter(|(_, m)| m.sources.contains(&SourceId(s))).map(|(i, _)| i).collect()
+            })
+            .collect();
+        Self {
+            mappings,
+            by_source,
+            duplicates: DuplicateMemory::new(plan.duplicate_memory_size),
+            geo,
+            use_x_forwarded_for: plan.use_x_forwarded_for,
+            user_agent_cache_size: plan.user_agent_cache_size,
+        }
+    }
+}
+
+/// One shard's stages: the shared part and this shard's scratch state.
+pub struct ShardStages {
+    shared: Arc<EventStages>,
+    metrics: Arc<ShardMetrics>,
+    pixel: PixelScratch,
+    after: AfterParse,
+}
+
+/// Stage state used once an event is parsed.
+struct AfterParse {
+    user_agents: UserAgentCache,
+    batches: ShardBatches,
+    /// One encoded record, copied into each sink's batch.
+    record: Vec<u8>,
+    /// The forwarded client address, as text.
+    forwarded: Vec<u8>,
+    /// The duplicate memory's UTF-16 key.
+    dedup_key: Vec<u8>,
+    /// Mapping scripts' per-event buffers.
+    mapping: Scratch,
+    last_mapping_warning: Option<Instant>,
+}
+
+impl ShardStages {
+    /// A shard's stages over `shared`, batching for `sinks`, counting in `metrics`.
+    pub fn new(shared: Arc<EventStages>, sinks: &[SinkLanes], metrics: Arc<ShardMetrics>) -> Self {
+        let after = AfterParse {
+            user_agents: UserAgentCache::new(shared.user_agent_cache_size),
+            batches: ShardBatches::new(sinks, metrics.clone()),
+            record: Vec::with_capacity(1024),
+            forwarded: Vec::with_capacity(40),
+            dedup_key: Vec::with_capacity(256),
+            mapping: Scratch::default(),
+            last_mapping_warning: None,
+        };
+        Self { shared, metrics, pixel: PixelScratch::default(), after }
+    }
+
+    /// Hands every open batch to its sink.
+    pub fn hand_off_all(&mut self) {
+        self.after.batches.hand_off_all();
+    }
+
+    /// Runs a pixel request of `source` through every stage; true when a
+    /// record was batched.
+    pub fn browser_event(&mut self, req: &Request<'_>, source: SourceId) -> bool {
+        self.metrics.inc(Counter::EventsReceived);
+        let Self { shared, metrics, pixel, after } = self;
+        match pixel.parse(req, source) {
+            Ok(parsed) => {
+                // The duplicate memory's slot loads while the checksum is hashed.
+                let probe = probe_duplicates(&shared.duplicates, parsed.event(), after);
+                enrich_map_batch(shared, metrics, parsed.verify(), probe, req, after)
+            }
+            Err(reason) => rejected_event(metrics, req, reason),
+        }
+    }
+
+    /// Runs a JSON request of `source` (body framed and size-checked, party
+    /// id taken from the query) through every stage; true when a record was
+    /// batched.
+    pub fn json_event(&mut self, req: &Request<'_>, source: SourceId, party: &str) -> bool {
+        self.metrics.inc(Counter::EventsReceivedJson);
+        let body = match json::parse_body(req.body) {
+            Ok(b) => b,
+            Err(reason) => return rejected_event(&self.metrics, req, reason),
+        };
+        match json::event(&body, party, req, source) {
+            Ok(event) => {
+                let probe = probe_duplicates(&self.shared.duplicates, &event, &mut self.after);
+                enrich_map_batch(&self.shared, &self.metrics, event, probe, req, &mut self.after)
+            }
+            Err(reason) => rejected_event(&self.metrics, req, reason),
+        }
+    }
+}
+
+fn rejected_event(metrics: &ShardMetrics, req: &Request<'_>, reason: Rejected) -> bool {
+    metrics.inc(match reason {
+        Rejected::InvalidPartyId => Counter::RejectedPartyId,
+        Rejected::InvalidSessionId => Counter::RejectedSessionId,
+        Rejected::Incomplete => Counter::RejectedIncomplete,
+        Rejected::InvalidBody => Counter::RejectedInvalidBody,
+    });
+    tracing::debug!(
+        reason = reason.label(),
+        path = req.path,
+        query = req.query.unwrap_or(""),
+        "Improper request. Event dropped."
+    );
+    false
+}
+
+/// Starts the duplicate memory's lookup of `event`; enrichment finishes it.
+fn probe_duplicates(duplicates: &DuplicateMemory, event: &Event<'_>, after: &mut AfterParse) -> Probe {
+    duplicates.probe(event.party_id, event.session_id, event.event_id, &mut after.dedup_key)
+}
+
+/// The stages after parsing: duplicate memory, proxy address, user agent,
+/// every mapping of the source, encoding, batching.
+fn enrich_map_batch<'a>(
+    shared: &EventStages,
+    m: &ShardMetrics,
+    mut event: Event<'a>,
+    probe: Probe,
+    req: &'a Request<'a>,
+    after: &'a mut AfterParse,
+) -> bool {
+    let AfterParse { user_agents, batches, record, forwarded, mapping: scratch, last_mapping_warning, .. } = after;
+    if event.corrupt {
+        m.inc(Counter::EventsCorrupt);
+    }
+    event.duplicate = shared.duplicates.check(probe);
+    if event.duplicate {
+        m.inc(Counter::EventsDuplicate);
+    }
+    if shared.use_x_forwarded_for {
+        if let Some(host) = forwarded_for(req.headers_named("x-forwarded-for"), forwarded) {
+            event.remote_host = host;
+        }
+    }
+    let user_agent = event.user_agent.map(|a| user_agents.get(a));
+    let party_hash = batches.party_hash(event.party_id);
+    let mut batched = false;
+    let inputs = Inputs { event: &event, user_agent, geo: shared.geo.as_deref() };
+    for &mi in &shared.by_source[event.source.0] {
+        let mapping = &shared.mappings[mi];
+        record.clear();
+        match mapping.map_into(inputs, scratch, record) {
+            Ok(()) => {}
+            Err(Dropped::Corrupt) => {
+                m.inc(Counter::DiscardedCorrupt);
+                continue;
+            }
+            Err(Dropped::Duplicate) => {
+                m.inc(Counter::DiscardedDuplicate);
+                continue;
+            }
+            Err(Dropped::Invalid(error)) => {
+                m.inc(Counter::RecordsMappingFailed);
+                if crate::metrics::log_due(last_mapping_warning) {
+                    let field = mapping.layout.fields.get(error.field()).map_or("?", |f| f.name.as_str());
+                    tracing::error!(mapping = %mapping.name, ?error, field, "Cannot complete record. Dropping it.");
+                }
+                continue;
+            }
+        }
+        for &sink in &mapping.sinks {
+            batches.push(sink, party_hash, event.party_id, record, event.timestamp);
+        }
+        m.inc(Counter::RecordsMapped);
+        batched = true;
+    }
+    m.set(Counter::UserAgentCacheHits, user_agents.hits);
+    m.set(Counter::UserAgentCacheMisses, user_agents.misses);
+    m.set(Counter::MappingJsonMismatches, scratch.json_mismatches);
+    batched
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use apache_avro::types::Value;
+    use crossbeam_channel::Receiver;
+
+    use super::*;
+    use crate::avro::default_schema;
+    use crate::batch::SinkMessage;
+    use crate::mapping::default::DefaultMapping;
+    use crate::mapping::Program;
+    use crate::metrics::SinkMetrics;
+    use crate::plan::SinkId;
+
+    /// Stages with one built-in mapping per `(source, sinks)`, the sinks
+    /// one lane each; returns the receivers of the sinks' lanes.
+    fn stages(mappings: &[(usize, &[usize], bool)], sinks: usize) -> (ShardStages, Vec<Receiver<SinkMessage>>) {
+        let layout = Arc::new(default_schema());
+        let mappings = mappings
+            .iter()
+            .map(|&(source, to, discard_duplicates)| Mapping {
+                sources: vec![SourceId(source)],
+                sinks: to.iter().map(|&s| SinkId(s)).collect(),
+                discard_duplicates,
+                ..Mapping::standalone("m", layout.clone(), Program::Default(DefaultMapping::new(&layout).unwrap()))
+            })
+            .collect();
+        let plan = EnrichmentPlan {
+            duplicate_memory_size: 1024,
+            user_agent_cache_size: 8,
+            ip2geo_database: None,
+            use_x_forwarded_for: false,
+        };
+        let shared = Arc::new(EventStages::new(&plan, mappings, 2, None));
+        let (lanes, rxs): (Vec<SinkLanes>, Vec<_>) = (0..sinks)
+            .map(|i| {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                let lanes = SinkLanes {
+                    name: format!("s{i}"),
+                    lanes: vec![tx],
+                    capacity: 100,
+                    metrics: Arc::new(SinkMetrics::new(1)),
+                };
+                (lanes, rx)
+            })
+            .unzip();
+        (ShardStages::new(shared, &lanes, Arc::new(ShardMetrics::default())), rxs)
+    }
+
+    fn get(stages: &mut ShardStages, source: usize, query: &str) -> bool {
+        let req = Request {
+            method: crate::http::Method::Get,
+            method_str: "GET",
+            path: "/csc-event",
+            query: Some(query),
+            minor_version: 1,
+            headers: &[],
+            body: &[],
+            peer: SocketAddr::from(([192, 0, 2, 1], 1)),
+            peer_host: "192.0.2.1",
+            received: std::time::SystemTime::now(),
+        };
+        stages.browser_event(&req, SourceId(source))
+    }
+
+    fn pixel(stages: &mut ShardStages, source: usize, location: &str) -> bool {
+        get(stages, source, &format!("p=0%3Aa%3Ab&s=0%3Aa%3Ac&v=v&e=e{location}&c=1&n=t&f=f&l={location}&t=pageView"))
+    }
+
+    /// The `location` of every record handed to a sink.
+    fn locations(rx: &Receiver<SinkMessage>) -> Vec<String> {
+        let schema = default_schema().schema;
+        let mut out = Vec::new();
+        while let Ok(SinkMessage::Records(batch)) = rx.try_recv() {
+            for i in 0..batch.len() {
+                let value = apache_avro::from_avro_datum(&schema, &mut batch.value(i), None).unwrap();
+                let Value::Record(fields) = value else { panic!("not a record") };
+                let location = fields.iter().find(|(n, _)| n == "location").map(|(_, v)| v.clone());
+                out.push(format!("{location:?}"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn an_event_reaches_every_sink_of_every_mapping_of_its_source_and_no_other() {
+        let (mut stages, rxs) = stages(&[(0, &[0, 1], false), (1, &[2], false)], 3);
+        assert!(pixel(&mut stages, 0, "x"));
+        stages.hand_off_all();
+        for rx in &rxs[..2] {
+            let got = locations(rx);
+            assert_eq!(got.len(), 1);
+            assert!(got[0].contains("\"x\""), "{got:?}");
+        }
+        assert!(locations(&rxs[2]).is_empty(), "the mapping of the other source did not run");
+    }
+
+    #[test]
+    fn a_duplicate_is_dropped_by_a_mapping_that_discards_duplicates_and_counted() {
+        let (mut stages, rxs) = stages(&[(0, &[0], true)], 1);
+        assert!(pixel(&mut stages, 0, "y"));
+        assert!(!pixel(&mut stages, 0, "y"), "the same event again maps to nothing");
+        stages.hand_off_all();
+        assert_eq!(locations(&rxs[0]).len(), 1);
+        assert_eq!(stages.metrics.get(Counter::EventsDuplicate), 1);
+        assert_eq!(stages.metrics.get(Counter::DiscardedDuplicate), 1);
+    }
+
+    #[test]
+    fn an_incomplete_pixel_is_rejected_before_any_mapping() {
+        let (mut stages, rxs) = stages(&[(0, &[0], false)], 1);
+        assert!(!get(&mut stages, 0, "p=0%3Aa%3Ab"));
+        stages.hand_off_all();
+        assert!(locations(&rxs[0]).is_empty());
+        assert_eq!(stages.metrics.get(Counter::RejectedSessionId), 1, "the first missing parameter is the session id");
+    }
+}
