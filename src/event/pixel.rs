@@ -311,7 +311,6 @@ pub fn millis_since_epoch(t: std::time::SystemTime) -> i64 {
 mod tests {
     use super::*;
     use crate::event::write_remote_host;
-    use std::net::SocketAddr;
 
     fn decode(raw: &str) -> String {
         let (mut arena, mut params) = (Vec::new(), Vec::new());
@@ -406,18 +405,7 @@ mod tests {
     }
 
     fn parse_query(query: &str, f: impl FnOnce(Result<Event<'_>, Rejected>)) {
-        let req = Request {
-            method: crate::http::Method::Get,
-            method_str: "GET",
-            path: "/csc-event",
-            query: Some(query),
-            minor_version: 1,
-            headers: &[],
-            body: &[],
-            peer: SocketAddr::from(([0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201], 1)),
-            peer_host: "192.0.2.1",
-            received: std::time::SystemTime::now(),
-        };
+        let req = Request::test_get("/csc-event", query);
         let mut scratch = PixelScratch::default();
         f(scratch.parse(&req, SourceId(0)).map(Unverified::verify));
     }

@@ -53,6 +53,26 @@ pub struct Request<'a> {
     pub received: SystemTime,
 }
 
+#[cfg(test)]
+impl<'a> Request<'a> {
+    /// A GET of `path?query` from 192.0.2.1 (as an IPv4-mapped address),
+    /// received now: what the unit tests of later stages parse.
+    pub fn test_get(path: &'a str, query: &'a str) -> Self {
+        Request {
+            method: Method::Get,
+            method_str: "GET",
+            path,
+            query: Some(query),
+            minor_version: 1,
+            headers: &[],
+            body: &[],
+            peer: SocketAddr::from(([0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201], 1)),
+            peer_host: "192.0.2.1",
+            received: SystemTime::now(),
+        }
+    }
+}
+
 impl<'a> Request<'a> {
     /// Values of every header named `name` (case-insensitive), in order.
     pub fn headers_named(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {

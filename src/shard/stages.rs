@@ -211,8 +211,6 @@ fn enrich_map_batch<'a>(
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-
     use apache_avro::types::Value;
     use crossbeam_channel::Receiver;
 
@@ -260,18 +258,7 @@ mod tests {
     }
 
     fn get(stages: &mut ShardStages, source: usize, query: &str) -> bool {
-        let req = Request {
-            method: crate::http::Method::Get,
-            method_str: "GET",
-            path: "/csc-event",
-            query: Some(query),
-            minor_version: 1,
-            headers: &[],
-            body: &[],
-            peer: SocketAddr::from(([192, 0, 2, 1], 1)),
-            peer_host: "192.0.2.1",
-            received: std::time::SystemTime::now(),
-        };
+        let req = Request::test_get("/csc-event", query);
         stages.browser_event(&req, SourceId(source))
     }
 

@@ -9,9 +9,9 @@ use apache_avro::Schema;
 
 use super::digest::Digester;
 use super::error::{Pos, ScriptError};
-use super::geo::GeoField;
 use super::lexer::Number;
-use super::program::{Action, BytesFormat, EventField, Lit, Node, NodeId, ParseTo, Program, Ty, UaField, UriPart};
+use super::methods::{self, UriMethod};
+use super::program::{Action, EventField, Lit, Node, NodeId, ParseTo, Program, Ty};
 use super::syntax::{Block, Expr, ExprKind, Stmt, Then};
 use crate::avro::{is_long, Names, RecordLayout};
 
@@ -669,24 +669,16 @@ impl Compiler<'_> {
                 (Node::ParamPath { json: r, path: Box::new(path), definite, memo }, Ty::Json)
             }
             (Ty::Uri, _) => {
+                let Some(method) = methods::find(methods::URI, name) else { return self.no_such_method(ty, name, pos) };
                 Self::no_args(args, pos, name)?;
-                let part = match name {
-                    "path" => UriPart::Path,
-                    "rawPath" => UriPart::RawPath,
-                    "scheme" => UriPart::Scheme,
-                    "host" => UriPart::Host,
-                    "decodedQueryString" => UriPart::Query,
-                    "rawQueryString" => UriPart::RawQuery,
-                    "decodedFragment" => UriPart::Fragment,
-                    "rawFragment" => UriPart::RawFragment,
-                    "port" => return Ok(self.add(Node::UriPort(r), Ty::Int)),
-                    "query" => {
+                match method {
+                    UriMethod::Part(part) => (Node::UriPart(r, part), Ty::Str),
+                    UriMethod::Port => (Node::UriPort(r), Ty::Int),
+                    UriMethod::Query => {
                         let memo = self.memo();
-                        return Ok(self.add(Node::UriQuery { uri: r, memo }, Ty::Query));
+                        (Node::UriQuery { uri: r, memo }, Ty::Query)
                     }
-                    _ => return self.no_such_method(ty, name, pos),
-                };
-                (Node::UriPart(r, part), Ty::Str)
+                }
             }
             (Ty::Matcher, "matches") => {
                 Self::no_args(args, pos, name)?;
@@ -716,24 +708,15 @@ impl Compiler<'_> {
                 }
             }
             (Ty::UserAgent, _) => {
-                Self::no_args(args, pos, name)?;
-                let f = match name {
-                    "name" => UaField::Name,
-                    "family" => UaField::Family,
-                    "vendor" => UaField::Vendor,
-                    "type" => UaField::Type,
-                    "version" => UaField::Version,
-                    "deviceCategory" => UaField::DeviceCategory,
-                    "osFamily" => UaField::OsFamily,
-                    "osVersion" => UaField::OsVersion,
-                    "osVendor" => UaField::OsVendor,
-                    _ => return self.no_such_method(ty, name, pos),
+                let Some(f) = methods::find(methods::USER_AGENT, name) else {
+                    return self.no_such_method(ty, name, pos);
                 };
+                Self::no_args(args, pos, name)?;
                 (Node::UaField(r, f), Ty::Str)
             }
             (Ty::Geo, _) => {
+                let Some((f, t)) = methods::find(methods::GEO, name) else { return self.no_such_method(ty, name, pos) };
                 Self::no_args(args, pos, name)?;
-                let Some((f, t)) = GeoField::from_method(name) else { return self.no_such_method(ty, name, pos) };
                 (Node::GeoField(r, f), t)
             }
             (Ty::Digest, "add") => {
@@ -755,13 +738,9 @@ impl Compiler<'_> {
                 let memo = self.memo();
                 (Node::DigestResult { digest: r, memo }, Ty::Bytes)
             }
-            (Ty::Bytes, "toHexLower" | "toHexUpper" | "toBase64") => {
+            (Ty::Bytes, _) if methods::find(methods::BYTES, name).is_some() => {
                 Self::no_args(args, pos, name)?;
-                let f = match name {
-                    "toHexLower" => BytesFormat::HexLower,
-                    "toHexUpper" => BytesFormat::HexUpper,
-                    _ => BytesFormat::Base64,
-                };
+                let f = methods::find(methods::BYTES, name).expect("found in the guard");
                 (Node::FormatBytes(r, f), Ty::Str)
             }
             _ => return self.no_such_method(ty, name, pos),
@@ -770,19 +749,20 @@ impl Compiler<'_> {
     }
 
     fn no_such_method<T>(&self, ty: Ty, name: &str, pos: Pos) -> Result<T, ScriptError> {
+        const ANY: &str = "equalTo, isPresent, isAbsent";
         let methods = match ty {
-            Ty::Bool => "and, or, equalTo, isPresent, isAbsent",
-            Ty::StrList => "first, last, get, commaSeparated, equalTo, isPresent, isAbsent",
-            Ty::IntList => "first, last, get, equalTo, isPresent, isAbsent",
-            Ty::Query => "value, valueList, equalTo, isPresent, isAbsent",
-            Ty::Json => "value, path, equalTo, isPresent, isAbsent",
-            Ty::Uri => "path, rawPath, scheme, host, port, decodedQueryString, rawQueryString, decodedFragment, rawFragment, query",
-            Ty::Matcher => "matches, group",
-            Ty::UserAgent => "name, family, vendor, type, version, deviceCategory, osFamily, osVersion, osVendor",
-            Ty::Geo => "cityId, cityName, continentCode, countryCode, latitude, longitude, ... (see the mapping reference)",
-            Ty::Digest => "add, result",
-            Ty::Bytes => "toHexLower, toHexUpper, toBase64, equalTo, isPresent, isAbsent",
-            _ => "equalTo, isPresent, isAbsent",
+            Ty::Bool => format!("and, or, {ANY}"),
+            Ty::StrList => format!("first, last, get, commaSeparated, {ANY}"),
+            Ty::IntList => format!("first, last, get, {ANY}"),
+            Ty::Query => format!("value, valueList, {ANY}"),
+            Ty::Json => format!("value, path, {ANY}"),
+            Ty::Uri => format!("{}, {ANY}", methods::names(methods::URI)),
+            Ty::Matcher => format!("matches, group, {ANY}"),
+            Ty::UserAgent => format!("{}, {ANY}", methods::names(methods::USER_AGENT)),
+            Ty::Geo => format!("{}, {ANY}", methods::names(methods::GEO)),
+            Ty::Digest => "add, result".to_owned(),
+            Ty::Bytes => format!("{}, {ANY}", methods::names(methods::BYTES)),
+            _ => ANY.to_owned(),
         };
         err(pos, format!("a {} has no method {name}() (it has: {methods})", ty.name()))
     }

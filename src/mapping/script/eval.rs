@@ -16,53 +16,11 @@ use serde_json::Value as Json;
 use super::headers::{cookie, split_list};
 use super::program::{Action, BytesFormat, EventField, Lit, Node, NodeId, ParseTo, Program, UaField, UriPart};
 use super::uri::{parse_query, percent_decode, Uri};
+use super::val::{Matched, Val};
 use crate::avro::{encode_json, write_long, write_str, EncodeError};
-use crate::enrich::geo::{Geo, GeoDatabase};
+use crate::enrich::geo::GeoDatabase;
 use crate::enrich::useragent::UserAgent;
 use crate::event::{mincode, CustomParameters, Event};
-
-/// A runtime value.
-#[derive(Debug, Clone)]
-pub enum Val<'e> {
-    /// String
-    Str(Cow<'e, str>),
-    /// Boolean
-    Bool(bool),
-    /// int
-    Int(i32),
-    /// long
-    Long(i64),
-    /// float
-    Float(f32),
-    /// double
-    Double(f64),
-    /// bytes
-    Bytes(Rc<[u8]>),
-    /// List<String>
-    StrList(Rc<[String]>),
-    /// List<Integer>
-    IntList(Rc<[i32]>),
-    /// Map<String,List<String>>, in the order names first appear
-    Query(Rc<[(String, Vec<String>)]>),
-    /// JsonNode
-    Json(Rc<Json>),
-    /// URI
-    Uri(Rc<Uri<'e>>),
-    /// A regex match
-    Matcher(Rc<Matched<'e>>),
-    /// A parsed user agent
-    UserAgent(&'e UserAgent),
-    /// A geo lookup
-    Geo(Rc<Geo>),
-}
-
-/// The subject of a match and its capture ranges (`None`: no match, or
-/// no subject).
-#[derive(Debug)]
-pub struct Matched<'e> {
-    subject: Cow<'e, str>,
-    groups: Option<Vec<Option<Range<usize>>>>,
-}
 
 fn lit_val(l: &Lit) -> Val<'_> {
     match l {

@@ -1,8 +1,7 @@
-//! The fields of `ip2geo()`: which methods exist, their types, and how each
-//! is read from a lookup.
+//! The fields of `ip2geo()` and how each is read from a lookup (the methods
+//! that name them are in `methods.rs`).
 
-use super::eval::Val;
-use super::program::Ty;
+use super::val::Val;
 use crate::enrich::geo::Geo;
 
 /// One field of a geo lookup.
@@ -43,46 +42,6 @@ pub enum GeoField {
 }
 
 impl GeoField {
-    /// The field a method names, with its type.
-    pub fn from_method(name: &str) -> Option<(Self, Ty)> {
-        use GeoField as G;
-        Some(match name {
-            "cityId" => (G::CityId, Ty::Int),
-            "cityName" => (G::CityName, Ty::Str),
-            "continentCode" => (G::ContinentCode, Ty::Str),
-            "continentId" => (G::ContinentId, Ty::Int),
-            "continentName" => (G::ContinentName, Ty::Str),
-            "countryCode" => (G::CountryCode, Ty::Str),
-            "countryId" => (G::CountryId, Ty::Int),
-            "countryName" => (G::CountryName, Ty::Str),
-            "latitude" => (G::Latitude, Ty::Double),
-            "longitude" => (G::Longitude, Ty::Double),
-            "metroCode" => (G::MetroCode, Ty::Int),
-            "timeZone" => (G::TimeZone, Ty::Str),
-            "mostSpecificSubdivisionCode" => (G::SubdivisionCode, Ty::Str),
-            "mostSpecificSubdivisionId" => (G::SubdivisionId, Ty::Int),
-            "mostSpecificSubdivisionName" => (G::SubdivisionName, Ty::Str),
-            "postalCode" => (G::PostalCode, Ty::Str),
-            "subdivisionCodes" => (G::SubdivisionCodes, Ty::StrList),
-            "subdivisionIds" => (G::SubdivisionIds, Ty::IntList),
-            "subdivisionNames" => (G::SubdivisionNames, Ty::StrList),
-            "registeredCountryCode" => (G::RegisteredCountryCode, Ty::Str),
-            "registeredCountryId" => (G::RegisteredCountryId, Ty::Int),
-            "registeredCountryName" => (G::RegisteredCountryName, Ty::Str),
-            "representedCountryCode" => (G::RepresentedCountryCode, Ty::Str),
-            "representedCountryId" => (G::RepresentedCountryId, Ty::Int),
-            "representedCountryName" => (G::RepresentedCountryName, Ty::Str),
-            "autonomousSystemNumber" => (G::AsNumber, Ty::Int),
-            "autonomousSystemOrganization" => (G::AsOrganization, Ty::Str),
-            "domain" => (G::Domain, Ty::Str),
-            "isp" => (G::Isp, Ty::Str),
-            "organisation" => (G::Organisation, Ty::Str),
-            "anonymousProxy" => (G::AnonymousProxy, Ty::Bool),
-            "satelliteProvider" => (G::SatelliteProvider, Ty::Bool),
-            _ => return None,
-        })
-    }
-
     /// This field of `g`; absent where the database has no answer.
     pub fn read<'a>(self, g: &Geo) -> Option<Val<'a>> {
         use GeoField as G;

@@ -18,11 +18,13 @@ mod expand;
 mod geo;
 mod headers;
 mod lexer;
+mod methods;
 mod parser;
 mod program;
 mod regex;
 mod syntax;
 mod uri;
+mod val;
 
 pub use compile::Environment;
 pub use error::{Pos, ScriptError, ScriptErrors};
