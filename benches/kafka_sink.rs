@@ -13,7 +13,7 @@ use divolte::avro::{default_schema, encode_record, Datum};
 use divolte::batch::{Batch, SinkMessage};
 use divolte::config::KafkaMode;
 use divolte::metrics::SinkMetrics;
-use divolte::plan::{KafkaPlan, ProducerProperties};
+use divolte::plan::{KafkaPlan, Properties};
 use divolte::sink::kafka::{spawn, KafkaLane};
 use divolte::sink::DrainDeadline;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -85,7 +85,7 @@ fn sink(broker: &str, topic: &str, data: &[(String, Vec<u8>)]) -> f64 {
             topic: topic.into(),
             mode: KafkaMode::Naked,
             confluent_id: None,
-            properties: ProducerProperties(properties(broker)),
+            properties: Properties(properties(broker)),
             spool: None,
         },
     };

@@ -168,7 +168,7 @@ pub fn build(plan: &Plan, shards: usize) -> Result<Built, StartupError> {
     for s in &plan.sinks {
         match &s.kind {
             SinkKind::File(f) => {
-                tracing::info!(sink = %s.name, working_dir = %f.working_dir, publish_dir = %f.publish_dir, threads = s.lanes, "File sink writes Avro files.");
+                tracing::info!(sink = %s.name, staging = %f.staging.display(), publish_dir = %f.store.describe(), threads = s.lanes, "File sink writes Avro files.");
             }
             SinkKind::Kafka(k) => {
                 tracing::info!(sink = %s.name, topic = %k.topic, mode = ?k.mode, threads = s.lanes, "Kafka sink produces to a topic.");

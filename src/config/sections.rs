@@ -29,12 +29,13 @@ impl Tagged for SourceConfig {
 }
 
 impl Tagged for SinkConfig {
-    const KINDS: &'static str = "hdfs, kafka, gcs or gcps";
+    const KINDS: &'static str = "hdfs, kafka, gcs, s3 or gcps";
     fn from_kind(kind: &str, value: toml::Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
         Some(match kind {
             "hdfs" => Self::Hdfs(section(value, path, errors)),
             "kafka" => Self::Kafka(section(value, path, errors)),
             "gcs" => Self::Gcs(section(value, path, errors)),
+            "s3" => Self::S3(section(value, path, errors)),
             "gcps" => Self::Gcps(section(value, path, errors)),
             _ => return None,
         })
@@ -106,8 +107,10 @@ pub struct GlobalConfig {
     pub mapper: MapperConfig,
     /// File sinks (`type = "hdfs"`): on/off, flush threads, queue size.
     pub hdfs: FileSinksGlobal,
-    /// Google Cloud Storage sinks (accepted for compatibility, not supported).
+    /// Google Cloud Storage sinks.
     pub gcs: GcsGlobal,
+    /// Not in the original. Amazon S3 (and S3-compatible) sinks.
+    pub s3: S3Global,
     /// Kafka sinks.
     pub kafka: KafkaGlobal,
     /// Google Cloud Pub/Sub sinks (accepted for compatibility, not supported).
@@ -121,6 +124,7 @@ impl GlobalConfig {
             SinkConfig::Hdfs(_) => self.hdfs.enabled,
             SinkConfig::Kafka(_) => self.kafka.enabled,
             SinkConfig::Gcs(_) => self.gcs.enabled,
+            SinkConfig::S3(_) => self.s3.enabled,
             SinkConfig::Gcps(_) => self.gcps.enabled,
         }
     }
@@ -321,19 +325,37 @@ pub fn flatten_table(table: &toml::Table) -> Vec<(String, toml::Value)> {
     out
 }
 
-/// `divolte.global.gcs` (not supported; may not be enabled).
+/// `divolte.global.gcs`: settings shared by all GCS sinks.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct GcsGlobal {
     /// Divolte default false.
     pub enabled: bool,
-    /// Divolte default 1.
+    /// Flush threads per GCS sink. Divolte default 1.
     pub threads: usize,
-    /// Divolte default 1048576.
+    /// Events queued per flush thread. Divolte default 1048576.
     pub buffer_size: usize,
 }
 
 impl Default for GcsGlobal {
+    fn default() -> Self {
+        Self { enabled: false, threads: 1, buffer_size: 1_048_576 }
+    }
+}
+
+/// `divolte.global.s3` (not in the original): settings shared by all S3 sinks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct S3Global {
+    /// Default false.
+    pub enabled: bool,
+    /// Flush threads per S3 sink. Default 1.
+    pub threads: usize,
+    /// Events queued per flush thread. Default 1048576.
+    pub buffer_size: usize,
+}
+
+impl Default for S3Global {
     fn default() -> Self {
         Self { enabled: false, threads: 1, buffer_size: 1_048_576 }
     }
@@ -507,8 +529,10 @@ pub struct MappingConfig {
 pub enum SinkConfig {
     /// Avro container files on a file system.
     Hdfs(HdfsSinkConfig),
-    /// Google Cloud Storage (not supported).
+    /// Avro container files in a Google Cloud Storage bucket.
     Gcs(GcsSinkConfig),
+    /// Not in the original. Avro container files in an S3 bucket.
+    S3(S3SinkConfig),
     /// Kafka topic.
     Kafka(KafkaSinkConfig),
     /// Google Cloud Pub/Sub (not supported).
@@ -525,15 +549,19 @@ impl Default for SinkConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct HdfsSinkConfig {
-    /// HDFS replication; accepted for compatibility, unused for local files. Divolte default 3.
+    /// HDFS replication of published files (unused for local files). Divolte default 3.
     pub replication: u16,
     /// When files are synced, rolled and published.
     pub file_strategy: FileStrategyConfig,
+    /// Not in the original. On HDFS: the local directory files are written
+    /// and synced in until they are published. Default
+    /// `/var/tmp/divolte-collector/<sink name>`.
+    pub staging_dir: Option<String>,
 }
 
 impl Default for HdfsSinkConfig {
     fn default() -> Self {
-        Self { replication: 3, file_strategy: FileStrategyConfig::default() }
+        Self { replication: 3, file_strategy: FileStrategyConfig::default(), staging_dir: None }
     }
 }
 
@@ -565,17 +593,80 @@ impl Default for FileStrategyConfig {
     }
 }
 
-/// `divolte.sinks.<name>` with `type = "gcs"` (parsed so that configurations
-/// port over; the sink itself is not supported).
+/// `divolte.sinks.<name>` with `type = "gcs"`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct GcsSinkConfig {
-    /// Bucket name.
+    /// Bucket name (required).
     pub bucket: Option<String>,
-    /// File strategy.
+    /// When files are synced, rolled and published; `publish_dir` is the
+    /// object name prefix in the bucket.
     pub file_strategy: FileStrategyConfig,
-    /// Retry settings.
-    pub retry_settings: toml::Table,
+    /// How failed requests are retried.
+    pub retry_settings: RetrySettings,
+    /// Not in the original. The local directory files are written and
+    /// synced in until they are uploaded. Default
+    /// `/var/tmp/divolte-collector/<sink name>`.
+    pub staging_dir: Option<String>,
+}
+
+/// `divolte.sinks.<name>` with `type = "s3"` (not in the original).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct S3SinkConfig {
+    /// Bucket name (required).
+    pub bucket: Option<String>,
+    /// Region; default `AWS_REGION`/`AWS_DEFAULT_REGION`, else `us-east-1`.
+    pub region: Option<String>,
+    /// Endpoint of an S3-compatible store (default: AWS, or `AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// When files are synced, rolled and published; `publish_dir` is the
+    /// object key prefix in the bucket.
+    pub file_strategy: FileStrategyConfig,
+    /// How failed requests are retried.
+    pub retry_settings: RetrySettings,
+    /// The local directory files are written and synced in until they are
+    /// uploaded. Default `/var/tmp/divolte-collector/<sink name>`.
+    pub staging_dir: Option<String>,
+}
+
+/// `divolte.sinks.<name>.retry_settings`: the backoff between attempts to
+/// publish a file to a remote store (the original's GCS keys). Unlike the
+/// original, the collector never gives a file up after `max_attempts` or
+/// `total_timeout`: it keeps its records and keeps trying at
+/// `max_retry_delay` until the file is published or the drain deadline passes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct RetrySettings {
+    /// Attempts of one request inside the store client before the sink
+    /// counts a failure and backs off; 0 means 3. Divolte default 0 (unlimited).
+    pub max_attempts: u32,
+    /// How long one request may take with the client's own retries. Divolte default `10 minutes`; capped at 1 minute.
+    pub total_timeout: ConfigDuration,
+    /// First backoff after a failed attempt. Divolte default `1 second`.
+    pub initial_retry_delay: ConfigDuration,
+    /// Growth of the backoff. Divolte default 2.
+    pub retry_delay_multiplier: f64,
+    /// Longest backoff. Divolte default `64 seconds`.
+    pub max_retry_delay: ConfigDuration,
+    /// Random extra delay up to this much. Divolte default `1 second`; exclusive with `jitter_factor`.
+    pub jitter_delay: Option<ConfigDuration>,
+    /// Random extra delay as a fraction of the backoff; exclusive with `jitter_delay`.
+    pub jitter_factor: Option<f64>,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 0,
+            total_timeout: ConfigDuration::from_secs(600),
+            initial_retry_delay: ConfigDuration::from_secs(1),
+            retry_delay_multiplier: 2.0,
+            max_retry_delay: ConfigDuration::from_secs(64),
+            jitter_delay: None,
+            jitter_factor: None,
+        }
+    }
 }
 
 /// Kafka record value framing.

@@ -119,12 +119,68 @@ fn rejects_unknown_types_and_bad_durations() {
         [global.server]
         shutdown_timeout = "3 fortnights"
         [sinks.x]
-        type = "s3"
+        type = "azure"
         "#,
     )
     .join("\n");
     assert!(errs.contains("divolte.global.server.shutdown_timeout: unknown duration unit"), "{errs}");
-    assert!(errs.contains("divolte.sinks.x.type: unknown type \"s3\""), "{errs}");
+    assert!(errs.contains("divolte.sinks.x.type: unknown type \"azure\""), "{errs}");
+}
+
+#[test]
+fn remote_file_sinks_need_their_bucket_and_a_file_system_they_can_write() {
+    let errs = messages(
+        r#"
+        [global.gcs]
+        enabled = true
+        [global.s3]
+        enabled = true
+        [global.gcps]
+        enabled = true
+        [sinks.g]
+        type = "gcs"
+        [sinks.g.retry_settings]
+        jitter_delay = "1 second"
+        jitter_factor = 0.5
+        [sinks.s]
+        type = "s3"
+        bucket = "b"
+        [sinks.s.file_strategy]
+        sync_file_after_records = 0
+        [sinks.h]
+        type = "hdfs"
+        [sinks.h.file_strategy]
+        working_dir = "s3a://bucket/in"
+        [sinks.h2]
+        type = "hdfs"
+        [sinks.h2.file_strategy]
+        working_dir = "hdfs://nn1:8020/in"
+        publish_dir = "hdfs://nn2:8020/out"
+        [sinks.p]
+        type = "gcps"
+        [mappings.m]
+        sources = ["browser"]
+        sinks = ["g", "s", "h", "h2", "p"]
+        [sources.browser]
+        type = "browser"
+        "#,
+    )
+    .join("\n");
+    assert!(errs.contains("divolte.sinks.g.bucket: required"), "{errs}");
+    assert!(
+        errs.contains("divolte.sinks.g.retry_settings: jitter_delay and jitter_factor exclude each other"),
+        "{errs}"
+    );
+    assert!(errs.contains("divolte.sinks.s.file_strategy.sync_file_after_records: must be at least 1"), "{errs}");
+    assert!(
+        errs.contains("divolte.sinks.h.file_strategy.working_dir: s3a:// is not a file system of this sink"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("divolte.sinks.h2.file_strategy: working_dir and publish_dir name different namenodes"),
+        "{errs}"
+    );
+    assert!(errs.contains("divolte.sinks.p: Google Cloud Pub/Sub sinks are not supported"), "{errs}");
 }
 
 #[test]

@@ -94,22 +94,36 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
         let path = format!("divolte.sinks.{name}");
         match sink {
             SinkConfig::Hdfs(h) => {
+                let mut namenodes = Vec::new();
                 for (key, dir) in
                     [("working_dir", &h.file_strategy.working_dir), ("publish_dir", &h.file_strategy.publish_dir)]
                 {
-                    if dir.contains("://") && !dir.starts_with("file://") {
-                        errors.push(ConfigError::new(
+                    match dir.split_once("://") {
+                        None | Some(("file", _)) => {}
+                        Some(("hdfs", rest)) => namenodes.push(rest.split('/').next().unwrap_or_default().to_owned()),
+                        Some((scheme, _)) => errors.push(ConfigError::new(
                             format!("{path}.file_strategy.{key}"),
-                            "only local directories (a path or file://) are supported",
-                        ));
+                            format!("{scheme}:// is not a file system of this sink: use a local path, file:// or hdfs:// (type = \"s3\" and \"gcs\" write to buckets)"),
+                        )),
                     }
                 }
-                if h.file_strategy.sync_file_after_records == 0 {
+                if namenodes.len() == 2 && namenodes[0] != namenodes[1] {
                     errors.push(ConfigError::new(
-                        format!("{path}.file_strategy.sync_file_after_records"),
-                        "must be at least 1",
+                        format!("{path}.file_strategy"),
+                        "working_dir and publish_dir name different namenodes; a file is renamed from one to the other",
                     ));
                 }
+                check_strategy(&path, &h.file_strategy, &mut errors);
+            }
+            SinkConfig::Gcs(g) => {
+                check_bucket(&path, g.bucket.as_deref(), &mut errors);
+                check_strategy(&path, &g.file_strategy, &mut errors);
+                check_retry(&path, &g.retry_settings, &mut errors);
+            }
+            SinkConfig::S3(s3) => {
+                check_bucket(&path, s3.bucket.as_deref(), &mut errors);
+                check_strategy(&path, &s3.file_strategy, &mut errors);
+                check_retry(&path, &s3.retry_settings, &mut errors);
             }
             SinkConfig::Kafka(k) => {
                 if k.topic.is_empty() {
@@ -124,9 +138,9 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
                     }
                 }
             }
-            SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => errors.push(ConfigError::new(
+            SinkConfig::Gcps(_) => errors.push(ConfigError::new(
                 path,
-                "Google Cloud sinks are not supported; disable them (divolte.global.gcs/gcps.enabled = false)",
+                "Google Cloud Pub/Sub sinks are not supported; disable them (divolte.global.gcps.enabled = false)",
             )),
         }
     }
@@ -144,9 +158,12 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
             }
         }
     }
-    for (key, threads, size) in
-        [("hdfs", g.hdfs.threads, g.hdfs.buffer_size), ("kafka", g.kafka.threads, g.kafka.buffer_size)]
-    {
+    for (key, threads, size) in [
+        ("hdfs", g.hdfs.threads, g.hdfs.buffer_size),
+        ("kafka", g.kafka.threads, g.kafka.buffer_size),
+        ("gcs", g.gcs.threads, g.gcs.buffer_size),
+        ("s3", g.s3.threads, g.s3.buffer_size),
+    ] {
         if threads == 0 {
             errors.push(ConfigError::new(format!("divolte.global.{key}.threads"), "must be at least 1"));
         }
@@ -264,5 +281,38 @@ fn validate_sources(sources: &BTreeMap<String, SourceConfig>, errors: &mut Vec<C
                 claim(j.event_path.clone(), name, format!("{path}.event_path"), errors);
             }
         }
+    }
+}
+
+/// A file sink's sync threshold.
+fn check_strategy(path: &str, strategy: &super::FileStrategyConfig, errors: &mut Vec<ConfigError>) {
+    if strategy.sync_file_after_records == 0 {
+        errors.push(ConfigError::new(format!("{path}.file_strategy.sync_file_after_records"), "must be at least 1"));
+    }
+}
+
+/// An object store sink's bucket.
+fn check_bucket(path: &str, bucket: Option<&str>, errors: &mut Vec<ConfigError>) {
+    if bucket.is_none_or(str::is_empty) {
+        errors.push(ConfigError::new(format!("{path}.bucket"), "required: the bucket files are published to"));
+    }
+}
+
+/// A remote store's backoff (the original's GCS rules).
+fn check_retry(path: &str, retry: &super::RetrySettings, errors: &mut Vec<ConfigError>) {
+    if retry.jitter_delay.is_some() && retry.jitter_factor.is_some() {
+        errors.push(ConfigError::new(
+            format!("{path}.retry_settings"),
+            "jitter_delay and jitter_factor exclude each other; set one",
+        ));
+    }
+    if retry.retry_delay_multiplier.is_nan() || retry.retry_delay_multiplier < 1.0 {
+        errors.push(ConfigError::new(format!("{path}.retry_settings.retry_delay_multiplier"), "must be at least 1"));
+    }
+    if retry.initial_retry_delay.0 > retry.max_retry_delay.0 {
+        errors.push(ConfigError::new(
+            format!("{path}.retry_settings.initial_retry_delay"),
+            "must not be longer than max_retry_delay",
+        ));
     }
 }

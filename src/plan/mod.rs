@@ -14,6 +14,7 @@
 //! - [`Plan::resolve`]: the one place where names are joined.
 //! - [`SourceId`], [`SinkId`]: positions in [`Plan::sources`] and [`Plan::sinks`].
 
+mod hadoop;
 mod resolve;
 
 use std::fmt;
@@ -146,10 +147,115 @@ pub struct SinkPlan {
 /// A sink by kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SinkKind {
-    /// Avro container files, rolled and published.
-    File(FileStrategyConfig),
+    /// Avro container files, rolled and published to a store.
+    File(Box<FilePlan>),
     /// A Kafka topic.
     Kafka(KafkaPlan),
+}
+
+/// A file sink: files are written and synced in a local directory, then
+/// published to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilePlan {
+    /// When files are synced, rolled and published.
+    pub strategy: FileStrategyConfig,
+    /// The local directory files are written and synced in (`working_dir`
+    /// for a local store, `staging_dir` for a remote one).
+    pub staging: PathBuf,
+    /// Where finished files go.
+    pub store: StorePlan,
+    /// The pause between attempts after a write or publish failed.
+    pub backoff: Backoff,
+}
+
+/// Where a file sink publishes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorePlan {
+    /// A local directory: a file is moved there.
+    Local {
+        /// The publish directory.
+        publish: PathBuf,
+    },
+    /// HDFS: a file is uploaded as `<working>/<name>.partial` and renamed into `<publish>`.
+    Hdfs {
+        /// The namenode (`hdfs://host:port`): from a directory's URI, or `fs.defaultFS`.
+        url: String,
+        /// Hadoop client properties (`global.hdfs.client`); empty reads `HADOOP_CONF_DIR`.
+        client: Properties,
+        /// Directory for files being uploaded.
+        working: String,
+        /// Directory of published files.
+        publish: String,
+        /// Block replication of published files.
+        replication: u16,
+    },
+    /// An S3 bucket: a file is uploaded as `<prefix>/<name>`.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Region, when configured.
+        region: Option<String>,
+        /// Endpoint of an S3-compatible store, when configured.
+        endpoint: Option<String>,
+        /// Object key prefix (`publish_dir` without its leading `/`).
+        prefix: String,
+        /// Attempts and timeout of one request.
+        request: RequestRetry,
+    },
+    /// A Google Cloud Storage bucket: a file is uploaded as `<prefix>/<name>`.
+    Gcs {
+        /// Bucket.
+        bucket: String,
+        /// Object name prefix (`publish_dir` without its leading `/`).
+        prefix: String,
+        /// Attempts and timeout of one request.
+        request: RequestRetry,
+    },
+}
+
+impl StorePlan {
+    /// Where files go, for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Local { publish } => publish.display().to_string(),
+            Self::Hdfs { url, publish, .. } => format!("{url}{publish}"),
+            Self::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
+            Self::Gcs { bucket, prefix, .. } => format!("gs://{bucket}/{prefix}"),
+        }
+    }
+}
+
+/// Retries of one request inside a store client.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RequestRetry {
+    /// Attempts after the first.
+    pub retries: usize,
+    /// Longest time for one request with its retries.
+    pub timeout: Duration,
+    /// Backoff between them.
+    pub backoff: Backoff,
+}
+
+/// A growing pause between attempts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// The first pause.
+    pub initial: Duration,
+    /// Growth per failed attempt.
+    pub multiplier: f64,
+    /// The longest pause.
+    pub max: Duration,
+    /// Up to this much is added at random.
+    pub jitter: Jitter,
+}
+
+/// Random extra delay of a [`Backoff`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Jitter {
+    /// Up to a fixed amount.
+    Upto(Duration),
+    /// Up to this fraction of the pause.
+    Fraction(f64),
 }
 
 /// A Kafka sink, resolved.
@@ -162,17 +268,17 @@ pub struct KafkaPlan {
     /// Schema id written in Confluent mode (declared by the sink's mappings).
     pub confluent_id: Option<i32>,
     /// librdkafka properties, translated from the Java client's.
-    pub properties: ProducerProperties,
+    pub properties: Properties,
     /// Disk spool for records the broker cannot take.
     pub spool: Option<SpoolConfig>,
 }
 
-/// librdkafka properties. They hold credentials, so their `Debug` shows
-/// keys only.
+/// Client properties (librdkafka's, Hadoop's). They hold credentials, so
+/// their `Debug` shows keys only.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct ProducerProperties(pub Vec<(String, String)>);
+pub struct Properties(pub Vec<(String, String)>);
 
-impl fmt::Debug for ProducerProperties {
+impl fmt::Debug for Properties {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.0.iter().map(|(k, _)| k)).finish()
     }

@@ -1,13 +1,18 @@
 //! [`Plan::resolve`]: from the configuration tree to the plan.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use super::{
-    BrowserPlan, EnrichmentPlan, JsonPlan, KafkaPlan, MappingPlan, Plan, ProducerProperties, ServerPlan, SinkId,
-    SinkKind, SinkPlan, SourceId, SourceKind, SourcePlan,
+    Backoff, BrowserPlan, EnrichmentPlan, FilePlan, Jitter, JsonPlan, KafkaPlan, MappingPlan, Plan, Properties,
+    RequestRetry, ServerPlan, SinkId, SinkKind, SinkPlan, SourceId, SourceKind, SourcePlan, StorePlan,
 };
 use crate::assets::TagSettings;
-use crate::config::{BrowserSourceConfig, Config, ServerConfig, SinkConfig, SourceConfig};
+use crate::config::{
+    BrowserSourceConfig, Config, FileStrategyConfig, HdfsSinkConfig, RetrySettings, ServerConfig, SinkConfig,
+    SourceConfig,
+};
 use crate::http::Limits;
 
 impl Plan {
@@ -139,7 +144,29 @@ fn tag_settings(b: &BrowserSourceConfig) -> TagSettings {
 fn sink_plan(config: &Config, name: &str, sink: &SinkConfig) -> Result<SinkPlan, String> {
     let global = &config.global;
     let (lanes, buffer_size, kind) = match sink {
-        SinkConfig::Hdfs(h) => (global.hdfs.threads, global.hdfs.buffer_size, SinkKind::File(h.file_strategy.clone())),
+        SinkConfig::Hdfs(h) => {
+            (global.hdfs.threads, global.hdfs.buffer_size, SinkKind::File(Box::new(hdfs(config, name, h))))
+        }
+        SinkConfig::Gcs(g) => {
+            let store = StorePlan::Gcs {
+                bucket: g.bucket.clone().unwrap_or_default(),
+                prefix: key_prefix(&g.file_strategy.publish_dir),
+                request: request_retry(&g.retry_settings),
+            };
+            let plan = remote(name, &g.file_strategy, g.staging_dir.as_deref(), store, &g.retry_settings);
+            (global.gcs.threads, global.gcs.buffer_size, SinkKind::File(Box::new(plan)))
+        }
+        SinkConfig::S3(s3) => {
+            let store = StorePlan::S3 {
+                bucket: s3.bucket.clone().unwrap_or_default(),
+                region: s3.region.clone(),
+                endpoint: s3.endpoint.clone(),
+                prefix: key_prefix(&s3.file_strategy.publish_dir),
+                request: request_retry(&s3.retry_settings),
+            };
+            let plan = remote(name, &s3.file_strategy, s3.staging_dir.as_deref(), store, &s3.retry_settings);
+            (global.s3.threads, global.s3.buffer_size, SinkKind::File(Box::new(plan)))
+        }
         SinkConfig::Kafka(k) => (
             global.kafka.threads,
             global.kafka.buffer_size,
@@ -147,15 +174,119 @@ fn sink_plan(config: &Config, name: &str, sink: &SinkConfig) -> Result<SinkPlan,
                 topic: k.topic.clone(),
                 mode: k.mode,
                 confluent_id: None,
-                properties: ProducerProperties(crate::config::kafka::producer_properties(&global.kafka.producer)?),
+                properties: Properties(crate::config::kafka::producer_properties(&global.kafka.producer)?),
                 spool: k.spool.clone(),
             }),
         ),
-        SinkConfig::Gcs(_) | SinkConfig::Gcps(_) => {
-            return Err(format!("divolte.sinks.{name}: this sink type is not supported"));
+        SinkConfig::Gcps(_) => {
+            return Err(format!("divolte.sinks.{name}: Google Cloud Pub/Sub sinks are not supported"));
         }
     };
     Ok(SinkPlan { name: name.to_owned(), lanes, buffer_size, kind })
+}
+
+/// How long a local file sink waits before it tries a failed write again.
+const LOCAL_RETRY: Duration = Duration::from_millis(500);
+
+/// Where a remote store's files are staged when `staging_dir` is unset:
+/// a directory that survives a reboot, as staged files must.
+fn default_staging(sink: &str) -> PathBuf {
+    PathBuf::from("/var/tmp/divolte-collector").join(sink)
+}
+
+/// An object key prefix from a directory setting: no leading or trailing `/`.
+fn key_prefix(dir: &str) -> String {
+    dir.trim_matches('/').to_owned()
+}
+
+/// A directory setting as a local path (`file://` allowed).
+fn local_path(dir: &str) -> PathBuf {
+    PathBuf::from(dir.strip_prefix("file://").unwrap_or(dir))
+}
+
+/// The pauses between attempts to publish, from the original's GCS keys.
+fn backoff(retry: &RetrySettings) -> Backoff {
+    Backoff {
+        initial: retry.initial_retry_delay.0,
+        multiplier: retry.retry_delay_multiplier,
+        max: retry.max_retry_delay.0,
+        jitter: match retry.jitter_factor {
+            Some(f) => Jitter::Fraction(f),
+            None => Jitter::Upto(retry.jitter_delay.map_or(Duration::from_secs(1), |d| d.0)),
+        },
+    }
+}
+
+/// One request's retries inside the store client: a few, within at most a
+/// minute, so that a failing store shows as an unhealthy sink quickly.
+fn request_retry(retry: &RetrySettings) -> RequestRetry {
+    RequestRetry {
+        retries: if retry.max_attempts == 0 { 3 } else { retry.max_attempts.saturating_sub(1) as usize },
+        timeout: retry.total_timeout.0.min(Duration::from_secs(60)),
+        backoff: backoff(retry),
+    }
+}
+
+fn remote(
+    sink: &str,
+    strategy: &FileStrategyConfig,
+    staging: Option<&str>,
+    store: StorePlan,
+    retry: &RetrySettings,
+) -> FilePlan {
+    FilePlan {
+        strategy: strategy.clone(),
+        staging: staging.map_or_else(|| default_staging(sink), local_path),
+        store,
+        backoff: backoff(retry),
+    }
+}
+
+/// A `type = "hdfs"` sink: HDFS when a directory is an `hdfs://` URI or
+/// the default filesystem is HDFS, else local directories.
+fn hdfs(config: &Config, sink: &str, h: &HdfsSinkConfig) -> FilePlan {
+    let strategy = &h.file_strategy;
+    let client: Vec<(String, String)> = crate::config::flatten_table(&config.global.hdfs.client)
+        .into_iter()
+        .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+        .collect();
+    let conf_dir = std::env::var_os("HADOOP_CONF_DIR").map(PathBuf::from);
+    let namenode =
+        |dir: &str| dir.strip_prefix("hdfs://").map(|rest| rest.split('/').next().unwrap_or_default().to_owned());
+    let default_fs = super::hadoop::default_fs(&client, conf_dir.as_deref()).filter(|fs| fs.starts_with("hdfs://"));
+    let url = namenode(&strategy.working_dir)
+        .or_else(|| namenode(&strategy.publish_dir))
+        .map(|n| format!("hdfs://{n}"))
+        .or(default_fs);
+    let Some(url) = url else {
+        let local_store = StorePlan::Local { publish: local_path(&strategy.publish_dir) };
+        let local =
+            Backoff { initial: LOCAL_RETRY, multiplier: 1.0, max: LOCAL_RETRY, jitter: Jitter::Upto(Duration::ZERO) };
+        return FilePlan {
+            strategy: strategy.clone(),
+            staging: local_path(&strategy.working_dir),
+            store: local_store,
+            backoff: local,
+        };
+    };
+    // A path of an hdfs:// URI, or a plain path on the default filesystem.
+    let path = |dir: &str| match dir.strip_prefix("hdfs://") {
+        Some(rest) => rest.find('/').map_or_else(|| "/".to_owned(), |i| rest[i..].to_owned()),
+        None => dir.to_owned(),
+    };
+    let store = StorePlan::Hdfs {
+        url,
+        client: Properties(client),
+        working: path(&strategy.working_dir),
+        publish: path(&strategy.publish_dir),
+        replication: h.replication,
+    };
+    FilePlan {
+        strategy: strategy.clone(),
+        staging: h.staging_dir.as_deref().map_or_else(|| default_staging(sink), local_path),
+        store,
+        backoff: backoff(&RetrySettings::default()),
+    }
 }
 
 /// Each mapping with its names turned into ids. A sink that is not active

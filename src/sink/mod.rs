@@ -57,6 +57,11 @@ impl DrainDeadline {
         let _ = self.at.set(at);
     }
 
+    /// The time left once the drain started; `None` before.
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        self.at.get().map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
     /// Whether the drain started and its time is up.
     pub fn passed(&self) -> bool {
         self.at.get().is_some_and(|at| Instant::now() >= *at)
@@ -75,9 +80,11 @@ pub fn start(plans: &[SinkPlan], schema_of: impl Fn(SinkId) -> apache_avro::Sche
     for (id, plan) in plans.iter().enumerate() {
         let name = &plan.name;
         let metrics = Arc::new(SinkMetrics::new(plan.lanes));
-        if let SinkKind::File(strategy) = &plan.kind {
-            file::recover(name, strategy).map_err(|e| format!("sink {name}: {e}"))?;
-        }
+        // What an earlier run left staged is published by the first lane.
+        let mut leftovers = match &plan.kind {
+            SinkKind::File(file) => file::recover(name, file).map_err(|e| format!("sink {name}: {e}"))?,
+            SinkKind::Kafka(_) => Vec::new(),
+        };
         let mut senders = Vec::with_capacity(plan.lanes);
         for lane in 0..plan.lanes {
             // The bound is in records, enforced by `SinkLanes::capacity`
@@ -89,16 +96,11 @@ pub fn start(plans: &[SinkPlan], schema_of: impl Fn(SinkId) -> apache_avro::Sche
             let (tx, rx) = crossbeam_channel::unbounded::<SinkMessage>();
             senders.push(tx);
             let handle = match &plan.kind {
-                SinkKind::File(strategy) => file::spawn(
-                    name,
-                    lane,
-                    strategy.clone(),
-                    schema_of(SinkId(id)),
-                    rx,
-                    metrics.clone(),
-                    deadline.clone(),
-                )
-                .map_err(|e| format!("sink {name}: {e}"))?,
+                SinkKind::File(file) => {
+                    let leftovers = std::mem::take(&mut leftovers);
+                    let schema = schema_of(SinkId(id));
+                    file::spawn(name, lane, file, schema, leftovers, rx, metrics.clone(), deadline.clone())?
+                }
                 SinkKind::Kafka(kafka) => {
                     let lane = kafka::KafkaLane { sink: name.clone(), lane, lanes: plan.lanes, kafka: kafka.clone() };
                     kafka::spawn(lane, rx, metrics.clone(), deadline.clone())?

@@ -1,6 +1,7 @@
 //! What the integration tests share, by job: the collector process
 //! ([`process`]), talking to it ([`client`]), reading its Avro output
-//! ([`avro`]), a Kafka broker ([`kafka`]) and nginx in front ([`front`]).
+//! ([`avro`]), a Kafka broker ([`kafka`]), object-store emulators
+//! ([`stores`]) and nginx in front ([`front`]).
 #![allow(dead_code)]
 
 pub mod avro;
@@ -8,6 +9,7 @@ pub mod client;
 pub mod front;
 pub mod kafka;
 pub mod process;
+pub mod stores;
 
 // Each test binary uses a part of the harness; the re-exports keep
 // `common::Collector` and friends one path for all of them.

@@ -1,27 +1,30 @@
-//! File sink: Avro container files in `working_dir`, published to
-//! `publish_dir` when rolled.
+//! File sink: Avro container files written and synced in a local staging
+//! directory, published to a store when rolled: a local directory, HDFS,
+//! or an S3 or GCS bucket ([`store`]).
 //!
 //! Each flush thread owns one open file. A file is opened when the first
 //! record arrives (so no empty file is ever published), synced every
 //! `sync_file_after_records` records or `sync_file_after_duration`, and
-//! rolled `roll_every` after it was opened: synced, closed and moved from
-//! `<name>.partial` to the publish directory. At shutdown the thread drains
-//! its queue and publishes what it holds.
+//! rolled `roll_every` after it was opened: synced, closed and published.
+//! At shutdown the thread drains its queue and publishes what it holds.
 //!
-//! A write that fails (a full disk) is cut back to the last synced block
-//! and retried every [`RETRY_EVERY`] with the records held; meanwhile the
-//! thread takes nothing new, so its queue fills and shards count what does
-//! not fit. Only a drain deadline that passes gives records up, counted.
-//! Files a crash left behind are recovered at startup ([`recover`]).
+//! A write or a publish that fails (a full disk, a store that is down) is
+//! tried again with a growing pause (`retry_settings`; every half second
+//! for local files) with the records held; meanwhile the thread takes
+//! nothing new, so its queue fills and shards count what does not fit.
+//! Only a drain deadline that passes gives records up, counted; a file
+//! that could not be published by then stays staged and is published at
+//! the next start ([`recover`]).
 //!
 //! Key components:
 //! - [`spawn`]: starts one flush thread.
-//! - [`recover`]: publishes what a previous run left in the working directory.
-//! - [`writer::AvroFile`]: one file's lifecycle.
+//! - [`recover`]: what a previous run left staged, ready to publish.
+//! - [`writer::AvroFile`]: one file's life in the staging directory.
+//! - [`store::Store`]: where files are published.
 
+pub mod store;
 pub mod writer;
 
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -33,53 +36,60 @@ use super::DrainDeadline;
 use crate::batch::{Batch, SinkMessage};
 use crate::config::FileStrategyConfig;
 use crate::metrics::SinkMetrics;
-use writer::{AvroFile, FileNamer};
+use crate::plan::{Backoff, FilePlan, Jitter};
+use store::Store;
+use writer::{AvroFile, FileNamer, Staged};
 
 /// How often an idle flush thread wakes to check sync and roll deadlines.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
-/// How long a flush thread waits before trying a failed write again.
-pub const RETRY_EVERY: Duration = Duration::from_millis(500);
-
-/// A directory setting as a local path (`file://` prefix allowed).
-pub fn local_dir(setting: &str) -> PathBuf {
-    PathBuf::from(setting.strip_prefix("file://").unwrap_or(setting))
-}
-
-/// Publishes the files a previous run of sink `name` left in its working
-/// directory, each cut back to its last whole block, and creates the
-/// directories.
+/// Creates the staging directory and returns what a previous run of sink
+/// `name` left staged there (a crash, or a store that was down at
+/// shutdown), each cut back to its last whole block.
 ///
 /// # Errors
-/// A directory cannot be created or listed, or a file cannot be recovered.
-pub fn recover(name: &str, strategy: &FileStrategyConfig) -> std::io::Result<()> {
-    let (working, publish) = (local_dir(&strategy.working_dir), local_dir(&strategy.publish_dir));
-    std::fs::create_dir_all(&working)?;
-    std::fs::create_dir_all(&publish)?;
-    for (path, records) in writer::recover(&working, &publish)? {
-        tracing::warn!(sink = %name, path = %path.display(), records, "Recovered a file left by an earlier run and published it.");
+/// The directory cannot be created or listed, or a file cannot be recovered.
+pub fn recover(name: &str, plan: &FilePlan) -> std::io::Result<Vec<Staged>> {
+    std::fs::create_dir_all(&plan.staging)?;
+    if let crate::plan::StorePlan::Local { publish } = &plan.store {
+        std::fs::create_dir_all(publish)?;
     }
-    Ok(())
+    let staged = writer::recover(&plan.staging)?;
+    for s in &staged {
+        tracing::warn!(sink = %name, path = %s.path.display(), records = s.records, "Recovered a file left by an earlier run; publishing it.");
+    }
+    Ok(staged)
 }
 
-/// Starts one flush thread of sink `name`.
+/// Starts one flush thread of sink `name`; it publishes `leftovers` first.
 ///
 /// # Errors
-/// The thread cannot start.
+/// The store's client cannot be built, or the thread cannot start.
+#[allow(clippy::too_many_arguments)]
 pub fn spawn(
     name: &str,
     lane: usize,
-    strategy: FileStrategyConfig,
+    plan: &FilePlan,
     schema: apache_avro::Schema,
+    leftovers: Vec<Staged>,
     rx: Receiver<SinkMessage>,
     metrics: Arc<SinkMetrics>,
     deadline: Arc<DrainDeadline>,
-) -> std::io::Result<JoinHandle<()>> {
-    let namer = FileNamer::new(local_dir(&strategy.working_dir), local_dir(&strategy.publish_dir));
-    let guard = Retry { sink: name.to_owned(), metrics, deadline };
+) -> Result<JoinHandle<()>, String> {
+    let store = Store::open(&plan.store).map_err(|e| format!("sink {name}: {e}"))?;
+    let namer = FileNamer::new(plan.staging.clone());
+    let guard = Retry { sink: name.to_owned(), metrics, deadline, backoff: plan.backoff };
+    let strategy = plan.strategy.clone();
     std::thread::Builder::new()
         .name(format!("sink-{name}-{lane}"))
-        .spawn(move || FlushThread { lane, strategy, schema, namer, guard, file: None }.run(rx))
+        .spawn(move || {
+            let mut thread = FlushThread { lane, strategy, schema, namer, guard, store, file: None };
+            for staged in leftovers {
+                thread.publish_staged(staged);
+            }
+            thread.run(rx);
+        })
+        .map_err(|e| format!("sink {name}: {e}"))
 }
 
 /// Retries failed writes until they succeed or the drain deadline passes.
@@ -87,14 +97,32 @@ struct Retry {
     sink: String,
     metrics: Arc<SinkMetrics>,
     deadline: Arc<DrainDeadline>,
+    backoff: Backoff,
 }
 
 impl Retry {
-    /// Runs `op` until it succeeds, every [`RETRY_EVERY`], with the sink
-    /// unhealthy and each failure counted; `None` once the drain deadline
-    /// has passed.
+    /// The pause after `failures` failed attempts.
+    fn pause(&self, failures: u32) -> Duration {
+        let b = &self.backoff;
+        let grown = b.initial.as_secs_f64() * b.multiplier.powi(failures.saturating_sub(1).min(64) as i32);
+        let pause = Duration::from_secs_f64(grown.min(b.max.as_secs_f64()));
+        // Jitter from the clock's nanoseconds: spread, not secret.
+        let random = f64::from(
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()),
+        ) / 1e9;
+        pause
+            + match b.jitter {
+                Jitter::Upto(d) => d.mul_f64(random),
+                Jitter::Fraction(f) => pause.mul_f64(f * random),
+            }
+    }
+
+    /// Runs `op` until it succeeds, with the backoff between attempts, the
+    /// sink unhealthy and each failure counted; `None` once the drain
+    /// deadline has passed.
     fn until_done<T>(&self, what: &str, mut op: impl FnMut() -> std::io::Result<T>) -> Option<T> {
-        let mut failures = 0u64;
+        let mut failures = 0u32;
+        let mut last_log: Option<Instant> = None;
         loop {
             match op() {
                 Ok(v) => {
@@ -107,15 +135,20 @@ impl Retry {
                 Err(error) => {
                     self.metrics.set_healthy(false);
                     self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                    // Once, then every ten seconds of retrying.
-                    if failures % 20 == 0 {
-                        tracing::error!(sink = %self.sink, %error, "Cannot {what}; retrying with the records held.");
-                    }
                     failures += 1;
+                    // Once, then every ten seconds of retrying.
+                    if last_log.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                        last_log = Some(Instant::now());
+                        tracing::error!(sink = %self.sink, %error, failures, "Cannot {what}; retrying with the records held.");
+                    }
                     if self.deadline.passed() {
                         return None;
                     }
-                    std::thread::sleep(RETRY_EVERY);
+                    // Sleep in short steps so that a drain deadline is noticed.
+                    let until = Instant::now() + self.pause(failures);
+                    while Instant::now() < until && !self.deadline.passed() {
+                        std::thread::sleep((until - Instant::now()).min(Duration::from_millis(100)));
+                    }
                 }
             }
         }
@@ -133,6 +166,7 @@ struct FlushThread {
     schema: apache_avro::Schema,
     namer: FileNamer,
     guard: Retry,
+    store: Store,
     file: Option<AvroFile>,
 }
 
@@ -154,7 +188,8 @@ impl FlushThread {
         self.guard.metrics.queued[self.lane].fetch_sub(batch.len() as u64, Ordering::Relaxed);
         for i in 0..batch.len() {
             if self.file.is_none() {
-                match self.guard.until_done("create a file", || AvroFile::create(&self.namer, &self.schema)) {
+                let taken = |name: &str| self.store.exists(name);
+                match self.guard.until_done("create a file", || AvroFile::create(&self.namer, &self.schema, taken)) {
                     Some(f) => {
                         tracing::debug!(sink = %self.guard.sink, path = %f.working_path().display(), "Opened file.");
                         self.file = Some(f);
@@ -192,22 +227,34 @@ impl FlushThread {
         }
     }
 
-    /// Syncs the open file and moves it to the publish directory.
+    /// Syncs the open file and publishes it.
     fn publish(&mut self) {
         self.sync();
         let Some(file) = self.file.take() else { return };
-        let sink = &self.guard.sink;
-        let records = file.synced();
         let working = file.working_path().to_owned();
-        match file.publish() {
-            Ok(path) if records > 0 => {
-                self.guard.metrics.files_published.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(sink = %sink, path = %path.display(), records, "Published file.");
-            }
-            Ok(_) => {}
+        match file.close() {
+            Ok(Some(staged)) => self.publish_staged(staged),
+            Ok(None) => {}
             Err(error) => {
-                self.guard.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(sink = %sink, %error, path = %working.display(), records, "Cannot publish file; it stays in the working directory and is published at the next start.");
+                tracing::warn!(sink = %self.guard.sink, %error, path = %working.display(), "Cannot delete an empty file.");
+            }
+        }
+    }
+
+    /// Publishes a complete staged file, trying until the drain deadline;
+    /// after that it stays staged for the next start.
+    fn publish_staged(&mut self, staged: Staged) {
+        let (sink, store, deadline) = (&self.guard.sink, &self.store, &self.guard.deadline);
+        match self
+            .guard
+            .until_done("publish a file", || store.publish(&staged.path, &staged.name, deadline.remaining()))
+        {
+            Some(published) => {
+                self.guard.metrics.files_published.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(sink = %sink, path = %published, records = staged.records, "Published file.");
+            }
+            None => {
+                tracing::error!(sink = %sink, path = %staged.path.display(), records = staged.records, "Shutdown deadline passed before the file could be published; it stays staged and is published at the next start.");
             }
         }
     }

@@ -14,9 +14,10 @@ static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Chooses file names: `<yyyyMMddHHmmss>-divolte-tracking-<host>-<n>.avro`
 /// in local time, as the original.
 pub struct FileNamer {
-    working: PathBuf,
-    publish: PathBuf,
+    staging: PathBuf,
     host: String,
+    /// The first second this process names files in.
+    not_before: std::time::SystemTime,
 }
 
 /// The machine's host name, as the original puts in file names.
@@ -33,43 +34,55 @@ fn host_name() -> String {
 }
 
 impl FileNamer {
-    /// Names files for these directories.
-    pub fn new(working: PathBuf, publish: PathBuf) -> Self {
-        Self { working, publish, host: host_name() }
+    /// Names files staged in `staging`. The counter restarts with the
+    /// process, so a name is unique across runs only if no run names a file
+    /// in a second an earlier run did: the first name waits for the next
+    /// whole second after the namer was made (once, and on the flush thread).
+    pub fn new(staging: PathBuf) -> Self {
+        let now = std::time::SystemTime::now();
+        let since_epoch = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let not_before = now
+            + (std::time::Duration::from_secs(1)
+                - std::time::Duration::from_nanos(u64::from(since_epoch.subsec_nanos())));
+        Self { staging, host: host_name(), not_before }
     }
 
     fn next_name(&self) -> String {
+        if let Ok(wait) = self.not_before.duration_since(std::time::SystemTime::now()) {
+            std::thread::sleep(wait);
+        }
         let n = FILE_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
         let stamp = chrono::Local::now().format("%Y%m%d%H%M%S");
         format!("{stamp}-divolte-tracking-{}-{n}.avro", self.host)
     }
 }
 
-/// An open file in the working directory.
+/// An open file in the staging directory.
 pub struct AvroFile {
     writer: ContainerWriter<File>,
     /// Bytes known to be on disk: the header and every synced block.
     durable_len: u64,
     working_path: PathBuf,
-    publish_path: PathBuf,
+    /// Its name once published.
+    name: String,
     opened: Instant,
     last_sync: Instant,
     synced: u64,
 }
 
 impl AvroFile {
-    /// Creates `<name>.partial` in the working directory and writes the header.
+    /// Creates `<name>.partial` in the staging directory and writes the
+    /// header. `taken(name)` says whether a published file has that name.
     ///
     /// # Errors
     /// The file cannot be created or written.
-    pub fn create(namer: &FileNamer, schema: &apache_avro::Schema) -> io::Result<Self> {
+    pub fn create(namer: &FileNamer, schema: &apache_avro::Schema, taken: impl Fn(&str) -> bool) -> io::Result<Self> {
         // The counter restarts with the process: skip names a previous run
         // published in the same second.
-        let (working_path, publish_path) = loop {
+        let (working_path, name) = loop {
             let name = namer.next_name();
-            let publish_path = namer.publish.join(&name);
-            if !publish_path.exists() {
-                break (namer.working.join(format!("{name}.partial")), publish_path);
+            if !taken(&name) {
+                break (namer.staging.join(format!("{name}.partial")), name);
             }
         };
         let file = OpenOptions::new().write(true).create_new(true).open(&working_path)?;
@@ -87,7 +100,7 @@ impl AvroFile {
         };
         let durable_len = writer.get_mut().stream_position()?;
         let now = Instant::now();
-        Ok(Self { writer, durable_len, working_path, publish_path, opened: now, last_sync: now, synced: 0 })
+        Ok(Self { writer, durable_len, working_path, name, opened: now, last_sync: now, synced: 0 })
     }
 
     /// Where the file is being written.
@@ -150,21 +163,20 @@ impl AvroFile {
         }
     }
 
-    /// Moves the (synced) file to the publish directory; an empty file is
-    /// deleted instead. Returns where it went.
+    /// Closes the (synced) file for publishing: its staged path, its
+    /// published name and its record count. An empty file is deleted and
+    /// gives `None`.
     ///
     /// # Errors
-    /// The rename (or, across file systems, the copy) fails; the file stays
-    /// in the working directory.
-    pub fn publish(self) -> io::Result<PathBuf> {
-        let Self { writer, working_path, publish_path, synced, .. } = self;
+    /// An empty file cannot be deleted.
+    pub fn close(self) -> io::Result<Option<Staged>> {
+        let Self { writer, working_path, name, synced, .. } = self;
         drop(writer);
         if synced == 0 {
             std::fs::remove_file(&working_path)?;
-            return Ok(working_path);
+            return Ok(None);
         }
-        move_without_replacing(&working_path, &publish_path)?;
-        Ok(publish_path)
+        Ok(Some(Staged { path: working_path, name, records: synced }))
     }
 
     /// Gives up the records not yet synced (the synced ones stay in the
@@ -174,32 +186,27 @@ impl AvroFile {
     }
 }
 
-/// Moves `from` to `to`, failing rather than replacing a file already at
-/// `to`: a link and an unlink on one file system, a copy across two.
-fn move_without_replacing(from: &Path, to: &Path) -> io::Result<()> {
-    match std::fs::hard_link(from, to) {
-        Ok(()) => std::fs::remove_file(from),
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-            let mut source = File::open(from)?;
-            let mut target = OpenOptions::new().write(true).create_new(true).open(to)?;
-            io::copy(&mut source, &mut target)?;
-            target.sync_all()?;
-            std::fs::remove_file(from)
-        }
-        Err(e) => Err(e),
-    }
+/// A complete file in the staging directory, waiting to be published.
+#[derive(Debug)]
+pub struct Staged {
+    /// Where it is staged.
+    pub path: PathBuf,
+    /// Its name once published.
+    pub name: String,
+    /// Records in it.
+    pub records: u64,
 }
 
-/// Recovers the files a previous run left in `working` (a crash or
-/// `kill -9`): each `.avro.partial` is cut back to its last whole block and
-/// published to `publish`; one without any record is deleted. Returns the
-/// published paths with their record counts.
+/// Recovers the files a previous run left in `staging` (a crash or
+/// `kill -9`, or a store that was down at shutdown): each `.avro.partial`
+/// is cut back to its last whole block, ready to be published; one without
+/// any record is deleted.
 ///
 /// # Errors
-/// The working directory cannot be listed.
-pub fn recover(working: &Path, publish: &Path) -> io::Result<Vec<(PathBuf, u64)>> {
+/// The staging directory cannot be listed, or a file cannot be cut back.
+pub fn recover(staging: &Path) -> io::Result<Vec<Staged>> {
     let mut recovered = Vec::new();
-    for entry in std::fs::read_dir(working)? {
+    for entry in std::fs::read_dir(staging)? {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".partial")) else {
             continue;
@@ -207,18 +214,18 @@ pub fn recover(working: &Path, publish: &Path) -> io::Result<Vec<(PathBuf, u64)>
         if !name.ends_with(".avro") {
             continue;
         }
+        let name = name.to_owned();
         let bytes = std::fs::read(&path)?;
         match crate::avro::container::complete_prefix(&bytes) {
             Some((len, records)) if records > 0 => {
                 let file = OpenOptions::new().write(true).open(&path)?;
                 file.set_len(len as u64)?;
                 file.sync_all()?;
-                let target = publish.join(name);
-                move_without_replacing(&path, &target)?;
-                recovered.push((target, records));
+                recovered.push(Staged { path, name, records });
             }
             _ => std::fs::remove_file(&path)?,
         }
     }
+    recovered.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(recovered)
 }
