@@ -26,6 +26,9 @@ enum Command {
     CheckConfig {
         /// The file to check.
         file: PathBuf,
+        /// Also connect to every sink's store or broker.
+        #[arg(long)]
+        connect: bool,
     },
     /// Print a HOCON configuration of the original as TOML (comments say
     /// what was translated or dropped), and check it.
@@ -69,13 +72,14 @@ fn init_logging(format: LogFormat) {
 
 /// Resolves a validated configuration and compiles its mappings, as
 /// startup would before it starts anything.
-fn resolve_and_compile(config: &divolte::config::Config) -> Result<(), String> {
+fn resolve_and_compile(config: &divolte::config::Config) -> Result<divolte::plan::Plan, String> {
     let plan = divolte::plan::Plan::resolve(config)?;
-    divolte::mapping::configured::build(&plan.mappings, plan.enrichment.ip2geo_database.is_some()).map(drop)
+    divolte::mapping::configured::build(&plan.mappings, plan.enrichment.ip2geo_database.is_some())?;
+    Ok(plan)
 }
 
 /// Loads a configuration and compiles its mappings, as startup would.
-fn check_config(file: &std::path::Path) -> ExitCode {
+fn check_config(file: &std::path::Path, connect: bool) -> ExitCode {
     let config = match divolte::config::load(Some(file)) {
         Ok(c) => c,
         Err(errors) => {
@@ -83,16 +87,27 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match resolve_and_compile(&config) {
-        Ok(()) => {
-            println!("{}: configuration is valid.", file.display());
-            ExitCode::SUCCESS
-        }
+    let plan = match resolve_and_compile(&config) {
+        Ok(plan) => plan,
         Err(e) => {
             eprintln!("{}: {e}", file.display());
-            ExitCode::FAILURE
+            return ExitCode::FAILURE;
         }
+    };
+    if connect {
+        let problems = divolte::sink::check_connections(&plan.sinks);
+        if !problems.is_empty() {
+            eprintln!("{}: {} sink(s) cannot be reached:", file.display(), problems.len());
+            for p in problems {
+                eprintln!("  - {p}");
+            }
+            return ExitCode::FAILURE;
+        }
+        println!("{}: configuration is valid; every sink's store or broker answers.", file.display());
+    } else {
+        println!("{}: configuration is valid.", file.display());
     }
+    ExitCode::SUCCESS
 }
 
 /// Prints `file` (HOCON) as TOML, then checks the TOML as `check-config` would.
@@ -112,7 +127,7 @@ fn import_config(file: &std::path::Path) -> ExitCode {
     print!("{toml}");
     let checked = divolte::config::from_toml_with_env(&toml, |name| std::env::var(name).ok())
         .map_err(|e| e.to_string())
-        .and_then(|config| resolve_and_compile(&config).map_err(|e| format!("{e}\n")));
+        .and_then(|config| resolve_and_compile(&config).map(drop).map_err(|e| format!("{e}\n")));
     match checked {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -126,7 +141,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     match &cli.command {
-        Some(Command::CheckConfig { file }) => return check_config(file),
+        Some(Command::CheckConfig { file, connect }) => return check_config(file, *connect),
         Some(Command::ImportConfig { file }) => return import_config(file),
         Some(Command::MappingTest { schema, mapping, geo }) => {
             let stdin = std::io::stdin().lock();

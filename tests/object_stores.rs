@@ -189,3 +189,49 @@ fn an_unreachable_namenode_holds_the_records_staged_and_the_sink_unhealthy() {
     assert_eq!(records.len(), sent.len());
     assert!(c.log_text().contains("stays staged and is published at the next start"));
 }
+
+/// A bucket that is not there stops the start with the reason, and
+/// `check-config --connect` says which sink cannot be reached.
+#[test]
+fn a_missing_bucket_is_one_clear_error_at_startup_and_in_check_config() {
+    let store = StoreServer::start(Kind::S3, "clicks");
+    let dir = tempfile::tempdir().unwrap();
+    let config = |bucket: &str| {
+        let file = dir.path().join(format!("{bucket}.toml"));
+        let mut toml = format!("[global.server]\nport = {}\n[global.s3]\nenabled = true\n", free_port());
+        toml.push_str(
+            &store.sink_toml("store", &dir.path().join("staging"), "").replace("\"clicks\"", &format!("{bucket:?}")),
+        );
+        toml.push_str(&format!("[global.kafka]\nenabled = {}\n[global.kafka.producer]\n\"bootstrap.servers\" = \"127.0.0.1:{}\"\n[sinks.topic]\ntype = \"kafka\"\n[mappings.m]\nsources = [\"browser\"]\nsinks = [\"store\", \"topic\"]\n", bucket == "nowhere", free_port()));
+        std::fs::write(&file, toml).unwrap();
+        file
+    };
+    let run = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_divolte-collector"))
+            .args(args)
+            .envs(store.client_env())
+            .output()
+            .unwrap()
+    };
+    let good = config("clicks");
+    let out = run(&["check-config".as_ref(), "--connect".as_ref(), good.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let missing = config("no-such-bucket");
+    let out = run(&["check-config".as_ref(), "--connect".as_ref(), missing.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("1 sink(s) cannot be reached") && err.contains("sink store: refused: s3://no-such-bucket/"),
+        "{err}"
+    );
+    let out = run(&["--config".as_ref(), missing.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("sink store: the store refuses: s3://no-such-bucket/"), "{err}");
+
+    let no_broker = config("nowhere");
+    let out = run(&["check-config".as_ref(), "--connect".as_ref(), no_broker.as_os_str()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sink topic: no broker answers"), "a Kafka sink without a broker is named too: {err}");
+}

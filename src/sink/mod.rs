@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crate::batch::{SinkLanes, SinkMessage};
 use crate::metrics::SinkMetrics;
-use crate::plan::{SinkId, SinkKind, SinkPlan};
+use crate::plan::{FilePlan, SinkId, SinkKind, SinkPlan, StorePlan};
 
 /// Running sinks: what shards send to, and the threads to join at shutdown.
 pub struct Sinks {
@@ -82,7 +82,10 @@ pub fn start(plans: &[SinkPlan], schema_of: impl Fn(SinkId) -> apache_avro::Sche
         let metrics = Arc::new(SinkMetrics::new(plan.lanes));
         // What an earlier run left staged is published by the first lane.
         let mut leftovers = match &plan.kind {
-            SinkKind::File(file) => file::recover(name, file).map_err(|e| format!("sink {name}: {e}"))?,
+            SinkKind::File(file) => {
+                check_remote_store(name, file, &metrics)?;
+                file::recover(name, file).map_err(|e| format!("sink {name}: {e}"))?
+            }
             SinkKind::Kafka(_) => Vec::new(),
         };
         let mut senders = Vec::with_capacity(plan.lanes);
@@ -111,4 +114,49 @@ pub fn start(plans: &[SinkPlan], schema_of: impl Fn(SinkId) -> apache_avro::Sche
         sinks.lanes.push(SinkLanes { name: name.clone(), lanes: senders, capacity: plan.buffer_size as u64, metrics });
     }
     Ok(sinks)
+}
+
+/// At startup, asks a remote store whether it takes files: a store that
+/// refuses (no such bucket, credentials refused) stops the start with the
+/// reason; one that does not answer is logged and the sink starts
+/// unhealthy, holding its records until the store answers.
+fn check_remote_store(name: &str, plan: &FilePlan, metrics: &SinkMetrics) -> Result<(), String> {
+    if matches!(plan.store, StorePlan::Local { .. }) {
+        return Ok(());
+    }
+    let store = file::store::Store::open(&plan.store).map_err(|e| format!("sink {name}: {e}"))?;
+    // Short: a store that is down must not hold up the start for long.
+    match store.check(std::time::Duration::from_secs(5)) {
+        Ok(()) => Ok(()),
+        Err(file::store::CheckFailure::Refused(why)) => Err(format!("sink {name}: the store refuses: {why}")),
+        Err(file::store::CheckFailure::Unreachable(why)) => {
+            metrics.set_healthy(false);
+            tracing::warn!(sink = %name, reason = %why, "The store does not answer; starting with the sink unhealthy, records are held.");
+            Ok(())
+        }
+    }
+}
+
+/// Asks every sink's store or broker whether it can be reached and takes
+/// records (`check-config --connect`): one line per sink that cannot.
+pub fn check_connections(plans: &[SinkPlan]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for plan in plans {
+        let name = &plan.name;
+        match &plan.kind {
+            SinkKind::File(file) => {
+                let checked = file::store::Store::open(&file.store)
+                    .and_then(|s| s.check(file::store::REQUEST_LIMIT).map_err(|e| e.to_string()));
+                if let Err(e) = checked {
+                    problems.push(format!("sink {name}: {e}"));
+                }
+            }
+            SinkKind::Kafka(kafka) => {
+                if let Err(e) = kafka::check_broker(kafka) {
+                    problems.push(format!("sink {name}: {e}"));
+                }
+            }
+        }
+    }
+    problems
 }

@@ -26,7 +26,7 @@ const PART: usize = 16 << 20;
 /// The longest a check, or a publish of an empty file, may take before it
 /// counts as failed: a hung store (or the HDFS client retrying a refused
 /// connection by itself) shows as an unhealthy sink within it.
-const REQUEST_LIMIT: Duration = Duration::from_secs(20);
+pub const REQUEST_LIMIT: Duration = Duration::from_secs(20);
 
 /// The slowest upload a publish is given time for, beyond [`REQUEST_LIMIT`].
 const SLOWEST_UPLOAD_BYTES_PER_SEC: u64 = 4 << 20;
@@ -42,6 +42,25 @@ enum Kind {
     Local { publish: PathBuf },
     Object { op: Operator, url: String, prefix: String },
     Hdfs { client: hdfs_native::Client, url: String, working: String, publish: String, replication: u16 },
+}
+
+/// Why a store failed its check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckFailure {
+    /// The store answered no: no such bucket or directory, credentials
+    /// refused. Starting would only fill the staging directory.
+    Refused(String),
+    /// The store did not answer; it may come back.
+    Unreachable(String),
+}
+
+impl std::fmt::Display for CheckFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(why) => write!(f, "refused: {why}"),
+            Self::Unreachable(why) => write!(f, "unreachable: {why}"),
+        }
+    }
 }
 
 /// A client error as an I/O error, for the sink's retry loop.
@@ -133,18 +152,38 @@ impl Store {
         }
     }
 
-    /// Checks that the store answers and that the publish location is
-    /// there (the bucket, the HDFS directory).
+    /// Checks, within `limit`, that the store answers and that the publish
+    /// location is there (the bucket; on HDFS the directories, created if
+    /// missing).
     ///
     /// # Errors
-    /// The store is unreachable, refuses the credentials, or has no such bucket or directory.
-    pub fn check(&self) -> io::Result<()> {
+    /// [`CheckFailure::Refused`] when the store answers no (no such bucket,
+    /// credentials refused), [`CheckFailure::Unreachable`] when it does
+    /// not answer.
+    pub fn check(&self, limit: Duration) -> Result<(), CheckFailure> {
         match &self.kind {
-            Kind::Local { publish } => std::fs::read_dir(publish).map(drop),
-            Kind::Object { op, .. } => self.block_on(REQUEST_LIMIT, async { op.check().await.map_err(io_error) }),
-            Kind::Hdfs { client, publish, .. } => {
-                self.block_on(REQUEST_LIMIT, async { client.get_file_info(publish).await.map(drop).map_err(io_error) })
+            Kind::Local { publish } => std::fs::read_dir(publish)
+                .map(drop)
+                .map_err(|e| CheckFailure::Refused(format!("{}: {e}", publish.display()))),
+            Kind::Object { op, url, .. } => {
+                let rt = self.rt.as_ref().expect("remote stores have a runtime");
+                match rt.block_on(async { tokio::time::timeout(limit, op.check()).await }) {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => match e.kind() {
+                        opendal::ErrorKind::NotFound
+                        | opendal::ErrorKind::PermissionDenied
+                        | opendal::ErrorKind::ConfigInvalid => Err(CheckFailure::Refused(format!("{url}: {e}"))),
+                        _ => Err(CheckFailure::Unreachable(format!("{url}: {e}"))),
+                    },
+                    Err(_) => Err(CheckFailure::Unreachable(format!("{url}: no answer within {limit:?}"))),
+                }
             }
+            Kind::Hdfs { client, url, working, publish, .. } => self
+                .block_on(limit, async {
+                    client.mkdirs(working, 0o755, true).await.map_err(io_error)?;
+                    client.mkdirs(publish, 0o755, true).await.map_err(io_error)
+                })
+                .map_err(|e| CheckFailure::Unreachable(format!("{url}: {e}"))),
         }
     }
 
@@ -187,6 +226,7 @@ impl Store {
                         writer.write_bytes(bytes::Bytes::copy_from_slice(&chunk[..n])).await.map_err(io_error)?;
                     }
                     writer.close().await.map_err(io_error)?;
+                    client.mkdirs(publish, 0o755, true).await.map_err(io_error)?;
                     client.rename(&partial, &target, true).await.map_err(io_error)
                 })?;
                 format!("{url}{target}")

@@ -118,3 +118,26 @@ fn warn_about_orphaned_spools(sink: &str, directory: &str, lanes: usize) {
         }
     }
 }
+
+/// Whether a broker of these properties answers with the topic's metadata
+/// within ten seconds (`check-config --connect`).
+///
+/// # Errors
+/// librdkafka refuses the properties, or no broker answers.
+pub fn check_broker(kafka: &KafkaPlan) -> Result<(), String> {
+    use rdkafka::producer::Producer;
+    let mut config = ClientConfig::new();
+    for (k, v) in &kafka.properties.0 {
+        config.set(k, v);
+    }
+    let redact = |e: &dyn std::fmt::Display| crate::config::kafka::redact(&e.to_string(), &kafka.properties.0);
+    let producer: BaseProducer = config.create().map_err(|e| redact(&e))?;
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(&kafka.topic), std::time::Duration::from_secs(10))
+        .map_err(|e| format!("no broker answers: {}", redact(&e)))?;
+    match metadata.topics().iter().find(|t| t.name() == kafka.topic) {
+        Some(t) if t.error().is_none() => Ok(()),
+        _ => Err(format!("the brokers answer, but topic {:?} is not there", kafka.topic)),
+    }
+}
