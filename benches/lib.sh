@@ -36,6 +36,29 @@ topic = "bench"
 TOML
 }
 
+# collector_store_config PORT CPU KIND ENDPOINT STAGING: the same, with an
+# S3 or GCS file sink (bucket "bench") rolled every second. GCS takes its
+# endpoint from STORAGE_EMULATOR_HOST.
+collector_store_config() {
+    local endpoint=
+    [ "$3" = s3 ] && endpoint="endpoint = \"$4\""
+    cat <<TOML
+[global.server]
+port = $1
+cores = [$2]
+[global.$3]
+enabled = true
+[sinks.store]
+type = "$3"
+bucket = "bench"
+$endpoint
+staging_dir = "$5"
+[sinks.store.file_strategy]
+publish_dir = "/bench"
+roll_every = "1 second"
+TOML
+}
+
 # profile_setup PORT: for the scripts that profile one collector on CPU 1:
 # a work directory $WORK (removed, and background jobs killed, on exit),
 # the collector's configuration in it, and the realistic traffic in

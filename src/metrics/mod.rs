@@ -131,6 +131,8 @@ pub struct SinkMetrics {
     pub files_published: AtomicU64,
     /// Write errors.
     pub errors: AtomicU64,
+    /// A file sink's failed attempts, by [`StoreErrorCause`].
+    pub store_errors: [AtomicU64; StoreErrorCause::ALL.len()],
     /// Records written to a Kafka sink's disk spool.
     pub spooled: AtomicU64,
     /// Bytes in a Kafka sink's disk spool now.
@@ -160,6 +162,37 @@ impl SinkMetrics {
     /// Records waiting in all lanes.
     pub fn queued_total(&self) -> u64 {
         self.queued.iter().map(|q| q.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// Why a file sink's attempt to write or publish a file failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorCause {
+    /// The local disk (a full or vanished staging or publish directory).
+    Disk,
+    /// The store did not answer (refused or timed-out connections).
+    Unreachable,
+    /// The store answered no (no such bucket, credentials refused or expired).
+    Refused,
+    /// The store asked to slow down.
+    Throttled,
+    /// The store failed on its side (a 5xx) or anything else.
+    Other,
+}
+
+impl StoreErrorCause {
+    /// Every cause, in label order.
+    pub const ALL: [Self; 5] = [Self::Disk, Self::Unreachable, Self::Refused, Self::Throttled, Self::Other];
+
+    /// The `cause` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Disk => "disk",
+            Self::Unreachable => "unreachable",
+            Self::Refused => "refused",
+            Self::Throttled => "throttled",
+            Self::Other => "other",
+        }
     }
 }
 
@@ -249,6 +282,19 @@ impl Registry {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             for (sink, m) in &self.sinks {
                 let _ = writeln!(out, "{name}{{sink=\"{sink}\"}} {}", field(m));
+            }
+        }
+        let name = "divolte_sink_store_errors_total";
+        let _ =
+            writeln!(out, "# HELP {name} A file sink's failed writes and publishes, by cause.\n# TYPE {name} counter");
+        for (sink, m) in &self.sinks {
+            for (cause, count) in StoreErrorCause::ALL.iter().zip(&m.store_errors) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{sink=\"{sink}\",cause=\"{}\"}} {}",
+                    cause.label(),
+                    count.load(Ordering::Relaxed)
+                );
             }
         }
         let _ = writeln!(

@@ -35,7 +35,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use super::DrainDeadline;
 use crate::batch::{Batch, SinkMessage};
 use crate::config::FileStrategyConfig;
-use crate::metrics::SinkMetrics;
+use crate::metrics::{SinkMetrics, StoreErrorCause};
 use crate::plan::{Backoff, FilePlan, Jitter};
 use store::Store;
 use writer::{AvroFile, FileNamer, Staged};
@@ -135,6 +135,8 @@ impl Retry {
                 Err(error) => {
                     self.metrics.set_healthy(false);
                     self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    let cause = if what == "publish a file" { store::cause(&error) } else { StoreErrorCause::Disk };
+                    self.metrics.store_errors[cause as usize].fetch_add(1, Ordering::Relaxed);
                     failures += 1;
                     // Once, then every ten seconds of retrying.
                     if last_log.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {

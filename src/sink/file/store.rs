@@ -17,10 +17,13 @@ use std::time::Duration;
 
 use opendal::Operator;
 
+use crate::metrics::StoreErrorCause;
 use crate::plan::{RequestRetry, StorePlan};
 
-/// Files up to this size are uploaded in one request; larger ones in
-/// parts of this size (S3 needs parts of at least 5 MiB).
+/// Files up to this size are uploaded in one request (held in memory for it).
+const SINGLE_UPLOAD_MAX: u64 = 64 << 20;
+
+/// Larger files are uploaded in parts of this size (S3 needs at least 5 MiB).
 const PART: usize = 16 << 20;
 
 /// The longest a check, or a publish of an empty file, may take before it
@@ -66,6 +69,36 @@ impl std::fmt::Display for CheckFailure {
 /// A client error as an I/O error, for the sink's retry loop.
 fn io_error(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
+}
+
+/// An OpenDAL error as an I/O error whose kind keeps the cause.
+fn store_error(e: opendal::Error) -> io::Error {
+    let kind = match e.kind() {
+        opendal::ErrorKind::NotFound | opendal::ErrorKind::PermissionDenied | opendal::ErrorKind::ConfigInvalid => {
+            io::ErrorKind::PermissionDenied
+        }
+        opendal::ErrorKind::RateLimited => io::ErrorKind::QuotaExceeded,
+        _ if e.to_string().to_ascii_lowercase().contains("timeout") => io::ErrorKind::TimedOut,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e.to_string())
+}
+
+/// The cause a failed publish is counted under.
+pub fn cause(error: &io::Error) -> StoreErrorCause {
+    let text = error.to_string().to_ascii_lowercase();
+    match error.kind() {
+        io::ErrorKind::PermissionDenied => StoreErrorCause::Refused,
+        io::ErrorKind::QuotaExceeded => StoreErrorCause::Throttled,
+        io::ErrorKind::TimedOut | io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => {
+            StoreErrorCause::Unreachable
+        }
+        io::ErrorKind::StorageFull | io::ErrorKind::NotFound => StoreErrorCause::Disk,
+        _ if text.contains("connect") || text.contains("refused") || text.contains("dns") => {
+            StoreErrorCause::Unreachable
+        }
+        _ => StoreErrorCause::Other,
+    }
 }
 
 impl Store {
@@ -249,17 +282,18 @@ fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// Uploads a file: in one request up to [`PART`], else in parts; a failed
-/// multipart upload is aborted so that no parts are left behind.
+/// Uploads a file: in one request up to [`SINGLE_UPLOAD_MAX`], else in
+/// parts; a failed multipart upload is aborted so that no parts are left
+/// behind.
 async fn upload(op: &Operator, path: &str, staged: &Path) -> io::Result<()> {
     let mut file = std::fs::File::open(staged)?;
-    if file.metadata()?.len() <= PART as u64 {
+    if file.metadata()?.len() <= SINGLE_UPLOAD_MAX {
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
-        op.write(path, data).await.map_err(io_error)?;
+        op.write(path, data).await.map_err(store_error)?;
         return Ok(());
     }
-    let mut writer = op.writer_with(path).chunk(PART).await.map_err(io_error)?;
+    let mut writer = op.writer_with(path).chunk(PART).await.map_err(store_error)?;
     let mut chunk = vec![0u8; PART];
     let written: io::Result<()> = async {
         loop {
@@ -267,12 +301,12 @@ async fn upload(op: &Operator, path: &str, staged: &Path) -> io::Result<()> {
             if n == 0 {
                 return Ok(());
             }
-            writer.write(chunk[..n].to_vec()).await.map_err(io_error)?;
+            writer.write(chunk[..n].to_vec()).await.map_err(store_error)?;
         }
     }
     .await;
     match written {
-        Ok(()) => writer.close().await.map(drop).map_err(io_error),
+        Ok(()) => writer.close().await.map(drop).map_err(store_error),
         Err(e) => {
             let _ = writer.abort().await;
             Err(e)
