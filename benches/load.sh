@@ -13,6 +13,7 @@
 # (on LOAD_CPU) instead of a local directory,
 # KAFKA_PRODUCER (lines for the producer table, e.g. '"linger.ms" = 50'),
 # BIN (another collector binary to compare; the one built by default),
+# FIXED_RATE (the oha rate; default half the collector's median),
 # COLLECTOR_CPUS (the process's CPU mask; default SERVER_CPU, so its flush
 # threads share the shard's CPU; "0,1" puts them on LOAD_CPU instead, as
 # the collector does on a host with spare CPUs).
@@ -136,18 +137,22 @@ printf 'median: collector %.0f req/s, nginx %.0f req/s, ratio of medians %.3f, m
     "$md" "$mn" "$(echo "$md / $mn" | bc -l)" "$(median "${ratios[@]}")"
 echo "collector startup to first /ping: ${startup_ms} ms"
 
-rate=$(printf '%.0f' "$(echo "$md / 2" | bc -l)")
+rate=${FIXED_RATE:-$(printf '%.0f' "$(echo "$md / 2" | bc -l)")}
 if command -v oha >/dev/null && [ "$rate" -gt 0 ]; then
     ua=$(head -1 "$TRAFFIC" | cut -f2)
     # fixed_one PORT PID: prints "p50_ms p99_ms p999_ms cpu_us_per_request".
     fixed_one() {
         local before after out
         cut -f1 "$TRAFFIC" | sed "s|^|http://127.0.0.1:$1|" > "$WORK/urls.txt"
+        thread_ticks "$2" > "$WORK/threads.before"
         before=$(cpu_ticks "$2")
         # -u ms: left to itself oha picks the unit from the slowest request.
         out=$(taskset -c "$LOAD_CPU" oha --no-tui -u ms -q "$rate" -z "${SECS}s" -c "$CONNS" --latency-correction \
             -H "User-Agent: $ua" --urls-from-file "$WORK/urls.txt")
         after=$(cpu_ticks "$2")
+        thread_ticks "$2" > "$WORK/threads.after"
+        per_request_by_thread "$WORK/threads.before" "$WORK/threads.after" \
+            "$(printf '%.0f' "$(echo "$(awk '/Requests\/sec/ {print $2}' <<<"$out") * $SECS" | bc -l)")" > "$WORK/threads"
         printf '%s %s %s %.2f\n' "$(awk '/ 50.00% in/ {print $(NF-1)}' <<<"$out")" \
             "$(awk '/ 99.00% in/ {print $(NF-1)}' <<<"$out")" "$(awk '/ 99.90% in/ {print $(NF-1)}' <<<"$out")" \
             "$(echo "($after - $before) * 1000000 / $(getconf CLK_TCK) / ($(awk '/Requests\/sec/ {print $2}' <<<"$out") * $SECS)" | bc -l)"
@@ -158,6 +163,7 @@ if command -v oha >/dev/null && [ "$rate" -gt 0 ]; then
     for i in $(seq "$RUNS"); do
         read -r f50 f99 f999 fcpu < <(fixed_one $DV_PORT $DV_PID)
         printf '%-4s %-10s %8s %8s %8s %10s\n' "$i" collector "$f50" "$f99" "$f999" "$fcpu"
+        printf '     collector CPU per request by thread (us): %s\n' "$(cat "$WORK/threads")"
         d99+=("$f99")
         read -r f50 f99 f999 fcpu < <(fixed_one $NG_PORT "$NG_WORKER")
         printf '%-4s %-10s %8s %8s %8s %10s\n' "$i" nginx "$f50" "$f99" "$f999" "$fcpu"

@@ -396,6 +396,62 @@ mod tests {
     }
 
     #[test]
+    fn file_sinks_resolve_to_their_store_and_staging_directory() {
+        let p = plan(
+            r#"
+            [global.gcs]
+            enabled = true
+            [global.s3]
+            enabled = true
+            [sinks.local]
+            type = "hdfs"
+            [sinks.local.file_strategy]
+            working_dir = "file:///data/in"
+            publish_dir = "/data/out"
+            [sinks.nn]
+            type = "hdfs"
+            replication = 2
+            [sinks.nn.file_strategy]
+            working_dir = "hdfs://nn:8020/divolte/in"
+            publish_dir = "/divolte/out"
+            [sinks.g]
+            type = "gcs"
+            bucket = "b"
+            [sinks.g.file_strategy]
+            publish_dir = "/divolte/published/"
+            [sinks.s]
+            type = "s3"
+            bucket = "b"
+            region = "eu-west-1"
+            staging_dir = "/stage/s"
+            [sinks.s.retry_settings]
+            initial_retry_delay = "2 seconds"
+            jitter_factor = 0.5
+            "#,
+        );
+        let file = |name: &str| match &p.sinks.iter().find(|s| s.name == name).unwrap().kind {
+            SinkKind::File(f) => f.clone(),
+            SinkKind::Kafka(_) => panic!("{name} is not a file sink"),
+        };
+        let local = file("local");
+        assert_eq!(local.store, StorePlan::Local { publish: PathBuf::from("/data/out") });
+        assert_eq!(local.staging, PathBuf::from("/data/in"), "a local sink writes in its working_dir");
+        let StorePlan::Hdfs { url, working, publish, replication, .. } = file("nn").store else { panic!("not HDFS") };
+        assert_eq!(
+            (url.as_str(), working.as_str(), publish.as_str(), replication),
+            ("hdfs://nn:8020", "/divolte/in", "/divolte/out", 2)
+        );
+        assert_eq!(file("nn").staging, PathBuf::from("/var/tmp/divolte-collector/nn"));
+        assert!(
+            matches!(file("g").store, StorePlan::Gcs { ref bucket, ref prefix, .. } if bucket == "b" && prefix == "divolte/published")
+        );
+        let s3 = file("s");
+        assert!(matches!(s3.store, StorePlan::S3 { ref region, .. } if region.as_deref() == Some("eu-west-1")));
+        assert_eq!(s3.staging, PathBuf::from("/stage/s"));
+        assert_eq!((s3.backoff.initial, s3.backoff.jitter), (Duration::from_secs(2), Jitter::Fraction(0.5)));
+    }
+
+    #[test]
     fn the_same_file_resolves_equal_and_a_changed_one_does_not() {
         let text = "[global.server]\nport = 9000\nmetrics_port = 9001\n";
         assert_eq!(plan(text), plan(text));
