@@ -20,8 +20,11 @@
 //! - [`spawn`]: starts one flush thread.
 //! - [`recover`]: what a previous run left staged, ready to publish.
 //! - [`writer::AvroFile`]: one file's life in the staging directory.
-//! - [`store::Store`]: where files are published.
+//! - [`store::Store`]: where files are published; `remote.rs` the S3, GCS
+//!   and HDFS clients (feature `remote-stores`, on by default).
 
+#[cfg(feature = "remote-stores")]
+mod remote;
 pub mod store;
 pub mod writer;
 
