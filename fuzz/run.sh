@@ -4,6 +4,9 @@
 #
 #   bash fuzz/run.sh [executions=10000000] [target...]
 #
+# FUZZ_DEV=1 builds without optimisation: a short smoke run then spends
+# less time compiling than the optimised build saves in running.
+#
 # Seeds come from fuzz/corpus/<target> (python3 fuzz/seed.py writes them);
 # what the fuzzer learns goes to a scratch corpus and is thrown away. A
 # crash stops the run with the input under fuzz/artifacts/<target>/.
@@ -19,14 +22,16 @@ TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(http_request pixel_query mincode json_event mapping_language config_toml)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
-cargo fuzz build -s none >/dev/null
+PROFILE=()
+[ "${FUZZ_DEV:-0}" = 1 ] && PROFILE=(--dev)
+cargo fuzz build "${PROFILE[@]}" -s none >/dev/null
 SCRATCH=$(mktemp -d)
 trap 'rm -rf "$SCRATCH"' EXIT
 for t in "${TARGETS[@]}"; do
     mkdir -p "$SCRATCH/$t"
     start=$(date +%s)
     log="$SCRATCH/$t.log"
-    if ! cargo fuzz run -s none "$t" "$SCRATCH/$t" "corpus/$t" -- \
+    if ! cargo fuzz run "${PROFILE[@]}" -s none "$t" "$SCRATCH/$t" "corpus/$t" -- \
         -runs="$RUNS" -rss_limit_mb=512 -timeout=10 -max_len=8192 -print_final_stats=1 >"$log" 2>&1; then
         grep -E "panicked|ERROR|SUMMARY|Test unit written" -A3 "$log" | head -40 >&2
         echo "$t: FAILED" >&2
