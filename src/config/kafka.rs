@@ -23,7 +23,7 @@
 //! librdkafka's own messages quote the value they refuse
 //! ([`redact`] takes every configured value out of them).
 
-use super::flatten_table;
+use super::property_strings;
 
 /// Java producer keys without a librdkafka counterpart, dropped.
 const JAVA_ONLY: &[&str] =
@@ -41,14 +41,6 @@ const JAVA_ONLY_TLS: &[&str] = &[
     "ssl.engine.factory.class",
 ];
 
-fn text(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
-        other => other.to_string(),
-    }
-}
-
 /// The quoted value of `key=` in a JAAS line.
 fn jaas_value(jaas: &str, key: &str) -> Option<String> {
     let at = jaas.find(&format!("{key}="))? + key.len() + 1;
@@ -62,7 +54,7 @@ fn jaas_value(jaas: &str, key: &str) -> Option<String> {
 /// # Errors
 /// A key that cannot be translated, with what to use instead.
 pub fn producer_properties(table: &toml::Table) -> Result<Vec<(String, String)>, String> {
-    let java: Vec<(String, String)> = flatten_table(table).into_iter().map(|(k, v)| (k, text(&v))).collect();
+    let java = property_strings(table);
     let setting = |key: &str| java.iter().find(|(k, _)| k == key).map(|(_, v)| v.to_ascii_uppercase());
     // The Java client reads sasl.* only over SASL; librdkafka would refuse
     // SASL credentials without a SASL protocol.

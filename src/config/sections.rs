@@ -309,6 +309,20 @@ pub fn flattened_keys(table: &toml::Table) -> Vec<String> {
     flatten_table(table).into_iter().map(|(k, _)| k).collect()
 }
 
+/// Client properties (Kafka's, Hadoop's) as key and text: nested tables
+/// flattened to dotted keys, lists joined with commas as the Java clients
+/// read them.
+pub fn property_strings(table: &toml::Table) -> Vec<(String, String)> {
+    fn text(value: &toml::Value) -> String {
+        match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
+            other => other.to_string(),
+        }
+    }
+    flatten_table(table).into_iter().map(|(k, v)| (k, text(&v))).collect()
+}
+
 /// A table with nested tables flattened to dotted keys.
 pub fn flatten_table(table: &toml::Table) -> Vec<(String, toml::Value)> {
     let mut out = Vec::new();

@@ -246,10 +246,7 @@ fn remote(
 /// the default filesystem is HDFS, else local directories.
 fn hdfs(config: &Config, sink: &str, h: &HdfsSinkConfig) -> FilePlan {
     let strategy = &h.file_strategy;
-    let client: Vec<(String, String)> = crate::config::flatten_table(&config.global.hdfs.client)
-        .into_iter()
-        .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-        .collect();
+    let client = crate::config::property_strings(&config.global.hdfs.client);
     let conf_dir = std::env::var_os("HADOOP_CONF_DIR").map(PathBuf::from);
     let namenode =
         |dir: &str| dir.strip_prefix("hdfs://").map(|rest| rest.split('/').next().unwrap_or_default().to_owned());

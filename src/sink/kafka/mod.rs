@@ -91,11 +91,7 @@ pub fn spawn(
         }
         None => None,
     };
-    let mut config = ClientConfig::new();
-    for (k, v) in &lane.kafka.properties.0 {
-        config.set(k, v);
-    }
-    let producer: BaseProducer<Reports> = config.create_with_context(reports).map_err(|e| {
+    let producer: BaseProducer<Reports> = client_config(&lane.kafka).create_with_context(reports).map_err(|e| {
         let reason = crate::config::kafka::redact(&e.to_string(), &lane.kafka.properties.0);
         format!("sink {}: cannot create the Kafka producer: {reason}", lane.sink)
     })?;
@@ -103,6 +99,15 @@ pub fn spawn(
         .name(format!("sink-{}-{}", lane.sink, lane.lane))
         .spawn(move || FlushThread::new(lane, producer, metrics, deadline, Delivery::start(spool)).run(rx))
         .map_err(|e| e.to_string())
+}
+
+/// librdkafka's configuration of a sink's producer.
+fn client_config(kafka: &KafkaPlan) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (k, v) in &kafka.properties.0 {
+        config.set(k, v);
+    }
+    config
 }
 
 /// Warns about spools of lanes this run does not have (`threads` was
@@ -126,12 +131,8 @@ fn warn_about_orphaned_spools(sink: &str, directory: &str, lanes: usize) {
 /// librdkafka refuses the properties, or no broker answers.
 pub fn check_broker(kafka: &KafkaPlan) -> Result<(), String> {
     use rdkafka::producer::Producer;
-    let mut config = ClientConfig::new();
-    for (k, v) in &kafka.properties.0 {
-        config.set(k, v);
-    }
     let redact = |e: &dyn std::fmt::Display| crate::config::kafka::redact(&e.to_string(), &kafka.properties.0);
-    let producer: BaseProducer = config.create().map_err(|e| redact(&e))?;
+    let producer: BaseProducer = client_config(kafka).create().map_err(|e| redact(&e))?;
     let metadata = producer
         .client()
         .fetch_metadata(Some(&kafka.topic), std::time::Duration::from_secs(10))
