@@ -6,7 +6,11 @@
 //! Batches cross to the flush threads through crossbeam channels bounded in
 //! records (see [`SinkLanes::capacity`]): a batch that does not fit is
 //! dropped (counted, logged at most once a second) and the shard never
-//! blocks.
+//! blocks. In durable mode each batch also carries a share of the shard's
+//! current round ([`ack`]), which its sink confirms once the records are
+//! durable.
+
+pub mod ack;
 
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -17,6 +21,7 @@ use crossbeam_channel::Sender;
 
 use crate::metrics::{Counter, ShardMetrics, SinkMetrics};
 use crate::plan::SinkId;
+use ack::{Round, Share};
 
 /// Records per batch before it is handed off without waiting for the commit.
 pub const MAX_BATCH_RECORDS: usize = 256;
@@ -49,6 +54,9 @@ pub struct Batch {
     pub data: Vec<u8>,
     /// Where each record's parts are.
     pub records: Vec<RecordMeta>,
+    /// In durable mode: the round's share to confirm once every record is
+    /// durable.
+    pub ack: Option<Share>,
 }
 
 impl Batch {
@@ -66,7 +74,11 @@ impl Batch {
     /// sized for its busiest round instead of regrowing after a quiet one.
     /// Bounded: a batch holds at most [`MAX_BATCH_RECORDS`] records.
     pub fn with_capacity_of(other: &Batch) -> Self {
-        Self { data: Vec::with_capacity(other.data.capacity()), records: Vec::with_capacity(other.records.capacity()) }
+        Self {
+            data: Vec::with_capacity(other.data.capacity()),
+            records: Vec::with_capacity(other.records.capacity()),
+            ack: None,
+        }
     }
 
     /// Appends one record.
@@ -122,11 +134,14 @@ pub struct ShardBatches {
     hasher: ahash::RandomState,
     metrics: Arc<ShardMetrics>,
     last_drop_warning: Option<Instant>,
+    /// In durable mode: the open round and the share that keeps it open.
+    round: Option<(Arc<Round>, Share)>,
 }
 
 impl ShardBatches {
-    /// Batches for `sinks` (indexed by [`SinkId`]).
-    pub fn new(sinks: &[SinkLanes], metrics: Arc<ShardMetrics>) -> Self {
+    /// Batches for `sinks` (indexed by [`SinkId`]); `durable` gives every
+    /// batch a share of the shard's current round.
+    pub fn new(sinks: &[SinkLanes], metrics: Arc<ShardMetrics>, durable: bool) -> Self {
         Self {
             sinks: sinks
                 .iter()
@@ -141,7 +156,22 @@ impl ShardBatches {
             hasher: ahash::RandomState::with_seeds(0x6469_766f, 0x006c_7465, 0x7061_7274, 0x7920),
             metrics,
             last_drop_warning: None,
+            round: durable.then(Round::open),
         }
+    }
+
+    /// In durable mode, the round records pushed now belong to.
+    pub fn round(&self) -> Option<Arc<Round>> {
+        self.round.as_ref().map(|(round, _)| round.clone())
+    }
+
+    /// In durable mode: closes the current round (every batch of it must
+    /// have been handed off) and opens the next; the closed round settles
+    /// once its sinks confirmed or dropped their shares.
+    pub fn close_round(&mut self) -> Option<Arc<Round>> {
+        let (round, own) = std::mem::replace(self.round.as_mut()?, Round::open());
+        own.confirm();
+        Some(round)
     }
 
     /// The lane hash of a party id.
@@ -176,7 +206,8 @@ impl ShardBatches {
         // The next batch starts with room for one like this, so a busy lane
         // does not regrow (and copy) its buffers every round.
         let sized_like = Batch::with_capacity_of(&s.lanes[lane].batch);
-        let batch = std::mem::replace(&mut s.lanes[lane].batch, sized_like);
+        let mut batch = std::mem::replace(&mut s.lanes[lane].batch, sized_like);
+        batch.ack = self.round.as_ref().map(|(round, _)| round.share());
         let n = batch.len() as u64;
         let queued = &s.metrics.queued[lane];
         let error = if queued.fetch_add(n, Ordering::Relaxed) + n > s.capacity {
@@ -210,8 +241,8 @@ mod tests {
     fn a_party_always_goes_to_the_same_lane() {
         let (sink, rxs) = lanes(4, 16);
         let metrics = Arc::new(ShardMetrics::default());
-        let mut a = ShardBatches::new(std::slice::from_ref(&sink), metrics.clone());
-        let mut b = ShardBatches::new(&[sink], metrics);
+        let mut a = ShardBatches::new(std::slice::from_ref(&sink), metrics.clone(), false);
+        let mut b = ShardBatches::new(&[sink], metrics, false);
         for batches in [&mut a, &mut b] {
             let h = batches.party_hash("0:abc:party");
             batches.push(SinkId(0), h, "0:abc:party", b"r", 1);
@@ -226,7 +257,7 @@ mod tests {
     fn a_full_queue_drops_and_counts_without_blocking() {
         let (sink, rxs) = lanes(1, 16);
         let metrics = Arc::new(ShardMetrics::default());
-        let mut b = ShardBatches::new(std::slice::from_ref(&sink), metrics.clone());
+        let mut b = ShardBatches::new(std::slice::from_ref(&sink), metrics.clone(), false);
         // Capacity is two records: two single-record batches fit, the rest is dropped.
         for i in 0..4 {
             b.push(SinkId(0), 0, "k", &[i], 0);

@@ -180,6 +180,25 @@ pub struct ServerConfig {
     /// ends the process with an error, for the service manager to restart
     /// it; `0 seconds` turns the watchdog off. Default `10 seconds`.
     pub watchdog_timeout: ConfigDuration,
+    /// Not in the original. When an event is answered: `fast` once its
+    /// records are handed to their sinks' queues, `durable` once every
+    /// sink made them durable (synced to disk, acknowledged by Kafka).
+    /// Default `fast`.
+    pub delivery: DeliveryMode,
+    /// Not in the original. In `durable` mode, how long an answer waits
+    /// for its records before it is 503. Default `5 seconds`.
+    pub delivery_timeout: ConfigDuration,
+}
+
+/// When an event's request is answered (`divolte.global.server.delivery`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryMode {
+    /// Once its records are in the sinks' queues.
+    #[default]
+    Fast,
+    /// Once every sink made its records durable.
+    Durable,
 }
 
 impl Default for ServerConfig {
@@ -201,6 +220,8 @@ impl Default for ServerConfig {
             metrics_port: None,
             metrics_host: None,
             watchdog_timeout: ConfigDuration::from_secs(10),
+            delivery: DeliveryMode::Fast,
+            delivery_timeout: ConfigDuration::from_secs(5),
         }
     }
 }

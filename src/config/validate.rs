@@ -213,7 +213,11 @@ fn validate_server(config: &Config, errors: &mut Vec<ConfigError>) {
             "must be \"0 seconds\" (off) or at least 1 second",
         ));
     }
-    for (key, timeout) in [("header_read_timeout", s.header_read_timeout), ("idle_timeout", s.idle_timeout)] {
+    for (key, timeout) in [
+        ("header_read_timeout", s.header_read_timeout),
+        ("idle_timeout", s.idle_timeout),
+        ("delivery_timeout", s.delivery_timeout),
+    ] {
         if timeout.0.is_zero() {
             errors.push(ConfigError::new(format!("{path}.{key}"), "must be greater than zero"));
         }

@@ -108,7 +108,9 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
         }
         if !ex.wbuf.is_empty() {
             if let Some(t) = ex.ticket.take() {
-                svc.settle(t).await;
+                if !svc.settle(t).await {
+                    ex.unavailable(svc);
+                }
             }
             if stream_write(stream, &ex.wbuf).await.is_err() {
                 return;

@@ -78,6 +78,18 @@ impl<T> Exchange<T> {
         self.chunked.reset(IDLE_BUFFER_KEEP);
     }
 
+    /// Replaces the unwritten answers with one 503 and closes: the service
+    /// could not do what they acknowledge. Pipelined requests after the
+    /// first get no answer, which tells a client they were not taken.
+    pub(super) fn unavailable<S: Service>(&mut self, svc: &S) {
+        self.wbuf.clear();
+        svc.date().with_line(SystemTime::now(), |date| {
+            let mut res = Response::new(&mut self.wbuf, date, false, Persistence::Close);
+            res.text(Status::SERVICE_UNAVAILABLE, &["Retry-After: 1\r\n"], "Not stored; try again.");
+        });
+        self.closing = true;
+    }
+
     /// Answers `e` and closes after it.
     fn refuse<S: Service>(&mut self, svc: &S, e: Error) {
         fail(svc, &mut self.wbuf, e);
@@ -340,7 +352,9 @@ mod tests {
             None
         }
 
-        async fn settle(&self, _: ()) {}
+        async fn settle(&self, _: ()) -> bool {
+            true
+        }
 
         fn draining(&self) -> bool {
             false

@@ -24,7 +24,7 @@ pub struct Limits {
 pub trait Service {
     /// Something the answers written so far depend on; the connection waits
     /// for [`Service::settle`] of the latest ticket before writing them.
-    type Ticket: Copy;
+    type Ticket;
 
     /// Largest body accepted for `path`.
     fn body_limit(&self, path: &str, default: usize) -> usize;
@@ -33,8 +33,10 @@ pub trait Service {
     /// sent after the service settled something.
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>) -> Option<Self::Ticket>;
 
-    /// Completes once `ticket` is settled.
-    fn settle(&self, ticket: Self::Ticket) -> impl Future<Output = ()>;
+    /// Completes once `ticket` is settled: `true` when the answers may go
+    /// out, `false` when what they acknowledge was not done, and the
+    /// connection answers 503 instead and closes.
+    fn settle(&self, ticket: Self::Ticket) -> impl Future<Output = bool>;
 
     /// Whether the server is draining: finish the current requests, then close.
     fn draining(&self) -> bool;

@@ -72,6 +72,17 @@ pub struct ServerPlan {
     pub serve_static_resources: bool,
     /// Log every request.
     pub debug_requests: bool,
+    /// When an event is answered.
+    pub delivery: Delivery,
+}
+
+/// When an event's request is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Once its records are in the sinks' queues.
+    Fast,
+    /// Once every sink made them durable; 503 when that takes longer than this.
+    Durable(Duration),
 }
 
 /// `global.mapper`, resolved: what every event goes through before mapping.

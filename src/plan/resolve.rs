@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    Backoff, BrowserPlan, EnrichmentPlan, FilePlan, Jitter, JsonPlan, KafkaPlan, MappingPlan, Plan, Properties,
-    RequestRetry, ServerPlan, SinkId, SinkKind, SinkPlan, SourceId, SourceKind, SourcePlan, StorePlan,
+    Backoff, BrowserPlan, Delivery, EnrichmentPlan, FilePlan, Jitter, JsonPlan, KafkaPlan, MappingPlan, Plan,
+    Properties, RequestRetry, ServerPlan, SinkId, SinkKind, SinkPlan, SourceId, SourceKind, SourcePlan, StorePlan,
 };
 use crate::assets::TagSettings;
 use crate::config::{
-    BrowserSourceConfig, Config, FileStrategyConfig, HdfsSinkConfig, RetrySettings, ServerConfig, SinkConfig,
-    SourceConfig,
+    BrowserSourceConfig, Config, DeliveryMode, FileStrategyConfig, HdfsSinkConfig, RetrySettings, ServerConfig,
+    SinkConfig, SourceConfig,
 };
 use crate::http::Limits;
 
@@ -85,6 +85,10 @@ fn server(s: &ServerConfig) -> Result<ServerPlan, String> {
         watchdog_timeout: s.watchdog_timeout.0,
         serve_static_resources: s.serve_static_resources,
         debug_requests: s.debug_requests,
+        delivery: match s.delivery {
+            DeliveryMode::Fast => Delivery::Fast,
+            DeliveryMode::Durable => Delivery::Durable(s.delivery_timeout.0),
+        },
     })
 }
 

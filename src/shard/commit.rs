@@ -1,6 +1,7 @@
 //! Group commit: a response that acknowledges an event is written only
-//! after the event's batch was handed to its sink, and one hand-off covers
-//! every connection that appended in the same scheduler round.
+//! after the event's batch was handed to its sink (and, in durable mode,
+//! after every sink made it durable), and one hand-off covers every
+//! connection that appended in the same scheduler round.
 //!
 //! A connection that appended takes a ticket (the round its records belong
 //! to) and waits for it. Waiting wakes the shard's flusher task, which is
@@ -8,24 +9,53 @@
 //! runs, all of them have appended, and one `try_send` per lane hands the
 //! lot over. Under load a round covers many requests; when idle it costs one
 //! extra task switch.
+//!
+//! In durable mode a handed-off round waits in a queue until its sinks
+//! confirm or drop their shares ([`crate::batch::ack`]). The settler task
+//! is the only one woken from the sinks' threads: it waits for the oldest
+//! round, then wakes that round's connections, which read its outcome.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::sync::Arc;
 use std::task::{Poll, Waker};
 
-/// A round number; settled once the round's batches were handed off.
-pub type Ticket = u64;
+use crate::batch::ack::Round;
 
-#[derive(Default)]
+/// What an answer waits for: a round number, and in durable mode the round
+/// whose outcome decides the answer.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    number: u64,
+    round: Option<Arc<Round>>,
+}
+
+/// A round handed off in durable mode, waiting for its sinks.
+struct Unsettled {
+    number: u64,
+    round: Arc<Round>,
+    /// Connections waiting for this round's outcome.
+    waiters: Vec<Waker>,
+}
+
 struct State {
     /// Round that new appends belong to.
-    next: Ticket,
+    next: u64,
     /// Last round handed off.
-    done: Ticket,
-    /// Connections waiting for a round.
+    handed: u64,
+    /// Last round settled (durable mode; oldest first, so every earlier
+    /// one is settled too).
+    settled: u64,
+    /// Connections waiting for a hand-off.
     waiters: Vec<Waker>,
     /// The flusher, parked until someone waits.
     flusher: Option<Waker>,
+    /// Durable mode: rounds handed off and not settled, oldest first; their
+    /// numbers are consecutive.
+    unsettled: VecDeque<Unsettled>,
+    /// The settler, parked until a round is handed off.
+    settler: Option<Waker>,
 }
 
 /// One shard's group-commit state. Single-threaded by construction.
@@ -35,21 +65,33 @@ pub struct GroupCommit {
 
 impl Default for GroupCommit {
     fn default() -> Self {
-        Self { state: RefCell::new(State { next: 1, ..State::default() }) }
+        Self {
+            state: RefCell::new(State {
+                next: 1,
+                handed: 0,
+                settled: 0,
+                waiters: Vec::new(),
+                flusher: None,
+                unsettled: VecDeque::new(),
+                settler: None,
+            }),
+        }
     }
 }
 
 impl GroupCommit {
-    /// The ticket for records appended now.
-    pub fn ticket(&self) -> Ticket {
-        self.state.borrow().next
+    /// The ticket for records appended now; `round` is the open round in
+    /// durable mode.
+    pub fn ticket(&self, round: Option<Arc<Round>>) -> Ticket {
+        Ticket { number: self.state.borrow().next, round }
     }
 
-    /// Completes once round `ticket` was handed off.
-    pub async fn wait(&self, ticket: Ticket) {
+    /// Completes once the ticket's round was handed off and, in durable
+    /// mode, settled; `true` unless a sink could not make it durable.
+    pub async fn wait(&self, ticket: &Ticket) -> bool {
         poll_fn(|cx| {
             let mut s = self.state.borrow_mut();
-            if s.done >= ticket {
+            if s.handed >= ticket.number {
                 return Poll::Ready(());
             }
             s.waiters.push(cx.waker().clone());
@@ -59,6 +101,20 @@ impl GroupCommit {
             Poll::Pending
         })
         .await;
+        let Some(round) = &ticket.round else { return true };
+        poll_fn(|cx| {
+            let mut s = self.state.borrow_mut();
+            if s.settled >= ticket.number {
+                return Poll::Ready(());
+            }
+            let oldest = s.unsettled.front().map_or(ticket.number, |u| u.number);
+            if let Some(u) = s.unsettled.get_mut((ticket.number - oldest) as usize) {
+                u.waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await;
+        round.outcome()
     }
 
     /// For the flusher: completes when a connection waits for a round.
@@ -75,16 +131,102 @@ impl GroupCommit {
         .await;
     }
 
-    /// For the flusher: the current round was handed off; wake its waiters.
-    pub fn complete_round(&self) {
+    /// For the flusher: the current round was handed off (and in durable
+    /// mode closed as `round`); wake its waiters.
+    pub fn complete_round(&self, round: Option<Arc<Round>>) {
         let waiters = {
             let mut s = self.state.borrow_mut();
-            s.done = s.next;
+            s.handed = s.next;
+            if let Some(round) = round {
+                let number = s.next;
+                s.unsettled.push_back(Unsettled { number, round, waiters: Vec::new() });
+                if let Some(settler) = s.settler.take() {
+                    settler.wake();
+                }
+            }
             s.next += 1;
             std::mem::take(&mut s.waiters)
         };
         for w in waiters {
             w.wake();
         }
+    }
+
+    /// The settler task's body (durable mode): settles rounds oldest first
+    /// and wakes their connections.
+    pub async fn run_settler(&self) {
+        loop {
+            let round = poll_fn(|cx| {
+                let mut s = self.state.borrow_mut();
+                match s.unsettled.front() {
+                    Some(u) => Poll::Ready(u.round.clone()),
+                    None => {
+                        s.settler = Some(cx.waker().clone());
+                        Poll::Pending
+                    }
+                }
+            })
+            .await;
+            round.settled().await;
+            let waiters = {
+                let mut s = self.state.borrow_mut();
+                let u = s.unsettled.pop_front().expect("only the settler pops");
+                s.settled = u.number;
+                u.waiters
+            };
+            for w in waiters {
+                w.wake();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    /// One round through the flusher's steps; the sink thread confirms
+    /// its share, or loses it.
+    async fn one_round(commit: &Rc<GroupCommit>, lose: bool) -> bool {
+        let (round, own) = Round::open();
+        let share = round.share();
+        let ticket = commit.ticket(Some(round.clone()));
+        let waiter = glommio::spawn_local({
+            let c = commit.clone();
+            async move { c.wait(&ticket).await }
+        });
+        commit.round_wanted().await;
+        own.confirm();
+        commit.complete_round(Some(round));
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            if lose {
+                drop(share);
+            } else {
+                share.confirm();
+            }
+        });
+        waiter.await
+    }
+
+    #[test]
+    fn durable_answers_wait_for_their_sinks_and_learn_the_outcome() {
+        glommio::LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let commit = Rc::new(GroupCommit::default());
+                let settler = glommio::spawn_local({
+                    let c = commit.clone();
+                    async move { c.run_settler().await }
+                })
+                .detach();
+                assert!(one_round(&commit, false).await, "a confirmed round is answered as accepted");
+                assert!(!one_round(&commit, true).await, "a lost share fails its round");
+                assert!(one_round(&commit, false).await, "the next round starts clean");
+                settler.cancel();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

@@ -156,6 +156,10 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
         async move { p.run_flusher().await }
     })
     .detach();
+    let settler = matches!(rt.server.delivery, crate::plan::Delivery::Durable(_)).then(|| {
+        let p = service.clone();
+        glommio::spawn_local(async move { p.run_settler().await }).detach()
+    });
     let heartbeat = glommio::spawn_local(beat(rt.clone(), index)).detach();
     let listener = listen(rt.server.listen)?;
     rt.listening.fetch_add(1, Ordering::Relaxed);
@@ -187,6 +191,7 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     }
     service.flush_now();
     drop(flusher);
+    drop(settler);
     heartbeat.cancel();
     give_back.cancel();
     rt.heartbeats.stopped(index);

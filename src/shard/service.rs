@@ -1,7 +1,8 @@
 //! The shard's [`Service`]: routes a request to its endpoint, answers
 //! probes, the tag and the test page itself, and hands events to the
 //! shard's [`ShardStages`]. An answer that acknowledges a batched event
-//! waits for its batch's hand-off ([`GroupCommit`]).
+//! waits for its batch's hand-off ([`GroupCommit`]), and in durable mode
+//! for its sinks to make it durable.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use crate::event::json;
 use crate::http::{self, DateCache, Method, Request, Response, Service, Status};
 use crate::lifecycle::{PING_OK, PING_SHUTTING_DOWN};
 use crate::metrics::{Counter, ShardMetrics};
+use crate::plan::Delivery;
 
 use super::commit::{GroupCommit, Ticket};
 use super::routes::{Endpoint, Routes};
@@ -31,7 +33,8 @@ pub struct ShardService {
 impl ShardService {
     /// The service of a shard whose counters are `metrics`.
     pub fn new(rt: Arc<Runtime>, metrics: Arc<ShardMetrics>) -> Self {
-        let stages = ShardStages::new(rt.events.clone(), &rt.sinks, metrics.clone());
+        let durable = matches!(rt.server.delivery, Delivery::Durable(_));
+        let stages = ShardStages::new(rt.events.clone(), &rt.sinks, metrics.clone(), durable);
         Self {
             rt,
             admin: false,
@@ -59,15 +62,24 @@ impl ShardService {
     pub async fn run_flusher(&self) {
         loop {
             self.commit.round_wanted().await;
-            self.stages.borrow_mut().hand_off_all();
-            self.commit.complete_round();
+            let round = self.stages.borrow_mut().hand_off_all();
+            self.commit.complete_round(round);
         }
+    }
+
+    /// The settler task's body (durable mode): answers wait for it.
+    pub async fn run_settler(&self) {
+        self.commit.run_settler().await;
     }
 
     /// Hands off whatever is still batched (at shutdown).
     pub fn flush_now(&self) {
-        self.stages.borrow_mut().hand_off_all();
-        self.commit.complete_round();
+        let round = self.stages.borrow_mut().hand_off_all();
+        self.commit.complete_round(round);
+    }
+
+    fn ticket(&self) -> Ticket {
+        self.commit.ticket(self.stages.borrow().round())
     }
 
     /// Why the collector should not get traffic now, if it should not:
@@ -164,7 +176,7 @@ impl Service for ShardService {
                 } else {
                     res.send(Status::OK, PIXEL_HEADERS, Some("image/gif"), PIXEL_GIF);
                 }
-                batched.then(|| self.commit.ticket())
+                batched.then(|| self.ticket())
             }
             Some(Endpoint::JsonEvent(endpoint)) => {
                 m.inc(Counter::RequestsJson);
@@ -185,7 +197,7 @@ impl Service for ShardService {
                 };
                 let batched = self.stages.borrow_mut().json_event(req, endpoint.source, &party);
                 res.send(Status::NO_CONTENT, &[], None, &[]);
-                batched.then(|| self.commit.ticket())
+                batched.then(|| self.ticket())
             }
             Some(Endpoint::Tag(tag)) => {
                 m.inc(Counter::RequestsTag);
@@ -238,8 +250,21 @@ impl Service for ShardService {
         }
     }
 
-    async fn settle(&self, ticket: Ticket) {
-        self.commit.wait(ticket).await;
+    async fn settle(&self, ticket: Ticket) -> bool {
+        let Delivery::Durable(timeout) = self.rt.server.delivery else {
+            return self.commit.wait(&ticket).await;
+        };
+        let outcome = futures_lite::future::or(async { Some(self.commit.wait(&ticket).await) }, async {
+            glommio::timer::sleep(timeout).await;
+            None
+        })
+        .await;
+        match outcome {
+            Some(true) => return true,
+            Some(false) => self.metrics.inc(Counter::DurableLost),
+            None => self.metrics.inc(Counter::DurableTimedOut),
+        }
+        false
     }
 
     fn draining(&self) -> bool {

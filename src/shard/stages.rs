@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::batch::ack::Round;
 use crate::batch::{ShardBatches, SinkLanes};
 use crate::enrich::dedup::{DuplicateMemory, Probe};
 use crate::enrich::forwarded::forwarded_for;
@@ -74,11 +75,12 @@ struct AfterParse {
 }
 
 impl ShardStages {
-    /// A shard's stages over `shared`, batching for `sinks`, counting in `metrics`.
-    pub fn new(shared: Arc<EventStages>, sinks: &[SinkLanes], metrics: Arc<ShardMetrics>) -> Self {
+    /// A shard's stages over `shared`, batching for `sinks`, counting in
+    /// `metrics`; `durable` batches carry shares of the shard's round.
+    pub fn new(shared: Arc<EventStages>, sinks: &[SinkLanes], metrics: Arc<ShardMetrics>, durable: bool) -> Self {
         let after = AfterParse {
             user_agents: UserAgentCache::new(shared.user_agent_cache_size),
-            batches: ShardBatches::new(sinks, metrics.clone()),
+            batches: ShardBatches::new(sinks, metrics.clone(), durable),
             record: Vec::with_capacity(1024),
             forwarded: Vec::with_capacity(40),
             dedup_key: Vec::with_capacity(256),
@@ -88,9 +90,16 @@ impl ShardStages {
         Self { shared, metrics, pixel: PixelScratch::default(), after }
     }
 
-    /// Hands every open batch to its sink.
-    pub fn hand_off_all(&mut self) {
+    /// Hands every open batch to its sink and, in durable mode, closes the
+    /// round they belong to.
+    pub fn hand_off_all(&mut self) -> Option<Arc<Round>> {
         self.after.batches.hand_off_all();
+        self.after.batches.close_round()
+    }
+
+    /// In durable mode, the round records batched now belong to.
+    pub fn round(&self) -> Option<Arc<Round>> {
+        self.after.batches.round()
     }
 
     /// Runs a pixel request of `source` through every stage; true when a
@@ -254,7 +263,7 @@ mod tests {
                 (lanes, rx)
             })
             .unzip();
-        (ShardStages::new(shared, &lanes, Arc::new(ShardMetrics::default())), rxs)
+        (ShardStages::new(shared, &lanes, Arc::new(ShardMetrics::default()), false), rxs)
     }
 
     fn get(stages: &mut ShardStages, source: usize, query: &str) -> bool {

@@ -8,6 +8,11 @@
 //! rolled `roll_every` after it was opened: synced, closed and published.
 //! At shutdown the thread drains its queue and publishes what it holds.
 //!
+//! Batches of durable mode carry a share of their shard's round: the
+//! thread syncs once its queue is empty (or after a few such batches), so
+//! one fdatasync covers every batch that arrived meanwhile, and confirms
+//! the shares once their records are synced.
+//!
 //! A write or a publish that fails (a full disk, a store that is down) is
 //! tried again with a growing pause (`retry_settings`; every half second
 //! for local files) with the records held; meanwhile the thread takes
@@ -36,6 +41,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::DrainDeadline;
+use crate::batch::ack::Share;
 use crate::batch::{Batch, SinkMessage};
 use crate::config::FileStrategyConfig;
 use crate::metrics::{SinkMetrics, StoreErrorCause};
@@ -45,6 +51,10 @@ use writer::{AvroFile, FileNamer, Staged};
 
 /// How often an idle flush thread wakes to check sync and roll deadlines.
 const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Durable batches written before a sync even while more are queued, so a
+/// busy queue cannot hold answers back indefinitely.
+const DURABLE_GROUP: usize = 32;
 
 /// Creates the staging directory and returns what a previous run of sink
 /// `name` left staged there (a crash, or a store that was down at
@@ -86,7 +96,17 @@ pub fn spawn(
     std::thread::Builder::new()
         .name(format!("sink-{name}-{lane}"))
         .spawn(move || {
-            let mut thread = FlushThread { lane, strategy, schema, namer, guard, store, file: None };
+            let mut thread = FlushThread {
+                lane,
+                strategy,
+                schema,
+                namer,
+                guard,
+                store,
+                file: None,
+                acks: Vec::new(),
+                gave_up: false,
+            };
             for staged in leftovers {
                 thread.publish_staged(staged);
             }
@@ -173,13 +193,26 @@ struct FlushThread {
     guard: Retry,
     store: Store,
     file: Option<AvroFile>,
+    /// Shares of durable batches whose records are written but not synced.
+    acks: Vec<Share>,
+    /// Records were given up since the current batch began.
+    gave_up: bool,
 }
 
 impl FlushThread {
     fn run(mut self, rx: Receiver<SinkMessage>) {
         loop {
             match rx.recv_timeout(HEARTBEAT) {
-                Ok(SinkMessage::Records(batch)) => self.write(&batch),
+                Ok(SinkMessage::Records(mut batch)) => {
+                    let ack = batch.ack.take();
+                    // A share whose records were lost is dropped: unconfirmed.
+                    if self.write(&batch) {
+                        self.acks.extend(ack);
+                    }
+                    if !self.acks.is_empty() && (rx.is_empty() || self.acks.len() >= DURABLE_GROUP) {
+                        self.sync();
+                    }
+                }
                 Ok(SinkMessage::Drain) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -188,9 +221,11 @@ impl FlushThread {
         self.publish();
     }
 
-    fn write(&mut self, batch: &Batch) {
+    /// Appends a batch to the open file; `false` when records were lost.
+    fn write(&mut self, batch: &Batch) -> bool {
         // The records leave the queue bound now: they are this thread's.
         self.guard.metrics.queued[self.lane].fetch_sub(batch.len() as u64, Ordering::Relaxed);
+        self.gave_up = false;
         for i in 0..batch.len() {
             if self.file.is_none() {
                 let taken = |name: &str| self.store.exists(name);
@@ -199,7 +234,10 @@ impl FlushThread {
                         tracing::debug!(sink = %self.guard.sink, path = %f.working_path().display(), "Opened file.");
                         self.file = Some(f);
                     }
-                    None => return self.guard.lost((batch.len() - i) as u64, "create a file"),
+                    None => {
+                        self.guard.lost((batch.len() - i) as u64, "create a file");
+                        return false;
+                    }
                 }
             }
             let file = self.file.as_mut().expect("opened above");
@@ -208,6 +246,7 @@ impl FlushThread {
                 self.sync();
             }
         }
+        !self.gave_up
     }
 
     /// Time-based sync and roll.
@@ -221,14 +260,30 @@ impl FlushThread {
         }
     }
 
+    /// Makes every appended record durable and confirms the shares of
+    /// their batches (or drops them, failing their rounds, when the records
+    /// are given up).
     fn sync(&mut self) {
-        let Some(file) = &mut self.file else { return };
-        let pending = file.pending() as u64;
-        if self.guard.until_done("write a file", || file.sync()).is_some() {
-            self.guard.metrics.delivered.fetch_add(pending, Ordering::Relaxed);
+        let synced = match &mut self.file {
+            // Nothing is pending without a file: what was written is synced.
+            None => true,
+            Some(file) => {
+                let pending = file.pending() as u64;
+                if self.guard.until_done("write a file", || file.sync()).is_some() {
+                    self.guard.metrics.delivered.fetch_add(pending, Ordering::Relaxed);
+                    true
+                } else {
+                    let lost = file.drop_pending();
+                    self.guard.lost(lost, "write a file");
+                    false
+                }
+            }
+        };
+        if synced {
+            self.acks.drain(..).for_each(Share::confirm);
         } else {
-            let lost = file.drop_pending();
-            self.guard.lost(lost, "write a file");
+            self.acks.clear();
+            self.gave_up = true;
         }
     }
 

@@ -17,9 +17,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 
-use super::reports::{Reports, FROM_LANE};
+use super::reports::{Origin, Reports};
 use super::spool::Spool;
 use super::KafkaLane;
+use crate::batch::ack::Share;
 use crate::batch::{Batch, SinkMessage};
 use crate::config::KafkaMode;
 use crate::metrics::SinkMetrics;
@@ -28,6 +29,8 @@ use crate::sink::DrainDeadline;
 /// How long an idle flush thread waits for records before serving
 /// delivery reports and retries.
 const IDLE_POLL: Duration = Duration::from_millis(50);
+/// The same wait while a durable answer waits for a delivery report.
+const AWAITED_POLL: Duration = Duration::from_millis(1);
 
 /// Where records go, and what happens when librdkafka cannot take them.
 pub(super) enum Delivery {
@@ -97,8 +100,9 @@ impl Delivery {
 pub(super) enum Sent {
     /// With librdkafka (or counted as failed, for a non-retriable error).
     Handed,
-    /// librdkafka's queue is full and a spool is there to take it.
-    QueueFull,
+    /// librdkafka's queue is full and a spool is there to take it; the
+    /// record's origin comes back.
+    QueueFull(Origin),
     /// The drain deadline passed while waiting.
     TimedOut,
 }
@@ -130,8 +134,9 @@ impl FlushThread {
         loop {
             self.resend_retries();
             self.replay_step();
-            match rx.recv_timeout(IDLE_POLL) {
-                Ok(SinkMessage::Records(batch)) => self.send_batch(&batch),
+            let awaited = self.producer.context().awaited.load(Ordering::Relaxed) > 0;
+            match rx.recv_timeout(if awaited { AWAITED_POLL } else { IDLE_POLL }) {
+                Ok(SinkMessage::Records(batch)) => self.send_batch(batch),
                 Ok(SinkMessage::Drain) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -140,22 +145,36 @@ impl FlushThread {
         self.drain();
     }
 
-    fn send_batch(&mut self, batch: &Batch) {
+    /// Sends a batch's records; in durable mode each record sent takes a
+    /// share of the batch's, and the batch's own share covers the records
+    /// that go to the spool.
+    fn send_batch(&mut self, mut batch: Batch) {
+        let mut ack = batch.ack.take();
         let mut i = 0;
         while i < batch.len() && !self.delivery.spooling() {
             let timestamp = Some(batch.records[i].timestamp);
-            match self.send(batch.key(i), batch.value(i), timestamp, false, FROM_LANE) {
+            let origin = Origin::Lane(ack.as_ref().map(Share::split));
+            match self.send(batch.key(i), batch.value(i), timestamp, false, origin) {
                 Sent::Handed => i += 1,
-                Sent::QueueFull => self.start_spooling("librdkafka's queue is full"),
+                Sent::QueueFull(origin) => {
+                    origin.settle();
+                    self.start_spooling("librdkafka's queue is full");
+                }
                 Sent::TimedOut => {
                     self.metrics.failed.fetch_add((batch.len() - i) as u64, Ordering::Relaxed);
                     i = batch.len();
+                    drop(ack.take());
                 }
             }
         }
         if i < batch.len() {
             let records = (i..batch.len()).map(|j| (batch.key(j), batch.value(j), Some(batch.records[j].timestamp)));
-            self.spool_records(records, false);
+            if self.spool_records(records, false) < (batch.len() - i) as u64 {
+                drop(ack.take());
+            }
+        }
+        if let Some(ack) = ack {
+            ack.confirm();
         }
         // The records now belong to librdkafka's queue or the spool, not the lane's.
         self.metrics.queued[self.lane.lane].fetch_sub(batch.len() as u64, Ordering::Relaxed);
@@ -170,20 +189,26 @@ impl FlushThread {
         datum: &[u8],
         timestamp: Option<i64>,
         framed: bool,
-        origin: usize,
+        origin: Origin,
     ) -> Sent {
+        let awaited = origin.awaited();
         let payload = frame(&mut self.value, self.lane.kafka.mode, self.lane.kafka.confluent_id, datum, framed);
         let mut record =
-            BaseRecord::<[u8], [u8], usize>::with_opaque_to(&self.lane.kafka.topic, origin).key(key).payload(payload);
+            BaseRecord::<[u8], [u8], Origin>::with_opaque_to(&self.lane.kafka.topic, origin).key(key).payload(payload);
         if let Some(ts) = timestamp {
             record = record.timestamp(ts);
         }
         loop {
             match self.producer.send(record) {
-                Ok(()) => return Sent::Handed,
+                Ok(()) => {
+                    if awaited {
+                        self.producer.context().awaited.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Sent::Handed;
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     if self.delivery.spool().is_some() {
-                        return Sent::QueueFull;
+                        return Sent::QueueFull(back.delivery_opaque);
                     }
                     if self.deadline.passed() {
                         return Sent::TimedOut;
@@ -212,12 +237,18 @@ impl FlushThread {
         self.metrics.retried.fetch_add(retries.len() as u64, Ordering::Relaxed);
         if self.delivery.spool().is_some() {
             self.start_spooling("the broker failed records");
-            self.spool_records(retries.iter().map(|r| (&r.key[..], &r.value[..], r.timestamp)), true);
+            let written = self.spool_records(retries.iter().map(|r| (&r.key[..], &r.value[..], r.timestamp)), true);
+            // Which ones missed the spool is not known: unless all made
+            // it, every round involved fails (its events may come twice).
+            if written == retries.len() as u64 {
+                retries.into_iter().filter_map(|r| r.ack).for_each(Share::confirm);
+            }
             return;
         }
-        for (i, r) in retries.iter().enumerate() {
-            if !matches!(self.send(&r.key, &r.value, r.timestamp, true, FROM_LANE), Sent::Handed) {
-                self.metrics.failed.fetch_add((retries.len() - i) as u64, Ordering::Relaxed);
+        let count = retries.len();
+        for (i, r) in retries.into_iter().enumerate() {
+            if !matches!(self.send(&r.key, &r.value, r.timestamp, true, Origin::Lane(r.ack)), Sent::Handed) {
+                self.metrics.failed.fetch_add((count - i) as u64, Ordering::Relaxed);
                 return;
             }
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rdkafka::producer::Producer;
 
 use super::flush::{frame, Delivery, FlushThread, Replay, Sent};
-use super::reports::FROM_SPOOL;
+use super::reports::Origin;
 
 /// How long a failed replay waits before the segment is tried again.
 const REPLAY_BACKOFF: Duration = Duration::from_secs(1);
@@ -27,13 +27,14 @@ impl FlushThread {
     /// is counted as failed. After a write error (a full disk) the rest of
     /// the batch is failed and what was appended before it committed; a
     /// failed commit fails every record the spool had not made durable.
+    /// Returns how many records were made durable.
     pub(super) fn spool_records<'r>(
         &mut self,
         records: impl Iterator<Item = (&'r [u8], &'r [u8], Option<i64>)>,
         framed: bool,
-    ) {
+    ) -> u64 {
         let spool = match &mut self.delivery {
-            Delivery::Waiting => return,
+            Delivery::Waiting => return 0,
             Delivery::Direct(spool) | Delivery::Spooling(spool, _) => spool,
         };
         let (bytes_before, durable_before) = (spool.bytes(), spool.durable());
@@ -68,6 +69,7 @@ impl FlushThread {
                 None => tracing::error!(sink = %sink, records = lost, bytes = after, "The spool is at its max_bytes. Dropping records."),
             });
         }
+        written
     }
 
     /// While spooling: sends the oldest segment when librdkafka has nothing
@@ -115,10 +117,10 @@ impl FlushThread {
         *replay = Replay::InFlight;
         self.producer.context().replay_failures.store(0, Ordering::Relaxed);
         for e in &entries {
-            match self.send(&e.key, &e.value, e.timestamp, true, FROM_SPOOL) {
+            match self.send(&e.key, &e.value, e.timestamp, true, Origin::Spool) {
                 Sent::Handed => {}
                 // The segment stays and is sent again later, whole.
-                Sent::QueueFull | Sent::TimedOut => {
+                Sent::QueueFull(_) | Sent::TimedOut => {
                     self.producer.context().replay_failures.fetch_add(1, Ordering::Relaxed);
                     break;
                 }
