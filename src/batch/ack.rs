@@ -16,7 +16,7 @@ use std::future::poll_fn;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 
 use atomic_waker::AtomicWaker;
 
@@ -48,23 +48,31 @@ impl Round {
         Share { round: self.clone() }
     }
 
+    /// Whether every share was confirmed or dropped.
+    pub fn is_settled(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
+    }
+
+    /// Ready once the round is settled; until then `waker` is woken (from
+    /// whichever thread releases the last share).
+    pub fn poll_settled(&self, waker: &Waker) -> Poll<()> {
+        if self.is_settled() {
+            return Poll::Ready(());
+        }
+        self.waker.register(waker);
+        // A share released between the check and the registration woke
+        // nobody: look again.
+        if self.is_settled() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
     /// Completes when every share was confirmed or dropped; `true` when
     /// every one was confirmed.
     pub async fn settled(&self) -> bool {
-        poll_fn(|cx| {
-            if self.pending.load(Ordering::Acquire) == 0 {
-                return Poll::Ready(());
-            }
-            self.waker.register(cx.waker());
-            // A share released between the check and the registration
-            // woke nobody: look again.
-            if self.pending.load(Ordering::Acquire) == 0 {
-                Poll::Ready(())
-            } else {
-                Poll::Pending
-            }
-        })
-        .await;
+        poll_fn(|cx| self.poll_settled(cx.waker())).await;
         self.outcome()
     }
 

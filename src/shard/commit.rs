@@ -10,10 +10,11 @@
 //! lot over. Under load a round covers many requests; when idle it costs one
 //! extra task switch.
 //!
-//! In durable mode a handed-off round waits in a queue until its sinks
+//! In durable mode a handed-off round waits in a list until its sinks
 //! confirm or drop their shares ([`crate::batch::ack`]). The settler task
-//! is the only one woken from the sinks' threads: it waits for the oldest
-//! round, then wakes that round's connections, which read its outcome.
+//! is the only one woken from the sinks' threads: it takes every settled
+//! round off the list, in whatever order they settle, and wakes their
+//! connections, which read their round's outcome.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -44,17 +45,13 @@ struct State {
     next: u64,
     /// Last round handed off.
     handed: u64,
-    /// Last round settled (durable mode; oldest first, so every earlier
-    /// one is settled too).
-    settled: u64,
     /// Connections waiting for a hand-off.
     waiters: Vec<Waker>,
     /// The flusher, parked until someone waits.
     flusher: Option<Waker>,
-    /// Durable mode: rounds handed off and not settled, oldest first; their
-    /// numbers are consecutive.
+    /// Durable mode: rounds handed off and not seen settled, by number.
     unsettled: VecDeque<Unsettled>,
-    /// The settler, parked until a round is handed off.
+    /// The settler's waker, registered with every unsettled round.
     settler: Option<Waker>,
 }
 
@@ -69,7 +66,6 @@ impl Default for GroupCommit {
             state: RefCell::new(State {
                 next: 1,
                 handed: 0,
-                settled: 0,
                 waiters: Vec::new(),
                 flusher: None,
                 unsettled: VecDeque::new(),
@@ -104,12 +100,13 @@ impl GroupCommit {
         let Some(round) = &ticket.round else { return true };
         poll_fn(|cx| {
             let mut s = self.state.borrow_mut();
-            if s.settled >= ticket.number {
+            if round.is_settled() {
                 return Poll::Ready(());
             }
-            let oldest = s.unsettled.front().map_or(ticket.number, |u| u.number);
-            if let Some(u) = s.unsettled.get_mut((ticket.number - oldest) as usize) {
-                u.waiters.push(cx.waker().clone());
+            // Not settled, so still listed: the settler removes a round
+            // only once it is settled.
+            if let Ok(i) = s.unsettled.binary_search_by_key(&ticket.number, |u| u.number) {
+                s.unsettled[i].waiters.push(cx.waker().clone());
             }
             Poll::Pending
         })
@@ -137,11 +134,15 @@ impl GroupCommit {
         let waiters = {
             let mut s = self.state.borrow_mut();
             s.handed = s.next;
-            if let Some(round) = round {
-                let number = s.next;
-                s.unsettled.push_back(Unsettled { number, round, waiters: Vec::new() });
-                if let Some(settler) = s.settler.take() {
-                    settler.wake();
+            // A round that settled already (nothing batched, or every batch
+            // refused by a full queue) needs no settler.
+            if let Some(round) = round.filter(|r| !r.is_settled()) {
+                // The settler's waker goes to the round here rather than
+                // the settler being woken for every round handed off.
+                let pending = s.settler.as_ref().is_none_or(|w| round.poll_settled(w).is_pending());
+                if pending {
+                    let number = s.next;
+                    s.unsettled.push_back(Unsettled { number, round, waiters: Vec::new() });
                 }
             }
             s.next += 1;
@@ -152,32 +153,29 @@ impl GroupCommit {
         }
     }
 
-    /// The settler task's body (durable mode): settles rounds oldest first
-    /// and wakes their connections.
+    /// The settler task's body (durable mode): takes settled rounds off
+    /// the list and wakes their connections. It is woken by the sinks'
+    /// threads only, through the waker each unsettled round holds.
     pub async fn run_settler(&self) {
-        loop {
-            let round = poll_fn(|cx| {
+        poll_fn(|cx| {
+            let mut woken = Vec::new();
+            {
                 let mut s = self.state.borrow_mut();
-                match s.unsettled.front() {
-                    Some(u) => Poll::Ready(u.round.clone()),
-                    None => {
-                        s.settler = Some(cx.waker().clone());
-                        Poll::Pending
+                s.settler = Some(cx.waker().clone());
+                s.unsettled.retain_mut(|u| {
+                    let settled = u.round.poll_settled(cx.waker()).is_ready();
+                    if settled {
+                        woken.append(&mut u.waiters);
                     }
-                }
-            })
-            .await;
-            round.settled().await;
-            let waiters = {
-                let mut s = self.state.borrow_mut();
-                let u = s.unsettled.pop_front().expect("only the settler pops");
-                s.settled = u.number;
-                u.waiters
-            };
-            for w in waiters {
+                    !settled
+                });
+            }
+            for w in woken {
                 w.wake();
             }
-        }
+            Poll::<()>::Pending
+        })
+        .await;
     }
 }
 
