@@ -12,6 +12,7 @@
 # SINK=s3 or SINK=gcs to publish the files to moto or fake-gcs-server
 # (on LOAD_CPU) instead of a local directory,
 # KAFKA_PRODUCER (lines for the producer table, e.g. '"linger.ms" = 50'),
+# DELIVERY=durable (answers wait until the sink made records durable),
 # BIN (another collector binary to compare; the one built by default),
 # FIXED_RATE (the oha rate; default half the collector's median),
 # COLLECTOR_CPUS (the process's CPU mask; default SERVER_CPU, so its flush
@@ -69,6 +70,9 @@ elif [ "${SINK:-file}" = s3 ] || [ "${SINK:-file}" = gcs ]; then
     collector_store_config $DV_PORT "$SERVER_CPU" "$SINK" "http://127.0.0.1:$STORE_PORT" "$WORK/staging" > "$WORK/collector.toml"
 else
     collector_config $DV_PORT "$SERVER_CPU" "$WORK" > "$WORK/collector.toml"
+fi
+if [ -n "${DELIVERY:-}" ]; then
+    sed -i "/^\[global.server\]/a delivery = \"$DELIVERY\"" "$WORK/collector.toml"
 fi
 cat > "$WORK/nginx.conf" <<NGINX
 worker_processes 1;

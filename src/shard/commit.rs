@@ -14,13 +14,16 @@
 //! confirm or drop their shares ([`crate::batch::ack`]). The settler task
 //! is the only one woken from the sinks' threads: it takes every settled
 //! round off the list, in whatever order they settle, and wakes their
-//! connections, which read their round's outcome.
+//! connections, which read their round's outcome. A sweeper task takes
+//! rounds that outlived `delivery_timeout` off the list, so that no
+//! request needs a timer of its own.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use crate::batch::ack::Round;
 
@@ -32,24 +35,38 @@ pub struct Ticket {
     round: Option<Arc<Round>>,
 }
 
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handed off (fast mode) or durable in every sink.
+    Accepted,
+    /// A sink could not take or keep a record of the round.
+    Lost,
+    /// The round was not settled within `delivery_timeout`.
+    TimedOut,
+}
+
 /// A round handed off in durable mode, waiting for its sinks.
 struct Unsettled {
     number: u64,
+    handed: Instant,
     round: Arc<Round>,
     /// Connections waiting for this round's outcome.
     waiters: Vec<Waker>,
 }
 
+#[derive(Default)]
 struct State {
     /// Round that new appends belong to.
     next: u64,
     /// Last round handed off.
     handed: u64,
-    /// Connections waiting for a hand-off.
+    /// Connections waiting for the hand-off of round `next`.
     waiters: Vec<Waker>,
     /// The flusher, parked until someone waits.
     flusher: Option<Waker>,
-    /// Durable mode: rounds handed off and not seen settled, by number.
+    /// Durable mode: rounds handed off and neither settled nor expired,
+    /// by number.
     unsettled: VecDeque<Unsettled>,
     /// The settler's waker, registered with every unsettled round.
     settler: Option<Waker>,
@@ -62,16 +79,7 @@ pub struct GroupCommit {
 
 impl Default for GroupCommit {
     fn default() -> Self {
-        Self {
-            state: RefCell::new(State {
-                next: 1,
-                handed: 0,
-                waiters: Vec::new(),
-                flusher: None,
-                unsettled: VecDeque::new(),
-                settler: None,
-            }),
-        }
+        Self { state: RefCell::new(State { next: 1, ..State::default() }) }
     }
 }
 
@@ -83,8 +91,8 @@ impl GroupCommit {
     }
 
     /// Completes once the ticket's round was handed off and, in durable
-    /// mode, settled; `true` unless a sink could not make it durable.
-    pub async fn wait(&self, ticket: &Ticket) -> bool {
+    /// mode, settled or expired.
+    pub async fn wait(&self, ticket: &Ticket) -> Outcome {
         poll_fn(|cx| {
             let mut s = self.state.borrow_mut();
             if s.handed >= ticket.number {
@@ -97,21 +105,22 @@ impl GroupCommit {
             Poll::Pending
         })
         .await;
-        let Some(round) = &ticket.round else { return true };
+        let Some(round) = &ticket.round else { return Outcome::Accepted };
         poll_fn(|cx| {
-            let mut s = self.state.borrow_mut();
             if round.is_settled() {
-                return Poll::Ready(());
+                return Poll::Ready(if round.outcome() { Outcome::Accepted } else { Outcome::Lost });
             }
-            // Not settled, so still listed: the settler removes a round
-            // only once it is settled.
-            if let Ok(i) = s.unsettled.binary_search_by_key(&ticket.number, |u| u.number) {
-                s.unsettled[i].waiters.push(cx.waker().clone());
+            // Unsettled rounds leave the list only when they expire.
+            let mut s = self.state.borrow_mut();
+            match s.unsettled.binary_search_by_key(&ticket.number, |u| u.number) {
+                Ok(i) => {
+                    s.unsettled[i].waiters.push(cx.waker().clone());
+                    Poll::Pending
+                }
+                Err(_) => Poll::Ready(Outcome::TimedOut),
             }
-            Poll::Pending
         })
-        .await;
-        round.outcome()
+        .await
     }
 
     /// For the flusher: completes when a connection waits for a round.
@@ -129,24 +138,26 @@ impl GroupCommit {
     }
 
     /// For the flusher: the current round was handed off (and in durable
-    /// mode closed as `round`); wake its waiters.
+    /// mode closed as `round`). Its waiters are woken, or in durable mode
+    /// handed to the round, to be woken once it settles.
     pub fn complete_round(&self, round: Option<Arc<Round>>) {
         let waiters = {
             let mut s = self.state.borrow_mut();
             s.handed = s.next;
+            let mut waiters = std::mem::take(&mut s.waiters);
             // A round that settled already (nothing batched, or every batch
-            // refused by a full queue) needs no settler.
+            // refused by a full queue) needs no settler. Otherwise the
+            // settler's waker goes to the round here rather than the
+            // settler being woken for every round.
             if let Some(round) = round.filter(|r| !r.is_settled()) {
-                // The settler's waker goes to the round here rather than
-                // the settler being woken for every round handed off.
-                let pending = s.settler.as_ref().is_none_or(|w| round.poll_settled(w).is_pending());
-                if pending {
+                if s.settler.as_ref().is_none_or(|w| round.poll_settled(w).is_pending()) {
                     let number = s.next;
-                    s.unsettled.push_back(Unsettled { number, round, waiters: Vec::new() });
+                    let waiters = std::mem::take(&mut waiters);
+                    s.unsettled.push_back(Unsettled { number, handed: Instant::now(), round, waiters });
                 }
             }
             s.next += 1;
-            std::mem::take(&mut s.waiters)
+            waiters
         };
         for w in waiters {
             w.wake();
@@ -177,6 +188,27 @@ impl GroupCommit {
         })
         .await;
     }
+
+    /// The sweeper task's body (durable mode): rounds unsettled `timeout`
+    /// after their hand-off leave the list, and their connections answer
+    /// 503. Checked every tenth of the timeout (10 ms to 1 s).
+    pub async fn run_sweeper(&self, timeout: Duration) {
+        let every = (timeout / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        loop {
+            glommio::timer::sleep(every).await;
+            let mut woken = Vec::new();
+            {
+                let mut s = self.state.borrow_mut();
+                let now = Instant::now();
+                while s.unsettled.front().is_some_and(|u| now.duration_since(u.handed) >= timeout) {
+                    woken.append(&mut s.unsettled.pop_front().expect("checked").waiters);
+                }
+            }
+            for w in woken {
+                w.wake();
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -186,7 +218,7 @@ mod tests {
 
     /// One round through the flusher's steps; the sink thread confirms
     /// its share, or loses it.
-    async fn one_round(commit: &Rc<GroupCommit>, lose: bool) -> bool {
+    async fn one_round(commit: &Rc<GroupCommit>, lose: bool) -> Outcome {
         let (round, own) = Round::open();
         let share = round.share();
         let ticket = commit.ticket(Some(round.clone()));
@@ -218,9 +250,9 @@ mod tests {
                     async move { c.run_settler().await }
                 })
                 .detach();
-                assert!(one_round(&commit, false).await, "a confirmed round is answered as accepted");
-                assert!(!one_round(&commit, true).await, "a lost share fails its round");
-                assert!(one_round(&commit, false).await, "the next round starts clean");
+                assert_eq!(one_round(&commit, false).await, Outcome::Accepted);
+                assert_eq!(one_round(&commit, true).await, Outcome::Lost, "a lost share fails its round");
+                assert_eq!(one_round(&commit, false).await, Outcome::Accepted, "the next round starts clean");
                 settler.cancel();
             })
             .unwrap()

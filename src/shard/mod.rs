@@ -156,10 +156,18 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
         async move { p.run_flusher().await }
     })
     .detach();
-    let settler = matches!(rt.server.delivery, crate::plan::Delivery::Durable(_)).then(|| {
-        let p = service.clone();
-        glommio::spawn_local(async move { p.run_settler().await }).detach()
-    });
+    // Durable mode: the settler wakes answers whose records are durable,
+    // the sweeper those that waited too long.
+    let durable = match rt.server.delivery {
+        crate::plan::Delivery::Durable(timeout) => {
+            let (p, q) = (service.clone(), service.clone());
+            vec![
+                glommio::spawn_local(async move { p.run_settler().await }).detach(),
+                glommio::spawn_local(async move { q.run_sweeper(timeout).await }).detach(),
+            ]
+        }
+        crate::plan::Delivery::Fast => Vec::new(),
+    };
     let heartbeat = glommio::spawn_local(beat(rt.clone(), index)).detach();
     let listener = listen(rt.server.listen)?;
     rt.listening.fetch_add(1, Ordering::Relaxed);
@@ -191,7 +199,7 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     }
     service.flush_now();
     drop(flusher);
-    drop(settler);
+    durable.into_iter().for_each(|t| t.cancel());
     heartbeat.cancel();
     give_back.cancel();
     rt.heartbeats.stopped(index);

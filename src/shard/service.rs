@@ -14,7 +14,7 @@ use crate::lifecycle::{PING_OK, PING_SHUTTING_DOWN};
 use crate::metrics::{Counter, ShardMetrics};
 use crate::plan::Delivery;
 
-use super::commit::{GroupCommit, Ticket};
+use super::commit::{GroupCommit, Outcome, Ticket};
 use super::routes::{Endpoint, Routes};
 use super::stages::ShardStages;
 use super::Runtime;
@@ -70,6 +70,12 @@ impl ShardService {
     /// The settler task's body (durable mode): answers wait for it.
     pub async fn run_settler(&self) {
         self.commit.run_settler().await;
+    }
+
+    /// The sweeper task's body (durable mode): answers that waited
+    /// `timeout` for their sinks are sent as 503.
+    pub async fn run_sweeper(&self, timeout: std::time::Duration) {
+        self.commit.run_sweeper(timeout).await;
     }
 
     /// Hands off whatever is still batched (at shutdown).
@@ -251,18 +257,10 @@ impl Service for ShardService {
     }
 
     async fn settle(&self, ticket: Ticket) -> bool {
-        let Delivery::Durable(timeout) = self.rt.server.delivery else {
-            return self.commit.wait(&ticket).await;
-        };
-        let outcome = futures_lite::future::or(async { Some(self.commit.wait(&ticket).await) }, async {
-            glommio::timer::sleep(timeout).await;
-            None
-        })
-        .await;
-        match outcome {
-            Some(true) => return true,
-            Some(false) => self.metrics.inc(Counter::DurableLost),
-            None => self.metrics.inc(Counter::DurableTimedOut),
+        match self.commit.wait(&ticket).await {
+            Outcome::Accepted => return true,
+            Outcome::Lost => self.metrics.inc(Counter::DurableLost),
+            Outcome::TimedOut => self.metrics.inc(Counter::DurableTimedOut),
         }
         false
     }
