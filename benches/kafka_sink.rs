@@ -88,6 +88,7 @@ fn sink(broker: &str, topic: &str, data: &[(String, Vec<u8>)]) -> f64 {
             properties: Properties(properties(broker)),
             spool: None,
         },
+        json: None,
     };
     let start = Instant::now();
     let thread = spawn(lane, rx, metrics.clone(), deadline.clone()).unwrap();

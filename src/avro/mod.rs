@@ -21,9 +21,11 @@ mod encode;
 mod json;
 mod names;
 mod schema;
+mod to_json;
 
 pub use encode::{encode_record, Datum, EncodeError};
 pub(crate) use encode::{write_long, write_str};
 pub use json::{encode_json, is_long, Mismatch};
 pub use names::Names;
 pub use schema::{default_schema, FieldKind, FieldLayout, RecordLayout, SchemaError, DEFAULT_SCHEMA_JSON};
+pub use to_json::{JsonWriter, Unions};

@@ -83,8 +83,13 @@ impl Batch {
 
     /// Appends one record.
     pub fn push(&mut self, key: &str, value: &[u8], timestamp: i64) {
+        self.push_bytes(key.as_bytes(), value, timestamp);
+    }
+
+    /// Appends one record whose key is bytes.
+    pub fn push_bytes(&mut self, key: &[u8], value: &[u8], timestamp: i64) {
         let k = self.data.len();
-        self.data.extend_from_slice(key.as_bytes());
+        self.data.extend_from_slice(key);
         let v = self.data.len();
         self.data.extend_from_slice(value);
         self.records.push(RecordMeta { key: k..v, value: v..self.data.len(), timestamp });

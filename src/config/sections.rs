@@ -592,11 +592,58 @@ pub struct HdfsSinkConfig {
     /// and synced in until they are published. Default
     /// `/var/tmp/divolte-collector/<sink name>`.
     pub staging_dir: Option<String>,
+    /// Not in the original. `avro` (default) or `json`: JSON lines files,
+    /// or JSON Kafka values, in Avro's JSON encoding of the same record.
+    pub format: RecordFormat,
+    /// Not in the original. With `format = "json"`: `tagged` (default)
+    /// writes a union value as `{"<type>": value}`, `plain` bare.
+    pub json_unions: JsonUnions,
 }
 
 impl Default for HdfsSinkConfig {
     fn default() -> Self {
-        Self { replication: 3, file_strategy: FileStrategyConfig::default(), staging_dir: None }
+        Self {
+            replication: 3,
+            file_strategy: FileStrategyConfig::default(),
+            staging_dir: None,
+            format: RecordFormat::Avro,
+            json_unions: JsonUnions::Tagged,
+        }
+    }
+}
+
+/// How a sink writes records (`divolte.sinks.<name>.format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordFormat {
+    /// Avro binary: container files, or Kafka values.
+    #[default]
+    Avro,
+    /// Avro's JSON encoding: JSON lines files, or Kafka values.
+    Json,
+}
+
+/// How JSON output writes union values (`divolte.sinks.<name>.json_unions`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonUnions {
+    /// `{"<type>": value}`, as Avro's JSON encoding.
+    #[default]
+    Tagged,
+    /// The value alone.
+    Plain,
+}
+
+impl SinkConfig {
+    /// The sink's output format and union style.
+    pub fn output(&self) -> (RecordFormat, JsonUnions) {
+        match self {
+            Self::Hdfs(c) => (c.format, c.json_unions),
+            Self::Gcs(c) => (c.format, c.json_unions),
+            Self::S3(c) => (c.format, c.json_unions),
+            Self::Kafka(c) => (c.format, c.json_unions),
+            Self::Gcps(_) => (RecordFormat::Avro, JsonUnions::Tagged),
+        }
     }
 }
 
@@ -643,6 +690,12 @@ pub struct GcsSinkConfig {
     /// synced in until they are uploaded. Default
     /// `/var/tmp/divolte-collector/<sink name>`.
     pub staging_dir: Option<String>,
+    /// Not in the original. `avro` (default) or `json`: JSON lines files,
+    /// or JSON Kafka values, in Avro's JSON encoding of the same record.
+    pub format: RecordFormat,
+    /// Not in the original. With `format = "json"`: `tagged` (default)
+    /// writes a union value as `{"<type>": value}`, `plain` bare.
+    pub json_unions: JsonUnions,
 }
 
 /// `divolte.sinks.<name>` with `type = "s3"` (not in the original).
@@ -663,6 +716,12 @@ pub struct S3SinkConfig {
     /// The local directory files are written and synced in until they are
     /// uploaded. Default `/var/tmp/divolte-collector/<sink name>`.
     pub staging_dir: Option<String>,
+    /// Not in the original. `avro` (default) or `json`: JSON lines files,
+    /// or JSON Kafka values, in Avro's JSON encoding of the same record.
+    pub format: RecordFormat,
+    /// Not in the original. With `format = "json"`: `tagged` (default)
+    /// writes a union value as `{"<type>": value}`, `plain` bare.
+    pub json_unions: JsonUnions,
 }
 
 /// `divolte.sinks.<name>.retry_settings`: the backoff between attempts to
@@ -726,11 +785,23 @@ pub struct KafkaSinkConfig {
     /// Not in the original. Records the broker cannot take go to disk here
     /// and are replayed in order, also after a restart.
     pub spool: Option<SpoolConfig>,
+    /// Not in the original. `avro` (default) or `json`: JSON lines files,
+    /// or JSON Kafka values, in Avro's JSON encoding of the same record.
+    pub format: RecordFormat,
+    /// Not in the original. With `format = "json"`: `tagged` (default)
+    /// writes a union value as `{"<type>": value}`, `plain` bare.
+    pub json_unions: JsonUnions,
 }
 
 impl Default for KafkaSinkConfig {
     fn default() -> Self {
-        Self { topic: "divolte".to_owned(), mode: KafkaMode::Naked, spool: None }
+        Self {
+            topic: "divolte".to_owned(),
+            mode: KafkaMode::Naked,
+            spool: None,
+            format: RecordFormat::Avro,
+            json_unions: JsonUnions::Tagged,
+        }
     }
 }
 

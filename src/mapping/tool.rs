@@ -1,51 +1,19 @@
 //! `divolte-collector mapping-test`: a mapping author's loop. Reads events
 //! as JSON objects (one per line, see [`super::sample`]), runs the mapping
 //! script on each and prints each record as one line of JSON, decoded
-//! from the Avro the collector would write.
+//! from the Avro the collector would write: the line a sink with
+//! `format = "json"` and `json_unions = "plain"` writes.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use apache_avro::types::Value;
-use base64::Engine;
-use serde_json::{json, Value as Json};
-
 use super::configured::read;
 use super::sample::SampleEvent;
 use super::script::{Environment, Inputs, Scratch, Script};
-use crate::avro::RecordLayout;
+use crate::avro::{JsonWriter, RecordLayout, Unions};
 use crate::enrich::geo::GeoDatabase;
 use crate::enrich::useragent;
-
-/// A record as JSON: unions as their value, bytes and fixed as base64.
-pub fn record_json(v: &Value) -> Json {
-    let b64 = |b: &[u8]| Json::String(base64::engine::general_purpose::STANDARD.encode(b));
-    match v {
-        Value::Null => Json::Null,
-        Value::Boolean(b) => json!(b),
-        Value::Int(n) | Value::Date(n) | Value::TimeMillis(n) => json!(n),
-        Value::Long(n)
-        | Value::TimeMicros(n)
-        | Value::TimestampMillis(n)
-        | Value::TimestampMicros(n)
-        | Value::TimestampNanos(n)
-        | Value::LocalTimestampMillis(n)
-        | Value::LocalTimestampMicros(n)
-        | Value::LocalTimestampNanos(n) => json!(n),
-        Value::Float(f) => json!(f),
-        Value::Double(f) => json!(f),
-        Value::Bytes(b) | Value::Fixed(_, b) => b64(b),
-        Value::String(s) => json!(s),
-        Value::Uuid(u) => json!(u.to_string()),
-        Value::Enum(_, s) => json!(s),
-        Value::Union(_, inner) => record_json(inner),
-        Value::Array(items) => Json::Array(items.iter().map(record_json).collect()),
-        Value::Map(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), record_json(v))).collect()),
-        Value::Record(fields) => Json::Object(fields.iter().map(|(k, v)| (k.clone(), record_json(v))).collect()),
-        other => json!(format!("{other:?}")),
-    }
-}
 
 /// Runs the tool. Returns how many input lines failed.
 ///
@@ -60,6 +28,7 @@ pub fn run(
 ) -> Result<usize, String> {
     let layout = RecordLayout::parse(&read(schema, "the schema")?).map_err(|e| format!("{}: {e}", schema.display()))?;
     let layout = Arc::new(layout);
+    let json = JsonWriter::new(&layout.schema, Unions::Plain).map_err(|e| format!("{}: {e}", schema.display()))?;
     let geo = geo.map(GeoDatabase::open).transpose()?;
     let program = Script::compile(&read(script, "the mapping")?, &layout, Environment { geo: geo.is_some() })
         .map_err(|e| format!("{}: {e}", script.display()))?;
@@ -83,9 +52,9 @@ pub fn run(
                 if scratch.json_mismatches > before {
                     eprintln!("line {}: a JSON value did not fit its field; the field kept its value", n + 1);
                 }
-                apache_avro::from_avro_datum(&layout.schema, &mut &bytes[..], None)
-                    .map(|v| record_json(&v))
-                    .map_err(|e| format!("cannot decode the record: {e}"))
+                let mut text = Vec::new();
+                json.write(&bytes, &mut text).map_err(|e| format!("cannot decode the record: {e}"))?;
+                Ok(String::from_utf8_lossy(&text).into_owned())
             })
         });
         match result {

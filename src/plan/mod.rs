@@ -153,6 +153,17 @@ pub struct SinkPlan {
     pub buffer_size: usize,
     /// Where records go, with the settings of that kind.
     pub kind: SinkKind,
+    /// How records are written.
+    pub format: Format,
+}
+
+/// How a sink writes records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Avro binary.
+    Avro,
+    /// Avro's JSON encoding, unions as given.
+    Json(crate::config::JsonUnions),
 }
 
 /// A sink by kind.

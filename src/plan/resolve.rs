@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{
-    Backoff, BrowserPlan, Delivery, EnrichmentPlan, FilePlan, Jitter, JsonPlan, KafkaPlan, MappingPlan, Plan,
+    Backoff, BrowserPlan, Delivery, EnrichmentPlan, FilePlan, Format, Jitter, JsonPlan, KafkaPlan, MappingPlan, Plan,
     Properties, RequestRetry, ServerPlan, SinkId, SinkKind, SinkPlan, SourceId, SourceKind, SourcePlan, StorePlan,
 };
 use crate::assets::TagSettings;
 use crate::config::{
-    BrowserSourceConfig, Config, DeliveryMode, FileStrategyConfig, HdfsSinkConfig, RetrySettings, ServerConfig,
-    SinkConfig, SourceConfig,
+    BrowserSourceConfig, Config, DeliveryMode, FileStrategyConfig, HdfsSinkConfig, KafkaMode, RecordFormat,
+    RetrySettings, ServerConfig, SinkConfig, SourceConfig,
 };
 use crate::http::Limits;
 
@@ -186,7 +186,16 @@ fn sink_plan(config: &Config, name: &str, sink: &SinkConfig) -> Result<SinkPlan,
             return Err(format!("divolte.sinks.{name}: Google Cloud Pub/Sub sinks are not supported"));
         }
     };
-    Ok(SinkPlan { name: name.to_owned(), lanes, buffer_size, kind })
+    let format = match sink.output() {
+        (RecordFormat::Avro, _) => Format::Avro,
+        (RecordFormat::Json, unions) => Format::Json(unions),
+    };
+    if let (Format::Json(_), SinkKind::Kafka(KafkaPlan { mode: KafkaMode::Confluent, .. })) = (format, &kind) {
+        return Err(format!(
+            "divolte.sinks.{name}.format: \"json\" values carry no schema id; use mode = \"naked\" with JSON"
+        ));
+    }
+    Ok(SinkPlan { name: name.to_owned(), lanes, buffer_size, kind, format })
 }
 
 /// How long a local file sink waits before it tries a failed write again.

@@ -14,9 +14,11 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use crate::avro::{JsonWriter, Unions};
 use crate::batch::{SinkLanes, SinkMessage};
+use crate::config::JsonUnions;
 use crate::metrics::SinkMetrics;
-use crate::plan::{FilePlan, SinkId, SinkKind, SinkPlan, StorePlan};
+use crate::plan::{FilePlan, Format, SinkId, SinkKind, SinkPlan, StorePlan};
 
 /// Running sinks: what shards send to, and the threads to join at shutdown.
 pub struct Sinks {
@@ -78,6 +80,7 @@ pub fn start(plans: &[SinkPlan], schema_of: impl Fn(SinkId) -> apache_avro::Sche
     let deadline = Arc::new(DrainDeadline::default());
     let mut sinks = Sinks { lanes: Vec::new(), threads: Vec::new(), deadline: deadline.clone() };
     for (id, plan) in plans.iter().enumerate() {
+        let schema_of = || schema_of(SinkId(id));
         let name = &plan.name;
         let metrics = Arc::new(SinkMetrics::new(plan.lanes));
         // What an earlier run left staged is published by the first lane.
@@ -101,11 +104,16 @@ pub fn start(plans: &[SinkPlan], schema_of: impl Fn(SinkId) -> apache_avro::Sche
             let handle = match &plan.kind {
                 SinkKind::File(file) => {
                     let leftovers = std::mem::take(&mut leftovers);
-                    let schema = schema_of(SinkId(id));
-                    file::spawn(name, lane, file, schema, leftovers, rx, metrics.clone(), deadline.clone())?
+                    let format = match json_writer(plan, schema_of)? {
+                        None => file::writer::FileFormat::Avro(schema_of()),
+                        Some(json) => file::writer::FileFormat::Json(json),
+                    };
+                    file::spawn(name, lane, file, format, leftovers, rx, metrics.clone(), deadline.clone())?
                 }
                 SinkKind::Kafka(kafka) => {
-                    let lane = kafka::KafkaLane { sink: name.clone(), lane, lanes: plan.lanes, kafka: kafka.clone() };
+                    let json = json_writer(plan, schema_of)?;
+                    let lane =
+                        kafka::KafkaLane { sink: name.clone(), lane, lanes: plan.lanes, kafka: kafka.clone(), json };
                     kafka::spawn(lane, rx, metrics.clone(), deadline.clone())?
                 }
             };
@@ -114,6 +122,20 @@ pub fn start(plans: &[SinkPlan], schema_of: impl Fn(SinkId) -> apache_avro::Sche
         sinks.lanes.push(SinkLanes { name: name.clone(), lanes: senders, capacity: plan.buffer_size as u64, metrics });
     }
     Ok(sinks)
+}
+
+/// The JSON writer of a sink with `format = "json"`.
+fn json_writer(plan: &SinkPlan, schema: impl Fn() -> apache_avro::Schema) -> Result<Option<JsonWriter>, String> {
+    match plan.format {
+        Format::Avro => Ok(None),
+        Format::Json(unions) => {
+            let unions = match unions {
+                JsonUnions::Tagged => Unions::Tagged,
+                JsonUnions::Plain => Unions::Plain,
+            };
+            JsonWriter::new(&schema(), unions).map(Some).map_err(|e| format!("sink {}: {e}", plan.name))
+        }
+    }
 }
 
 /// At startup, asks a remote store whether it takes files: a store that

@@ -24,10 +24,12 @@
 //! Key components:
 //! - [`spawn`]: starts one flush thread.
 //! - [`recover`]: what a previous run left staged, ready to publish.
-//! - [`writer::AvroFile`]: one file's life in the staging directory.
+//! - [`writer::OpenFile`]: one file's life in the staging directory (Avro
+//!   container or, with `format = "json"`, JSON lines from [`lines`]).
 //! - [`store::Store`]: where files are published; `remote.rs` the S3, GCS
 //!   and HDFS clients (feature `remote-stores`, on by default).
 
+mod lines;
 #[cfg(feature = "remote-stores")]
 mod remote;
 pub mod store;
@@ -47,7 +49,7 @@ use crate::config::FileStrategyConfig;
 use crate::metrics::{SinkMetrics, StoreErrorCause};
 use crate::plan::{Backoff, FilePlan, Jitter};
 use store::Store;
-use writer::{AvroFile, FileNamer, Staged};
+use writer::{FileFormat, FileNamer, OpenFile, Staged};
 
 /// How often an idle flush thread wakes to check sync and roll deadlines.
 const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -83,14 +85,14 @@ pub fn spawn(
     name: &str,
     lane: usize,
     plan: &FilePlan,
-    schema: apache_avro::Schema,
+    format: FileFormat,
     leftovers: Vec<Staged>,
     rx: Receiver<SinkMessage>,
     metrics: Arc<SinkMetrics>,
     deadline: Arc<DrainDeadline>,
 ) -> Result<JoinHandle<()>, String> {
     let store = Store::open(&plan.store).map_err(|e| format!("sink {name}: {e}"))?;
-    let namer = FileNamer::new(plan.staging.clone());
+    let namer = FileNamer::new(plan.staging.clone(), &format);
     let guard = Retry { sink: name.to_owned(), metrics, deadline, backoff: plan.backoff };
     let strategy = plan.strategy.clone();
     std::thread::Builder::new()
@@ -99,7 +101,7 @@ pub fn spawn(
             let mut thread = FlushThread {
                 lane,
                 strategy,
-                schema,
+                format,
                 namer,
                 guard,
                 store,
@@ -188,11 +190,11 @@ impl Retry {
 struct FlushThread {
     lane: usize,
     strategy: FileStrategyConfig,
-    schema: apache_avro::Schema,
+    format: FileFormat,
     namer: FileNamer,
     guard: Retry,
     store: Store,
-    file: Option<AvroFile>,
+    file: Option<OpenFile>,
     /// Shares of durable batches whose records are written but not synced.
     acks: Vec<Share>,
     /// Records were given up since the current batch began.
@@ -229,7 +231,7 @@ impl FlushThread {
         for i in 0..batch.len() {
             if self.file.is_none() {
                 let taken = |name: &str| self.store.exists(name);
-                match self.guard.until_done("create a file", || AvroFile::create(&self.namer, &self.schema, taken)) {
+                match self.guard.until_done("create a file", || OpenFile::create(&self.namer, &self.format, taken)) {
                     Some(f) => {
                         tracing::debug!(sink = %self.guard.sink, path = %f.working_path().display(), "Opened file.");
                         self.file = Some(f);
@@ -241,7 +243,12 @@ impl FlushThread {
                 }
             }
             let file = self.file.as_mut().expect("opened above");
-            file.append(batch.value(i));
+            if let Err(error) = file.append(batch.value(i)) {
+                // The shard encoded it with this schema: a bug, not bad input.
+                self.guard.metrics.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(sink = %self.guard.sink, %error, "Cannot write a record as JSON. Dropping it.");
+                self.gave_up = true;
+            }
             if file.pending() >= self.strategy.sync_file_after_records {
                 self.sync();
             }

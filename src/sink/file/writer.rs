@@ -1,4 +1,5 @@
-//! One Avro file from creation to publication.
+//! One file from creation to publication: an Avro container file, or a
+//! JSON lines file for sinks with `format = "json"`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};
@@ -6,15 +7,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::lines::{self, LinesWriter};
 use crate::avro::container::ContainerWriter;
+use crate::avro::JsonWriter;
 
 /// Numbers files uniquely within the process (the `<n>` of the name).
 static FILE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Chooses file names: `<yyyyMMddHHmmss>-divolte-tracking-<host>-<n>.avro`
-/// in local time, as the original.
+/// in local time, as the original (`.jsonl` for JSON lines).
 pub struct FileNamer {
     staging: PathBuf,
+    extension: &'static str,
     host: String,
     /// The first second this process names files in.
     not_before: std::time::SystemTime,
@@ -38,13 +42,17 @@ impl FileNamer {
     /// process, so a name is unique across runs only if no run names a file
     /// in a second an earlier run did: the first name waits for the next
     /// whole second after the namer was made (once, and on the flush thread).
-    pub fn new(staging: PathBuf) -> Self {
+    pub fn new(staging: PathBuf, format: &FileFormat) -> Self {
+        let extension = match format {
+            FileFormat::Avro(_) => "avro",
+            FileFormat::Json(_) => "jsonl",
+        };
         let now = std::time::SystemTime::now();
         let since_epoch = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let not_before = now
             + (std::time::Duration::from_secs(1)
                 - std::time::Duration::from_nanos(u64::from(since_epoch.subsec_nanos())));
-        Self { staging, host: host_name(), not_before }
+        Self { staging, extension, host: host_name(), not_before }
     }
 
     fn next_name(&self) -> String {
@@ -53,13 +61,44 @@ impl FileNamer {
         }
         let n = FILE_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
         let stamp = chrono::Local::now().format("%Y%m%d%H%M%S");
-        format!("{stamp}-divolte-tracking-{}-{n}.avro", self.host)
+        format!("{stamp}-divolte-tracking-{}-{n}.{}", self.host, self.extension)
+    }
+}
+
+/// What a sink's files hold.
+#[derive(Clone)]
+pub enum FileFormat {
+    /// Avro container files of this schema.
+    Avro(apache_avro::Schema),
+    /// JSON lines of records of the writer's schema.
+    Json(JsonWriter),
+}
+
+/// The writer of an open file, by format.
+enum Body {
+    Avro(ContainerWriter<File>),
+    Json(Box<LinesWriter<File>>),
+}
+
+impl Body {
+    fn file(&mut self) -> &mut File {
+        match self {
+            Self::Avro(w) => w.get_mut(),
+            Self::Json(w) => w.get_mut(),
+        }
+    }
+
+    fn pending(&self) -> usize {
+        match self {
+            Self::Avro(w) => w.pending(),
+            Self::Json(w) => w.pending(),
+        }
     }
 }
 
 /// An open file in the staging directory.
-pub struct AvroFile {
-    writer: ContainerWriter<File>,
+pub struct OpenFile {
+    writer: Body,
     /// Bytes known to be on disk: the header and every synced block.
     durable_len: u64,
     working_path: PathBuf,
@@ -70,13 +109,14 @@ pub struct AvroFile {
     synced: u64,
 }
 
-impl AvroFile {
+impl OpenFile {
     /// Creates `<name>.partial` in the staging directory and writes the
-    /// header. `taken(name)` says whether a published file has that name.
+    /// header, if the format has one. `taken(name)` says whether a
+    /// published file has that name.
     ///
     /// # Errors
     /// The file cannot be created or written.
-    pub fn create(namer: &FileNamer, schema: &apache_avro::Schema, taken: impl Fn(&str) -> bool) -> io::Result<Self> {
+    pub fn create(namer: &FileNamer, format: &FileFormat, taken: impl Fn(&str) -> bool) -> io::Result<Self> {
         // The counter restarts with the process: skip names a previous run
         // published in the same second.
         let (working_path, name) = loop {
@@ -86,8 +126,12 @@ impl AvroFile {
             }
         };
         let file = OpenOptions::new().write(true).create_new(true).open(&working_path)?;
-        let created = ContainerWriter::create(file, schema).and_then(|mut w| {
-            w.get_mut().sync_data()?;
+        let created = match format {
+            FileFormat::Avro(schema) => ContainerWriter::create(file, schema).map(Body::Avro),
+            FileFormat::Json(json) => Ok(Body::Json(Box::new(LinesWriter::new(file, json.clone())))),
+        }
+        .and_then(|mut w| {
+            w.file().sync_data()?;
             Ok(w)
         });
         let mut writer = match created {
@@ -98,7 +142,7 @@ impl AvroFile {
                 return Err(e);
             }
         };
-        let durable_len = writer.get_mut().stream_position()?;
+        let durable_len = writer.file().stream_position()?;
         let now = Instant::now();
         Ok(Self { writer, durable_len, working_path, name, opened: now, last_sync: now, synced: 0 })
     }
@@ -129,8 +173,18 @@ impl AvroFile {
     }
 
     /// Appends one encoded record.
-    pub fn append(&mut self, record: &[u8]) {
-        self.writer.append(record);
+    ///
+    /// # Errors
+    /// A JSON file's record that does not decode with its schema (it is
+    /// not written).
+    pub fn append(&mut self, record: &[u8]) -> Result<(), String> {
+        match &mut self.writer {
+            Body::Avro(w) => {
+                w.append(record);
+                Ok(())
+            }
+            Body::Json(w) => w.append(record),
+        }
     }
 
     /// Writes pending records as a block and makes them durable.
@@ -143,8 +197,12 @@ impl AvroFile {
         if pending == 0 {
             return Ok(());
         }
-        let written = self.writer.sync().and_then(|()| {
-            let file = self.writer.get_mut();
+        let flushed = match &mut self.writer {
+            Body::Avro(w) => w.sync(),
+            Body::Json(w) => w.sync(),
+        };
+        let written = flushed.and_then(|()| {
+            let file = self.writer.file();
             file.sync_data()?;
             file.stream_position()
         });
@@ -156,7 +214,7 @@ impl AvroFile {
                 Ok(())
             }
             Err(e) => {
-                let file = self.writer.get_mut();
+                let file = self.writer.file();
                 let _ = file.set_len(self.durable_len).and_then(|()| file.seek(SeekFrom::Start(self.durable_len)));
                 Err(e)
             }
@@ -182,7 +240,10 @@ impl AvroFile {
     /// Gives up the records not yet synced (the synced ones stay in the
     /// file); returns how many there were.
     pub fn drop_pending(&mut self) -> u64 {
-        self.writer.drop_pending() as u64
+        (match &mut self.writer {
+            Body::Avro(w) => w.drop_pending(),
+            Body::Json(w) => w.drop_pending(),
+        }) as u64
     }
 }
 
@@ -199,8 +260,8 @@ pub struct Staged {
 
 /// Recovers the files a previous run left in `staging` (a crash or
 /// `kill -9`, or a store that was down at shutdown): each `.avro.partial`
-/// is cut back to its last whole block, ready to be published; one without
-/// any record is deleted.
+/// is cut back to its last whole block (a `.jsonl.partial` to its last
+/// whole line), ready to be published; one without any record is deleted.
 ///
 /// # Errors
 /// The staging directory cannot be listed, or a file cannot be cut back.
@@ -211,12 +272,16 @@ pub fn recover(staging: &Path) -> io::Result<Vec<Staged>> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".partial")) else {
             continue;
         };
-        if !name.ends_with(".avro") {
+        let complete = if name.ends_with(".avro") {
+            |bytes: &[u8]| crate::avro::container::complete_prefix(bytes)
+        } else if name.ends_with(".jsonl") {
+            |bytes: &[u8]| Some(lines::complete_prefix(bytes))
+        } else {
             continue;
-        }
+        };
         let name = name.to_owned();
         let bytes = std::fs::read(&path)?;
-        match crate::avro::container::complete_prefix(&bytes) {
+        match complete(&bytes) {
             Some((len, records)) if records > 0 => {
                 let file = OpenOptions::new().write(true).open(&path)?;
                 file.set_len(len as u64)?;

@@ -136,13 +136,38 @@ impl FlushThread {
             self.replay_step();
             let awaited = self.producer.context().awaited.load(Ordering::Relaxed) > 0;
             match rx.recv_timeout(if awaited { AWAITED_POLL } else { IDLE_POLL }) {
-                Ok(SinkMessage::Records(batch)) => self.send_batch(batch),
+                Ok(SinkMessage::Records(batch)) => {
+                    let batch = self.as_json(batch);
+                    self.send_batch(batch);
+                }
                 Ok(SinkMessage::Drain) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.producer.poll(Duration::ZERO);
         }
         self.drain();
+    }
+
+    /// With `format = "json"`, the batch with each value as its JSON text
+    /// (so the spool, too, holds what goes to the topic).
+    fn as_json(&self, mut batch: Batch) -> Batch {
+        let Some(json) = &self.lane.json else { return batch };
+        let mut out = Batch { ack: batch.ack.take(), ..Batch::default() };
+        let mut text = Vec::new();
+        for i in 0..batch.records.len() {
+            text.clear();
+            match json.write(batch.value(i), &mut text) {
+                Ok(()) => out.push_bytes(batch.key(i), &text, batch.records[i].timestamp),
+                Err(error) => {
+                    // The shard encoded it with this schema: a bug, not bad input.
+                    self.metrics.failed.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.queued[self.lane.lane].fetch_sub(1, Ordering::Relaxed);
+                    tracing::error!(sink = %self.lane.sink, %error, "Cannot write a record as JSON. Dropping it.");
+                    drop(out.ack.take());
+                }
+            }
+        }
+        out
     }
 
     /// Sends a batch's records; in durable mode each record sent takes a

@@ -44,6 +44,7 @@ use rdkafka::producer::BaseProducer;
 use rdkafka::ClientConfig;
 
 use super::DrainDeadline;
+use crate::avro::JsonWriter;
 use crate::batch::SinkMessage;
 use crate::metrics::SinkMetrics;
 use crate::plan::KafkaPlan;
@@ -62,6 +63,8 @@ pub struct KafkaLane {
     pub lanes: usize,
     /// The sink's topic, framing, producer properties and spool.
     pub kafka: KafkaPlan,
+    /// With `format = "json"`: writes values as JSON text.
+    pub json: Option<JsonWriter>,
 }
 
 /// Starts one flush thread producing to Kafka.
