@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::avro::default_schema;
+use crate::avro::{dead_letter_schema, default_schema};
 use crate::config::{Config, Cores};
 use crate::enrich::geo::{self, GeoDatabase};
 use crate::lifecycle::{Lifecycle, Phase};
@@ -14,7 +14,7 @@ use crate::mapping::{configured, Program};
 use crate::metrics::{Registry, ShardMetrics};
 use crate::plan::{Plan, SinkKind};
 use crate::shard::routes::RouteTables;
-use crate::shard::stages::EventStages;
+use crate::shard::stages::{DeadLetterRoute, EventStages};
 use crate::shard::{self, Runtime};
 use crate::sink;
 use crate::watchdog::{self, Heartbeats};
@@ -160,11 +160,20 @@ pub fn build(plan: &Plan, shards: usize) -> Result<Built, StartupError> {
         tracing::info!(mapping = %m.name, kind, fields = m.layout.fields.len(), "Mapping compiled.");
     }
     let routes = RouteTables::build(&plan.server, &plan.sources)?;
-    // Validation made every mapping of a sink use one schema.
+    // Validation made every mapping of a sink use one schema, and kept
+    // mappings off dead-letter sinks.
     let sinks = sink::start(&plan.sinks, |sink| {
+        if plan.sources.iter().any(|s| s.dead_letters == Some(sink)) {
+            return dead_letter_schema();
+        }
         let writer = mappings.iter().find(|m| m.sinks.contains(&sink));
         writer.map_or_else(|| default_schema().schema, |m| m.layout.schema.clone())
     })?;
+    let dead_letters = plan
+        .sources
+        .iter()
+        .map(|s| s.dead_letters.map(|sink| DeadLetterRoute { sink, source: s.name.clone() }))
+        .collect();
     for s in &plan.sinks {
         match &s.kind {
             SinkKind::File(f) => {
@@ -182,7 +191,7 @@ pub fn build(plan: &Plan, shards: usize) -> Result<Built, StartupError> {
     let runtime = Arc::new(Runtime {
         server: plan.server.clone(),
         routes,
-        events: Arc::new(EventStages::new(&plan.enrichment, mappings, plan.sources.len(), geo)),
+        events: Arc::new(EventStages::new(&plan.enrichment, mappings, dead_letters, geo)),
         sinks: sinks.lanes.clone(),
         lifecycle: Arc::new(Lifecycle::default()),
         heartbeats: Arc::new(Heartbeats::new(shards)),

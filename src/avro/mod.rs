@@ -16,6 +16,7 @@
 //! - [`container`]: Avro object container files.
 
 pub mod container;
+mod dead_letter;
 mod defaults;
 mod encode;
 mod json;
@@ -23,6 +24,7 @@ mod names;
 mod schema;
 mod to_json;
 
+pub use dead_letter::{dead_letter_schema, DeadLetter, DEAD_LETTER_SCHEMA_JSON};
 pub use encode::{encode_record, Datum, EncodeError};
 pub(crate) use encode::{write_long, write_str};
 pub use json::{encode_json, is_long, Mismatch};

@@ -85,15 +85,23 @@ impl Config {
         }
     }
 
-    /// The active sinks: declared, referenced by a mapping, and of a type that
-    /// is enabled globally (the original silently skips the others).
+    /// The active sinks: declared, referenced by a mapping or as a source's
+    /// dead-letter sink, and of a type that is enabled globally (the
+    /// original silently skips the others).
     pub fn active_sinks(&self) -> impl Iterator<Item = (&String, &SinkConfig)> {
-        let referenced: Vec<&String> =
-            self.mappings.iter().flat_map(|m| m.values()).flat_map(|m| m.sinks.iter().flatten()).collect();
+        let dead_letters = self.sources.iter().flat_map(|s| s.values()).filter_map(SourceConfig::dead_letter_sink);
+        let referenced: Vec<&str> = self
+            .mappings
+            .iter()
+            .flat_map(|m| m.values())
+            .flat_map(|m| m.sinks.iter().flatten())
+            .map(String::as_str)
+            .chain(dead_letters)
+            .collect();
         self.sinks
             .iter()
             .flat_map(|s| s.iter())
-            .filter(move |(name, sink)| referenced.contains(name) && self.global.sink_enabled(sink))
+            .filter(move |(name, sink)| referenced.contains(&name.as_str()) && self.global.sink_enabled(sink))
     }
 }
 
@@ -457,6 +465,9 @@ pub struct BrowserSourceConfig {
     pub http_response_delay: ConfigDuration,
     /// The tag's settings.
     pub javascript: JavascriptConfig,
+    /// Not in the original. Sink that receives a dead letter for every
+    /// event of this source that is refused or cannot be mapped.
+    pub dead_letter_sink: Option<String>,
 }
 
 impl Default for BrowserSourceConfig {
@@ -473,6 +484,7 @@ impl Default for BrowserSourceConfig {
             cookie_secure: false,
             http_response_delay: ConfigDuration::from_millis(0),
             javascript: JavascriptConfig::default(),
+            dead_letter_sink: None,
         }
     }
 }
@@ -531,11 +543,29 @@ pub struct JsonSourceConfig {
     /// Largest accepted body in bytes. Divolte default 4096.
     #[serde(deserialize_with = "super::size::bytes")]
     pub maximum_body_size: usize,
+    /// Not in the original. Sink that receives a dead letter for every
+    /// event of this source that is refused or cannot be mapped.
+    pub dead_letter_sink: Option<String>,
 }
 
 impl Default for JsonSourceConfig {
     fn default() -> Self {
-        Self { event_path: "/".to_owned(), party_id_parameter: "p".to_owned(), maximum_body_size: 4096 }
+        Self {
+            event_path: "/".to_owned(),
+            party_id_parameter: "p".to_owned(),
+            maximum_body_size: 4096,
+            dead_letter_sink: None,
+        }
+    }
+}
+
+impl SourceConfig {
+    /// The sink of the source's dead letters, if it has one.
+    pub fn dead_letter_sink(&self) -> Option<&str> {
+        match self {
+            Self::Browser(b) => b.dead_letter_sink.as_deref(),
+            Self::Json(j) => j.dead_letter_sink.as_deref(),
+        }
     }
 }
 

@@ -199,3 +199,21 @@ fn environment_overrides_defaults_but_not_the_file() {
     let bad = from_toml_with_env("", |k| (k == "DIVOLTE_PORT").then(|| "eighty".to_owned())).unwrap_err();
     assert!(bad.to_string().contains("DIVOLTE_PORT"));
 }
+
+#[test]
+fn a_dead_letter_sink_must_exist_and_hold_dead_letters_only() {
+    let base = "[sinks.files]\ntype = \"hdfs\"\n[mappings.m]\nsources = [\"browser\"]\nsinks = [\"files\"]\n";
+    let unknown = messages(&format!("[sources.browser]\ntype = \"browser\"\ndead_letter_sink = \"nowhere\"\n{base}"));
+    assert!(
+        unknown.iter().any(|m| m.contains("divolte.sources.browser.dead_letter_sink") && m.contains("unknown sink")),
+        "{unknown:?}"
+    );
+    let shared = messages(&format!("[sources.browser]\ntype = \"browser\"\ndead_letter_sink = \"files\"\n{base}"));
+    assert!(shared.iter().any(|m| m.contains("written by mapping \"m\"")), "{shared:?}");
+    let good = parse(&format!(
+        "[sources.browser]\ntype = \"browser\"\ndead_letter_sink = \"dead\"\n[sinks.dead]\ntype = \"hdfs\"\n{base}"
+    ))
+    .unwrap();
+    let active: Vec<&String> = good.active_sinks().map(|(n, _)| n).collect();
+    assert_eq!(active, ["dead", "files"], "a dead-letter sink runs though no mapping names it");
+}

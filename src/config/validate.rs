@@ -90,6 +90,27 @@ pub fn validate(config: &Config) -> Vec<ConfigError> {
         }
     }
 
+    // A dead-letter sink holds dead letters only: their own schema.
+    for (name, source) in sources {
+        let Some(sink) = source.dead_letter_sink() else { continue };
+        let path = format!("divolte.sources.{name}.dead_letter_sink");
+        if !sinks.contains_key(sink) {
+            errors.push(ConfigError::new(
+                path,
+                format!("unknown sink {sink:?}; declared sinks: {:?}", sinks.keys().collect::<Vec<_>>()),
+            ));
+        } else if let Some((mapping, _)) = sink_schema.get(sink) {
+            errors.push(ConfigError::new(
+                path,
+                format!("sink {sink:?} is written by mapping {mapping:?}; a dead-letter sink holds dead letters only"),
+            ));
+        } else if let Some(SinkConfig::Kafka(k)) = sinks.get(sink) {
+            if k.mode == KafkaMode::Confluent {
+                errors.push(ConfigError::new(path, format!("sink {sink:?} uses mode = \"confluent\", which needs a mapping's confluent_id; use mode = \"naked\"")));
+            }
+        }
+    }
+
     for (name, sink) in config.active_sinks() {
         let path = format!("divolte.sinks.{name}");
         match sink {

@@ -75,6 +75,7 @@ counters! {
     RecordsMappingFailed => ("divolte_records_dropped_total", "cause=\"mapping_error\"", "Records lost before reaching a sink, by cause."),
     MappingJsonMismatches => ("divolte_mapping_json_mismatches_total", "", "JSON values a mapping could not convert to their field's type; the field kept its value."),
     RecordsQueueFull => ("divolte_records_dropped_total", "cause=\"queue_full\"", "Records lost before reaching a sink, by cause."),
+    DeadLetters => ("divolte_dead_letters_total", "", "Dead letters written for events that were refused or could not be mapped."),
     DurableLost => ("divolte_durable_unavailable_total", "cause=\"lost\"", "Durable mode: answers sent as 503 because a sink could not make their records durable, or in time."),
     DurableTimedOut => ("divolte_durable_unavailable_total", "cause=\"timeout\"", "Durable mode: answers sent as 503 because a sink could not make their records durable, or in time."),
     UserAgentCacheHits => ("divolte_user_agent_cache_hits_total", "", "User-agent lookups answered from the shard cache."),

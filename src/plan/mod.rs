@@ -105,6 +105,8 @@ pub struct SourcePlan {
     pub name: String,
     /// What it serves.
     pub kind: SourceKind,
+    /// The sink of its dead letters, if it has one.
+    pub dead_letters: Option<SinkId>,
 }
 
 /// A source by kind, with everything its endpoints need.

@@ -22,14 +22,21 @@ impl Plan {
     /// An address that is not an IP address, producer properties that
     /// cannot be translated, or a sink type that cannot run.
     pub fn resolve(config: &Config) -> Result<Self, String> {
+        let sinks: Vec<SinkPlan> =
+            config.active_sinks().map(|(name, sink)| sink_plan(config, name, sink)).collect::<Result<_, _>>()?;
         let sources: Vec<SourcePlan> = config
             .sources
             .iter()
             .flatten()
-            .map(|(name, source)| SourcePlan { name: name.clone(), kind: source_kind(name, source) })
+            .map(|(name, source)| SourcePlan {
+                name: name.clone(),
+                kind: source_kind(name, source),
+                dead_letters: source
+                    .dead_letter_sink()
+                    .and_then(|d| sinks.iter().position(|s| s.name == d))
+                    .map(SinkId),
+            })
             .collect();
-        let sinks =
-            config.active_sinks().map(|(name, sink)| sink_plan(config, name, sink)).collect::<Result<_, _>>()?;
         let mut plan = Self {
             server: server(&config.global.server)?,
             enrichment: enrichment(config),

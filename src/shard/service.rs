@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::assets::{accepts_gzip, Tag, PIXEL_ETAG, PIXEL_GIF, PIXEL_HEADERS, TEST_PAGE};
-use crate::event::json;
+use crate::event::{json, Rejected};
 use crate::http::{self, DateCache, Method, Request, Response, Service, Status};
 use crate::lifecycle::{PING_OK, PING_SHUTTING_DOWN};
 use crate::metrics::{Counter, ShardMetrics};
@@ -197,9 +197,10 @@ impl Service for ShardService {
                 }
                 let Some(party) = json::party_id(req.query, &endpoint.party_parameter).filter(|_| !req.body.is_empty())
                 else {
-                    m.inc(if req.body.is_empty() { Counter::RejectedInvalidBody } else { Counter::RejectedPartyId });
+                    let reason = if req.body.is_empty() { Rejected::InvalidBody } else { Rejected::InvalidPartyId };
+                    let batched = self.stages.borrow_mut().json_refused(req, endpoint.source, reason);
                     res.text(Status::BAD_REQUEST, &[], "");
-                    return None;
+                    return batched.then(|| self.ticket());
                 };
                 let batched = self.stages.borrow_mut().json_event(req, endpoint.source, &party);
                 res.send(Status::NO_CONTENT, &[], None, &[]);

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::avro::DeadLetter;
 use crate::batch::ack::Round;
 use crate::batch::{ShardBatches, SinkLanes};
 use crate::enrich::dedup::{DuplicateMemory, Probe};
@@ -18,7 +19,16 @@ use crate::event::{json, Event, Rejected};
 use crate::http::Request;
 use crate::mapping::{Dropped, Inputs, Mapping, Scratch};
 use crate::metrics::{Counter, ShardMetrics};
-use crate::plan::{EnrichmentPlan, SourceId};
+use crate::plan::{EnrichmentPlan, SinkId, SourceId};
+
+/// Where a source's dead letters go.
+#[derive(Debug, Clone)]
+pub struct DeadLetterRoute {
+    /// The dead-letter sink.
+    pub sink: SinkId,
+    /// The source's name, written in each dead letter.
+    pub source: String,
+}
 
 /// What every shard's stages share, read-only: the compiled mappings, the
 /// duplicate memory and the geo database.
@@ -26,6 +36,8 @@ pub struct EventStages {
     mappings: Vec<Mapping>,
     /// For each source, the positions in `mappings` of those that read it.
     by_source: Vec<Vec<usize>>,
+    /// For each source, where its dead letters go, if anywhere.
+    dead_letters: Vec<Option<DeadLetterRoute>>,
     duplicates: DuplicateMemory,
     geo: Option<Arc<GeoDatabase>>,
     use_x_forwarded_for: bool,
@@ -33,9 +45,15 @@ pub struct EventStages {
 }
 
 impl EventStages {
-    /// The stages for `sources` sources, from the enrichment part of the plan.
-    pub fn new(plan: &EnrichmentPlan, mappings: Vec<Mapping>, sources: usize, geo: Option<Arc<GeoDatabase>>) -> Self {
-        let by_source = (0..sources)
+    /// The stages from the enrichment part of the plan; `dead_letters` has
+    /// one entry per source.
+    pub fn new(
+        plan: &EnrichmentPlan,
+        mappings: Vec<Mapping>,
+        dead_letters: Vec<Option<DeadLetterRoute>>,
+        geo: Option<Arc<GeoDatabase>>,
+    ) -> Self {
+        let by_source = (0..dead_letters.len())
             .map(|s| {
                 mappings.iter().enumerate().filter(|(_, m)| m.sources.contains(&SourceId(s))).map(|(i, _)| i).collect()
             })
@@ -43,6 +61,7 @@ impl EventStages {
         Self {
             mappings,
             by_source,
+            dead_letters,
             duplicates: DuplicateMemory::new(plan.duplicate_memory_size),
             geo,
             use_x_forwarded_for: plan.use_x_forwarded_for,
@@ -113,8 +132,15 @@ impl ShardStages {
                 let probe = probe_duplicates(&shared.duplicates, parsed.event(), after);
                 enrich_map_batch(shared, metrics, parsed.verify(), probe, req, after)
             }
-            Err(reason) => rejected_event(metrics, req, reason),
+            Err(reason) => rejected_event(shared, metrics, after, req, source, reason),
         }
+    }
+
+    /// Counts (and dead-letters) a JSON request refused before its body
+    /// was read as an event; true when a dead letter was batched.
+    pub fn json_refused(&mut self, req: &Request<'_>, source: SourceId, reason: Rejected) -> bool {
+        self.metrics.inc(Counter::EventsReceivedJson);
+        rejected_event(&self.shared, &self.metrics, &mut self.after, req, source, reason)
     }
 
     /// Runs a JSON request of `source` (body framed and size-checked, party
@@ -124,19 +150,28 @@ impl ShardStages {
         self.metrics.inc(Counter::EventsReceivedJson);
         let body = match json::parse_body(req.body) {
             Ok(b) => b,
-            Err(reason) => return rejected_event(&self.metrics, req, reason),
+            Err(reason) => return rejected_event(&self.shared, &self.metrics, &mut self.after, req, source, reason),
         };
         match json::event(&body, party, req, source) {
             Ok(event) => {
                 let probe = probe_duplicates(&self.shared.duplicates, &event, &mut self.after);
                 enrich_map_batch(&self.shared, &self.metrics, event, probe, req, &mut self.after)
             }
-            Err(reason) => rejected_event(&self.metrics, req, reason),
+            Err(reason) => rejected_event(&self.shared, &self.metrics, &mut self.after, req, source, reason),
         }
     }
 }
 
-fn rejected_event(metrics: &ShardMetrics, req: &Request<'_>, reason: Rejected) -> bool {
+/// Counts a refused event and writes its dead letter; true when one was
+/// batched.
+fn rejected_event(
+    shared: &EventStages,
+    metrics: &ShardMetrics,
+    after: &mut AfterParse,
+    req: &Request<'_>,
+    source: SourceId,
+    reason: Rejected,
+) -> bool {
     metrics.inc(match reason {
         Rejected::InvalidPartyId => Counter::RejectedPartyId,
         Rejected::InvalidSessionId => Counter::RejectedSessionId,
@@ -149,7 +184,49 @@ fn rejected_event(metrics: &ShardMetrics, req: &Request<'_>, reason: Rejected) -
         query = req.query.unwrap_or(""),
         "Improper request. Event dropped."
     );
-    false
+    let received = req.received.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let letter = Letter { reason: reason.label(), detail: None, timestamp: received, remote_host: req.peer_host };
+    dead_letter(shared, metrics, &mut after.batches, &mut after.record, req, source, &letter)
+}
+
+/// What a dead letter says beyond its request.
+struct Letter<'a> {
+    reason: &'a str,
+    detail: Option<&'a str>,
+    timestamp: i64,
+    remote_host: &'a str,
+}
+
+/// Batches a dead letter for `req` when its source has a dead-letter sink;
+/// true when one was batched.
+fn dead_letter(
+    shared: &EventStages,
+    metrics: &ShardMetrics,
+    batches: &mut ShardBatches,
+    record: &mut Vec<u8>,
+    req: &Request<'_>,
+    source: SourceId,
+    letter: &Letter<'_>,
+) -> bool {
+    let Some(route) = &shared.dead_letters[source.0] else { return false };
+    record.clear();
+    DeadLetter {
+        reason: letter.reason,
+        detail: letter.detail,
+        timestamp: letter.timestamp,
+        remote_host: letter.remote_host,
+        source: &route.source,
+        method: req.method_str,
+        path: req.path,
+        query: req.query,
+        body: req.body,
+        headers: req.headers,
+    }
+    .encode(record);
+    let key = letter.remote_host;
+    batches.push(route.sink, batches.party_hash(key), key, record, letter.timestamp);
+    metrics.inc(Counter::DeadLetters);
+    true
 }
 
 /// Starts the duplicate memory's lookup of `event`; enrichment finishes it.
@@ -183,15 +260,17 @@ fn enrich_map_batch<'a>(
     let user_agent = event.user_agent.map(|a| user_agents.get(a));
     let party_hash = batches.party_hash(event.party_id);
     let mut batched = false;
+    // One dead letter per event, however many of its mappings refuse it.
+    let mut dead_lettered = false;
     let inputs = Inputs { event: &event, user_agent, geo: shared.geo.as_deref() };
     for &mi in &shared.by_source[event.source.0] {
         let mapping = &shared.mappings[mi];
         record.clear();
-        match mapping.map_into(inputs, scratch, record) {
-            Ok(()) => {}
+        let (reason, detail) = match mapping.map_into(inputs, scratch, record) {
+            Ok(()) => (None, None),
             Err(Dropped::Corrupt) => {
                 m.inc(Counter::DiscardedCorrupt);
-                continue;
+                (Some("corrupt"), None)
             }
             Err(Dropped::Duplicate) => {
                 m.inc(Counter::DiscardedDuplicate);
@@ -199,12 +278,26 @@ fn enrich_map_batch<'a>(
             }
             Err(Dropped::Invalid(error)) => {
                 m.inc(Counter::RecordsMappingFailed);
+                let field = mapping.layout.fields.get(error.field()).map_or("?", |f| f.name.as_str());
                 if crate::metrics::log_due(last_mapping_warning) {
-                    let field = mapping.layout.fields.get(error.field()).map_or("?", |f| f.name.as_str());
                     tracing::error!(mapping = %mapping.name, ?error, field, "Cannot complete record. Dropping it.");
                 }
-                continue;
+                let detail = format!("mapping {}: field {field} has no default and was left unset", mapping.name);
+                (Some("mapping_error"), Some(detail))
             }
+        };
+        if let Some(reason) = reason {
+            if !dead_lettered {
+                let letter = Letter {
+                    reason,
+                    detail: detail.as_deref(),
+                    timestamp: event.timestamp,
+                    remote_host: event.remote_host,
+                };
+                dead_lettered = dead_letter(shared, m, batches, record, req, event.source, &letter);
+                batched |= dead_lettered;
+            }
+            continue;
         }
         for &sink in &mapping.sinks {
             batches.push(sink, party_hash, event.party_id, record, event.timestamp);
@@ -250,7 +343,7 @@ mod tests {
             ip2geo_database: None,
             use_x_forwarded_for: false,
         };
-        let shared = Arc::new(EventStages::new(&plan, mappings, 2, None));
+        let shared = Arc::new(EventStages::new(&plan, mappings, vec![None, None], None));
         let (lanes, rxs): (Vec<SinkLanes>, Vec<_>) = (0..sinks)
             .map(|i| {
                 let (tx, rx) = crossbeam_channel::unbounded();
