@@ -6,15 +6,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::avro::{dead_letter_schema, default_schema};
+use crate::avro::{dead_letter_schema, default_schema, JsonWriter, Unions};
 use crate::config::{Config, Cores};
 use crate::enrich::geo::{self, GeoDatabase};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::{configured, Program};
 use crate::metrics::{Registry, ShardMetrics};
-use crate::plan::{Plan, SinkKind};
+use crate::plan::{Plan, SinkId, SinkKind};
 use crate::shard::routes::RouteTables;
 use crate::shard::stages::{DeadLetterRoute, EventStages};
+use crate::shard::status::{MappingStatus, StatusInfo};
 use crate::shard::{self, Runtime};
 use crate::sink;
 use crate::watchdog::{self, Heartbeats};
@@ -159,16 +160,32 @@ pub fn build(plan: &Plan, shards: usize) -> Result<Built, StartupError> {
         let kind = if matches!(m.program, Program::Script(_)) { "script" } else { "built-in" };
         tracing::info!(mapping = %m.name, kind, fields = m.layout.fields.len(), "Mapping compiled.");
     }
-    let routes = RouteTables::build(&plan.server, &plan.sources)?;
+    let routes = RouteTables::build(&plan.server, &plan.sources, &plan.mappings)?;
     // Validation made every mapping of a sink use one schema, and kept
     // mappings off dead-letter sinks.
-    let sinks = sink::start(&plan.sinks, |sink| {
+    let schema_of = |sink| {
         if plan.sources.iter().any(|s| s.dead_letters == Some(sink)) {
             return dead_letter_schema();
         }
         let writer = mappings.iter().find(|m| m.sinks.contains(&sink));
         writer.map_or_else(|| default_schema().schema, |m| m.layout.schema.clone())
-    })?;
+    };
+    let sinks = sink::start(&plan.sinks, schema_of)?;
+    let status = StatusInfo {
+        started: std::time::SystemTime::now(),
+        plan: format!("{plan:#?}"),
+        mappings: mappings
+            .iter()
+            .map(|m| MappingStatus {
+                name: m.name.clone(),
+                schema: serde_json::to_string_pretty(&m.layout.schema).unwrap_or_default(),
+                sinks: m.sinks.clone(),
+            })
+            .collect(),
+        sink_json: (0..plan.sinks.len())
+            .map(|id| JsonWriter::new(&schema_of(SinkId(id)), Unions::Plain))
+            .collect::<Result<_, _>>()?,
+    };
     let dead_letters = plan
         .sources
         .iter()
@@ -197,6 +214,7 @@ pub fn build(plan: &Plan, shards: usize) -> Result<Built, StartupError> {
         heartbeats: Arc::new(Heartbeats::new(shards)),
         registry,
         listening: std::sync::atomic::AtomicUsize::new(0),
+        status,
     });
     Ok(Built { runtime, sinks })
 }

@@ -118,6 +118,9 @@ impl ShardMetrics {
     }
 }
 
+/// Records of each sink kept for the operator page.
+pub const RECENT: usize = 5;
+
 /// One sink's counters, shared by its flush threads.
 #[derive(Debug, Default)]
 pub struct SinkMetrics {
@@ -144,12 +147,38 @@ pub struct SinkMetrics {
     /// before sending, flush threads subtract once written; the bound on
     /// it is the sink's queue size.
     pub queued: Vec<AtomicU64>,
+    /// The last few records the sink received (encoded), for the operator
+    /// page; taken at most once a second, by the flush threads.
+    pub recent: arc_swap::ArcSwap<Vec<Vec<u8>>>,
+    /// When `recent` was last taken, ms since the epoch.
+    recent_at: AtomicU64,
 }
 
 impl SinkMetrics {
     /// Counters for a sink with `lanes` flush threads.
     pub fn new(lanes: usize) -> Self {
         Self { queued: (0..lanes).map(|_| AtomicU64::new(0)).collect(), ..Self::default() }
+    }
+
+    /// Adds the last of `values` (a batch's, oldest first) to the
+    /// [`RECENT`] records kept for the operator page, unless some were
+    /// added less than a second ago.
+    pub fn remember<'a>(&self, values: impl DoubleEndedIterator<Item = &'a [u8]>) {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let last = self.recent_at.load(Ordering::Relaxed);
+        if now < last + 1000
+            || self.recent_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err()
+        {
+            return;
+        }
+        let mut newest: Vec<Vec<u8>> = values.rev().take(RECENT).map(<[u8]>::to_vec).collect();
+        newest.reverse();
+        let before = self.recent.load();
+        let keep = RECENT - newest.len();
+        let mut kept: Vec<Vec<u8>> = before[before.len().saturating_sub(keep)..].to_vec();
+        kept.append(&mut newest);
+        self.recent.store(Arc::new(kept));
     }
 
     /// Whether the sink delivered (or had nothing to deliver) since its last failure.

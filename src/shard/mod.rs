@@ -16,12 +16,14 @@
 //! - [`service::ShardService`]: routing, static answers and probes.
 //! - [`stages::ShardStages`]: the event stages, from request to batch.
 //! - [`commit::GroupCommit`]: answers wait until their events are handed off.
+//! - [`status`]: the operator page on the admin address.
 
 pub mod commit;
 mod open;
 pub mod routes;
 pub mod service;
 pub mod stages;
+pub mod status;
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -65,6 +67,8 @@ pub struct Runtime {
     pub registry: Arc<Registry>,
     /// Shards listening so far; the collector is ready once all are.
     pub listening: AtomicUsize,
+    /// What the operator page shows besides counters.
+    pub status: status::StatusInfo,
 }
 
 /// glommio reserves this much locked memory per shard for its I/O rings;
@@ -184,7 +188,18 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
             // The operators' port (metrics, probes) is served by the first shard.
             let admin = listen(addr)?;
             tracing::info!(shard = index, address = %addr, "Serving /metrics, /ping and /ready on the admin address.");
-            let admin_service = Rc::new(ShardService::new_admin(rt.clone(), metrics.clone()));
+            let history = Rc::new(status::History::default());
+            glommio::spawn_local({
+                let (history, rt) = (history.clone(), rt.clone());
+                async move {
+                    loop {
+                        history.sample(&rt);
+                        glommio::timer::sleep(status::SAMPLE_EVERY).await;
+                    }
+                }
+            })
+            .detach();
+            let admin_service = Rc::new(ShardService::new_admin(rt.clone(), metrics.clone(), history));
             glommio::spawn_local(accept_until_stopped(admin, admin_service, connections.clone(), rt.clone(), index))
                 .detach();
         }

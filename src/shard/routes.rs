@@ -4,7 +4,7 @@
 //! answering never looks anything up by position.
 
 use crate::assets::Tag;
-use crate::plan::{ServerPlan, SourceId, SourceKind, SourcePlan};
+use crate::plan::{MappingPlan, ServerPlan, SourceId, SourceKind, SourcePlan};
 
 /// What a path routes to.
 #[derive(Debug)]
@@ -28,6 +28,12 @@ pub enum Endpoint {
     Ready,
     /// Prometheus metrics.
     Metrics,
+    /// The operator page (admin address only).
+    Status,
+    /// The operator page's data.
+    StatusJson,
+    /// A mapping's schema, by mapping name.
+    Schema(String),
 }
 
 /// What a JSON source's endpoint checks.
@@ -54,11 +60,12 @@ pub struct RouteTables {
 }
 
 impl RouteTables {
-    /// Routes for `server` and `sources`, with each browser source's tag built.
+    /// Routes for `server`, `sources` and (on the admin address) the
+    /// schemas of `mappings`, with each browser source's tag built.
     ///
     /// # Errors
     /// A tag cannot be built.
-    pub fn build(server: &ServerPlan, sources: &[SourcePlan]) -> Result<Self, String> {
+    pub fn build(server: &ServerPlan, sources: &[SourcePlan], mappings: &[MappingPlan]) -> Result<Self, String> {
         let mut public = Routes::with_hasher(ahash::RandomState::new());
         let mut admin = Routes::with_hasher(ahash::RandomState::new());
         if server.serve_static_resources {
@@ -72,6 +79,12 @@ impl RouteTables {
             admin.insert("/metrics".to_owned(), Endpoint::Metrics);
             admin.insert("/ping".to_owned(), Endpoint::Ping);
             admin.insert("/ready".to_owned(), Endpoint::Ready);
+            // The operator page shows the configuration: never on the public port.
+            admin.insert("/status".to_owned(), Endpoint::Status);
+            admin.insert("/status.json".to_owned(), Endpoint::StatusJson);
+            for m in mappings {
+                admin.insert(format!("/schema/{}", m.name), Endpoint::Schema(m.name.clone()));
+            }
         } else {
             public.insert("/metrics".to_owned(), Endpoint::Metrics);
         }

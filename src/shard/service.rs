@@ -5,9 +5,10 @@
 //! for its sinks to make it durable.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::assets::{accepts_gzip, Tag, PIXEL_ETAG, PIXEL_GIF, PIXEL_HEADERS, TEST_PAGE};
+use crate::assets::{accepts_gzip, Tag, PIXEL_ETAG, PIXEL_GIF, PIXEL_HEADERS, STATUS_PAGE, TEST_PAGE};
 use crate::event::{json, Rejected};
 use crate::http::{self, DateCache, Method, Request, Response, Service, Status};
 use crate::lifecycle::{PING_OK, PING_SHUTTING_DOWN};
@@ -17,6 +18,7 @@ use crate::plan::Delivery;
 use super::commit::{GroupCommit, Outcome, Ticket};
 use super::routes::{Endpoint, Routes};
 use super::stages::ShardStages;
+use super::status::{self, History};
 use super::Runtime;
 
 /// One shard's request handler.
@@ -28,6 +30,8 @@ pub struct ShardService {
     date: DateCache,
     stages: RefCell<ShardStages>,
     commit: GroupCommit,
+    /// The admin service's history for the operator page.
+    history: Option<Rc<History>>,
 }
 
 impl ShardService {
@@ -42,12 +46,14 @@ impl ShardService {
             date: DateCache::default(),
             stages: RefCell::new(stages),
             commit: GroupCommit::default(),
+            history: None,
         }
     }
 
-    /// The handler of the admin address: metrics and probes only.
-    pub fn new_admin(rt: Arc<Runtime>, metrics: Arc<ShardMetrics>) -> Self {
-        Self { admin: true, ..Self::new(rt, metrics) }
+    /// The handler of the admin address: metrics, probes and the operator
+    /// page, which shows `history`.
+    pub fn new_admin(rt: Arc<Runtime>, metrics: Arc<ShardMetrics>, history: Rc<History>) -> Self {
+        Self { admin: true, history: Some(history), ..Self::new(rt, metrics) }
     }
 
     fn routes(&self) -> &Routes {
@@ -247,6 +253,25 @@ impl Service for ShardService {
                 m.inc(Counter::RequestsMetrics);
                 let body = self.rt.registry.render();
                 res.send(Status::OK, &[], Some("text/plain; version=0.0.4; charset=utf-8"), body.as_bytes());
+                None
+            }
+            Some(Endpoint::Status) => {
+                res.send(
+                    Status::OK,
+                    &["Cache-Control: no-store\r\n"],
+                    Some("text/html; charset=utf-8"),
+                    STATUS_PAGE.as_bytes(),
+                );
+                None
+            }
+            Some(Endpoint::StatusJson) => {
+                let body = self.history.as_ref().map(|h| h.document(&self.rt)).unwrap_or_default();
+                res.send(Status::OK, &["Cache-Control: no-store\r\n"], Some("application/json"), body.as_bytes());
+                None
+            }
+            Some(Endpoint::Schema(name)) => {
+                let body = status::schema(&self.rt, name).unwrap_or_default();
+                res.send(Status::OK, &[], Some("application/json"), body.as_bytes());
                 None
             }
             None => {
