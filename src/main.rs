@@ -163,8 +163,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let source = cli.config.as_ref().map_or_else(|| "embedded defaults".to_owned(), |p| p.display().to_string());
-    match divolte::startup::run(config, &source) {
+    match divolte::startup::run(config, cli.config.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "Collector failed.");

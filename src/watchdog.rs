@@ -52,6 +52,11 @@ impl Heartbeats {
     pub fn stopped(&self, shard: usize) {
         self.beats[shard].store(STOPPED, Ordering::Relaxed);
     }
+
+    /// Whether shard `shard` has stopped on purpose.
+    pub fn is_stopped(&self, shard: usize) -> bool {
+        self.beats[shard].load(Ordering::Relaxed) == STOPPED
+    }
 }
 
 /// What the watchdog enforces.

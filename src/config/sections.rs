@@ -196,6 +196,10 @@ pub struct ServerConfig {
     /// Not in the original. In `durable` mode, how long an answer waits
     /// for its records before it is 503. Default `5 seconds`.
     pub delivery_timeout: ConfigDuration,
+    /// Not in the original. Reload when the configuration file or a
+    /// mapping's schema or script file changes (SIGHUP always reloads).
+    /// Default false.
+    pub watch_config: bool,
 }
 
 /// When an event's request is answered (`divolte.global.server.delivery`).
@@ -230,6 +234,7 @@ impl Default for ServerConfig {
             watchdog_timeout: ConfigDuration::from_secs(10),
             delivery: DeliveryMode::Fast,
             delivery_timeout: ConfigDuration::from_secs(5),
+            watch_config: false,
         }
     }
 }

@@ -236,11 +236,26 @@ type SinkSeries = (&'static str, &'static str, &'static str, fn(&SinkMetrics) ->
 pub struct Registry {
     /// Per-shard counters, one block per shard.
     pub shards: Vec<Arc<ShardMetrics>>,
-    /// Per-sink counters, by sink name.
-    pub sinks: Vec<(String, Arc<SinkMetrics>)>,
+    /// Per-sink counters of the running sinks, by sink name; replaced at a
+    /// reload (a sink that stays keeps its counters).
+    pub sinks: arc_swap::ArcSwap<Vec<(String, Arc<SinkMetrics>)>>,
+    /// Configuration reloads that took effect.
+    pub reloads_ok: AtomicU64,
+    /// Configuration reloads refused (the running configuration stayed).
+    pub reloads_failed: AtomicU64,
 }
 
 impl Registry {
+    /// Counters for `shards` shards; the sinks' come with the first generation.
+    pub fn new(shards: usize) -> Self {
+        Self {
+            shards: (0..shards).map(|_| Arc::new(ShardMetrics::default())).collect(),
+            sinks: arc_swap::ArcSwap::from_pointee(Vec::new()),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+        }
+    }
+
     /// Sum of `c` over all shards.
     pub fn total(&self, c: Counter) -> u64 {
         self.shards.iter().map(|s| s.get(c)).sum()
@@ -263,6 +278,10 @@ impl Registry {
                 let _ = writeln!(out, "{name}{{{labels}}} {total}");
             }
         }
+        let name = "divolte_config_reloads_total";
+        let _ = writeln!(out, "# HELP {name} Configuration reloads, by result.\n# TYPE {name} counter");
+        let _ = writeln!(out, "{name}{{result=\"ok\"}} {}", self.reloads_ok.load(Ordering::Relaxed));
+        let _ = writeln!(out, "{name}{{result=\"failed\"}} {}", self.reloads_failed.load(Ordering::Relaxed));
         // Per shard, to see how the kernel spreads connections.
         for (name, counter, help) in [
             ("divolte_shard_events_received_total", Counter::EventsReceived, "Events received, by shard."),
@@ -310,16 +329,17 @@ impl Registry {
                 |m| u64::from(m.is_healthy()),
             ),
         ];
+        let sinks = self.sinks.load();
         for (name, kind, help, field) in sink_series {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (sink, m) in &self.sinks {
+            for (sink, m) in sinks.iter() {
                 let _ = writeln!(out, "{name}{{sink=\"{sink}\"}} {}", field(m));
             }
         }
         let name = "divolte_sink_store_errors_total";
         let _ =
             writeln!(out, "# HELP {name} A file sink's failed writes and publishes, by cause.\n# TYPE {name} counter");
-        for (sink, m) in &self.sinks {
+        for (sink, m) in sinks.iter() {
             for (cause, count) in StoreErrorCause::ALL.iter().zip(&m.store_errors) {
                 let _ = writeln!(
                     out,

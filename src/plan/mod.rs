@@ -74,6 +74,8 @@ pub struct ServerPlan {
     pub debug_requests: bool,
     /// When an event is answered.
     pub delivery: Delivery,
+    /// Reload when a configuration, schema or script file changes.
+    pub watch_config: bool,
 }
 
 /// When an event's request is answered.

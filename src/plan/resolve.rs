@@ -96,6 +96,7 @@ fn server(s: &ServerConfig) -> Result<ServerPlan, String> {
             DeliveryMode::Fast => Delivery::Fast,
             DeliveryMode::Durable => Delivery::Durable(s.delivery_timeout.0),
         },
+        watch_config: s.watch_config,
     })
 }
 

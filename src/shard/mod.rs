@@ -30,7 +30,7 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use std::pin::pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,16 +49,26 @@ use routes::RouteTables;
 use service::ShardService;
 use stages::EventStages;
 
-/// Everything the shards share. Built once at startup, then read-only.
-pub struct Runtime {
-    /// Addresses, limits and the drain's timeout.
-    pub server: ServerPlan,
+/// What a reload can replace, swapped whole: shards move from one
+/// generation to the next between two requests.
+pub struct Generation {
+    /// 1 at startup, one more at each reload.
+    pub number: u64,
     /// What each path of each address serves.
     pub routes: RouteTables,
     /// The event stages' shared part (mappings, duplicate memory, geo).
     pub events: Arc<EventStages>,
     /// Sending side of each sink, by sink id.
     pub sinks: Vec<SinkLanes>,
+    /// What the operator page shows besides counters.
+    pub status: status::StatusInfo,
+}
+
+/// Everything the shards share. Built once at startup; only the current
+/// [`Generation`] changes, at a reload.
+pub struct Runtime {
+    /// Addresses, limits and the drain's timeout.
+    pub server: ServerPlan,
     /// Shared lifecycle state.
     pub lifecycle: Arc<Lifecycle>,
     /// Each shard's heartbeat, read by the watchdog.
@@ -67,9 +77,74 @@ pub struct Runtime {
     pub registry: Arc<Registry>,
     /// Shards listening so far; the collector is ready once all are.
     pub listening: AtomicUsize,
-    /// What the operator page shows besides counters.
-    pub status: status::StatusInfo,
+    /// When the process started.
+    pub started: std::time::SystemTime,
+    /// The generation shards move to.
+    current: arc_swap::ArcSwap<Generation>,
+    /// Its number: one load per request tells a shard whether to move.
+    current_number: AtomicU64,
+    /// The generation each shard runs.
+    on_generation: Vec<AtomicU64>,
 }
+
+impl Runtime {
+    /// A runtime for `shards` shards, running `first`.
+    pub fn new(
+        server: ServerPlan,
+        registry: Arc<Registry>,
+        lifecycle: Arc<Lifecycle>,
+        shards: usize,
+        first: Generation,
+    ) -> Self {
+        let number = first.number;
+        registry.sinks.store(Arc::new(first.sinks.iter().map(|l| (l.name.clone(), l.metrics.clone())).collect()));
+        Self {
+            server,
+            lifecycle,
+            heartbeats: Arc::new(Heartbeats::new(shards)),
+            registry,
+            listening: AtomicUsize::new(0),
+            started: std::time::SystemTime::now(),
+            current: arc_swap::ArcSwap::from_pointee(first),
+            current_number: AtomicU64::new(number),
+            on_generation: (0..shards).map(|_| AtomicU64::new(number)).collect(),
+        }
+    }
+
+    /// The current generation.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// Makes `next` current; shards move to it between requests.
+    pub fn install(&self, next: Generation) {
+        let number = next.number;
+        self.registry.sinks.store(Arc::new(next.sinks.iter().map(|l| (l.name.clone(), l.metrics.clone())).collect()));
+        self.current.store(Arc::new(next));
+        self.current_number.store(number, Ordering::Release);
+    }
+
+    /// The current generation's number (one atomic load).
+    pub fn current_number(&self) -> u64 {
+        self.current_number.load(Ordering::Acquire)
+    }
+
+    /// Shard `shard` now runs generation `number`.
+    pub fn moved(&self, shard: usize, number: u64) {
+        self.on_generation[shard].store(number, Ordering::Release);
+    }
+
+    /// Whether every shard that still runs has moved to generation `number`.
+    pub fn all_shards_on(&self, number: u64) -> bool {
+        self.on_generation
+            .iter()
+            .enumerate()
+            .all(|(i, g)| g.load(Ordering::Acquire) >= number || self.heartbeats.is_stopped(i))
+    }
+}
+
+/// How often an idle shard looks for a reloaded generation.
+const GENERATION_CHECK: Duration = Duration::from_millis(100);
 
 /// glommio reserves this much locked memory per shard for its I/O rings;
 /// the collector does no buffered file I/O on shards, so the minimum does.
@@ -154,7 +229,19 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     let metrics = rt.registry.shards[index].clone();
-    let service = Rc::new(ShardService::new(rt.clone(), metrics.clone()));
+    let service = Rc::new(ShardService::new(rt.clone(), metrics.clone(), index));
+    // An idle shard moves to a reloaded generation too, so that the sinks
+    // a reload replaced can drain.
+    let mover = glommio::spawn_local({
+        let s = service.clone();
+        async move {
+            loop {
+                glommio::timer::sleep(GENERATION_CHECK).await;
+                s.refresh();
+            }
+        }
+    })
+    .detach();
     let flusher = glommio::spawn_local({
         let p = service.clone();
         async move { p.run_flusher().await }
@@ -216,6 +303,7 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     drop(flusher);
     durable.into_iter().for_each(|t| t.cancel());
     heartbeat.cancel();
+    mover.cancel();
     give_back.cancel();
     rt.heartbeats.stopped(index);
     tracing::info!(shard = index, abandoned = connections.len(), "Shard stopped.");

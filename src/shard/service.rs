@@ -4,7 +4,7 @@
 //! waits for its batch's hand-off ([`GroupCommit`]), and in durable mode
 //! for its sinks to make it durable.
 
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -19,15 +19,20 @@ use super::commit::{GroupCommit, Outcome, Ticket};
 use super::routes::{Endpoint, Routes};
 use super::stages::ShardStages;
 use super::status::{self, History};
-use super::Runtime;
+use super::{Generation, Runtime};
 
 /// One shard's request handler.
 pub struct ShardService {
     rt: Arc<Runtime>,
     /// The public routes, or the admin address's.
     admin: bool,
+    /// The shard whose requests it answers (`None` for the admin address,
+    /// which has no events).
+    shard: Option<usize>,
     metrics: Arc<ShardMetrics>,
     date: DateCache,
+    /// The generation it runs; it moves to a new one between requests.
+    generation: RefCell<Arc<Generation>>,
     stages: RefCell<ShardStages>,
     commit: GroupCommit,
     /// The admin service's history for the operator page.
@@ -35,15 +40,17 @@ pub struct ShardService {
 }
 
 impl ShardService {
-    /// The service of a shard whose counters are `metrics`.
-    pub fn new(rt: Arc<Runtime>, metrics: Arc<ShardMetrics>) -> Self {
-        let durable = matches!(rt.server.delivery, Delivery::Durable(_));
-        let stages = ShardStages::new(rt.events.clone(), &rt.sinks, metrics.clone(), durable);
+    /// The service of shard `shard`, whose counters are `metrics`.
+    pub fn new(rt: Arc<Runtime>, metrics: Arc<ShardMetrics>, shard: usize) -> Self {
+        let generation = rt.generation();
+        let stages = ShardStages::new(generation.events.clone(), &generation.sinks, metrics.clone(), durable(&rt));
         Self {
             rt,
             admin: false,
+            shard: Some(shard),
             metrics,
             date: DateCache::default(),
+            generation: RefCell::new(generation),
             stages: RefCell::new(stages),
             commit: GroupCommit::default(),
             history: None,
@@ -53,15 +60,33 @@ impl ShardService {
     /// The handler of the admin address: metrics, probes and the operator
     /// page, which shows `history`.
     pub fn new_admin(rt: Arc<Runtime>, metrics: Arc<ShardMetrics>, history: Rc<History>) -> Self {
-        Self { admin: true, history: Some(history), ..Self::new(rt, metrics) }
+        Self { admin: true, shard: None, history: Some(history), ..Self::new(rt, metrics, 0) }
     }
 
-    fn routes(&self) -> &Routes {
-        if self.admin {
-            &self.rt.routes.admin
-        } else {
-            &self.rt.routes.public
+    /// Moves to the runtime's current generation when a reload installed a
+    /// new one: what the old one batched is handed to its sinks (and the
+    /// answers waiting for it released), and the stages start over on the
+    /// new mappings and sinks. Called between requests, so every event is
+    /// handled by one generation whole.
+    pub fn refresh(&self) {
+        let number = self.rt.current_number();
+        if number == self.generation.borrow().number {
+            return;
         }
+        let next = self.rt.generation();
+        let round = self.stages.borrow_mut().hand_off_all();
+        self.commit.complete_round(round);
+        let stages = ShardStages::new(next.events.clone(), &next.sinks, self.metrics.clone(), durable(&self.rt));
+        *self.stages.borrow_mut() = stages;
+        let number = next.number;
+        *self.generation.borrow_mut() = next;
+        if let Some(shard) = self.shard {
+            self.rt.moved(shard, number);
+        }
+    }
+
+    fn routes(&self) -> Ref<'_, Routes> {
+        Ref::map(self.generation.borrow(), |g| if self.admin { &g.routes.admin } else { &g.routes.public })
     }
 
     /// The flusher task's body: hand off batches whenever a connection waits.
@@ -103,10 +128,15 @@ impl ShardService {
         if self.rt.listening.load(std::sync::atomic::Ordering::Relaxed) < self.rt.registry.shards.len() {
             return Some("not ready: starting".into());
         }
-        let failing: Vec<&str> =
-            self.rt.registry.sinks.iter().filter(|(_, m)| !m.is_healthy()).map(|(n, _)| n.as_str()).collect();
+        let sinks = self.rt.registry.sinks.load();
+        let failing: Vec<&str> = sinks.iter().filter(|(_, m)| !m.is_healthy()).map(|(n, _)| n.as_str()).collect();
         (!failing.is_empty()).then(|| format!("not ready: sink(s) failing: {}", failing.join(", ")))
     }
+}
+
+/// Whether answers wait for their records to be durable.
+fn durable(rt: &Runtime) -> bool {
+    matches!(rt.server.delivery, Delivery::Durable(_))
 }
 
 /// Whether an `If-None-Match` header names `etag` (weak comparison, lists allowed).
@@ -156,6 +186,7 @@ impl Service for ShardService {
     type Ticket = Ticket;
 
     fn body_limit(&self, path: &str, default: usize) -> usize {
+        self.refresh();
         match self.routes().get(path) {
             Some(Endpoint::JsonEvent(json)) => json.max_body,
             _ => default,
@@ -163,6 +194,7 @@ impl Service for ShardService {
     }
 
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>) -> Option<Ticket> {
+        self.refresh();
         if self.rt.server.debug_requests {
             tracing::debug!(method = req.method_str, path = req.path, query = req.query.unwrap_or(""), peer = %req.peer, "Request.");
         }

@@ -38,7 +38,7 @@ pub struct EventStages {
     by_source: Vec<Vec<usize>>,
     /// For each source, where its dead letters go, if anywhere.
     dead_letters: Vec<Option<DeadLetterRoute>>,
-    duplicates: DuplicateMemory,
+    duplicates: Arc<DuplicateMemory>,
     geo: Option<Arc<GeoDatabase>>,
     use_x_forwarded_for: bool,
     user_agent_cache_size: usize,
@@ -46,12 +46,13 @@ pub struct EventStages {
 
 impl EventStages {
     /// The stages from the enrichment part of the plan; `dead_letters` has
-    /// one entry per source.
+    /// one entry per source. The duplicate memory outlives a reload.
     pub fn new(
         plan: &EnrichmentPlan,
         mappings: Vec<Mapping>,
         dead_letters: Vec<Option<DeadLetterRoute>>,
         geo: Option<Arc<GeoDatabase>>,
+        duplicates: Arc<DuplicateMemory>,
     ) -> Self {
         let by_source = (0..dead_letters.len())
             .map(|s| {
@@ -62,11 +63,16 @@ impl EventStages {
             mappings,
             by_source,
             dead_letters,
-            duplicates: DuplicateMemory::new(plan.duplicate_memory_size),
+            duplicates,
             geo,
             use_x_forwarded_for: plan.use_x_forwarded_for,
             user_agent_cache_size: plan.user_agent_cache_size,
         }
+    }
+
+    /// The duplicate memory, for the next generation to keep.
+    pub fn duplicates(&self) -> Arc<DuplicateMemory> {
+        self.duplicates.clone()
     }
 }
 
@@ -343,7 +349,8 @@ mod tests {
             ip2geo_database: None,
             use_x_forwarded_for: false,
         };
-        let shared = Arc::new(EventStages::new(&plan, mappings, vec![None, None], None));
+        let shared =
+            Arc::new(EventStages::new(&plan, mappings, vec![None, None], None, Arc::new(DuplicateMemory::new(1024))));
         let (lanes, rxs): (Vec<SinkLanes>, Vec<_>) = (0..sinks)
             .map(|i| {
                 let (tx, rx) = crossbeam_channel::unbounded();

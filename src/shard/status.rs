@@ -21,10 +21,8 @@ use crate::plan::SinkId;
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 const SAMPLES: usize = 120;
 
-/// What the page shows besides counters, fixed at startup.
+/// What the page shows besides counters, fixed for a generation.
 pub struct StatusInfo {
-    /// When the collector started.
-    pub started: SystemTime,
     /// The resolved configuration; client properties show their keys only.
     pub plan: String,
     /// Each mapping: name, schema (`.avsc` text) and sinks.
@@ -97,7 +95,8 @@ impl History {
     /// The page's data: a JSON document.
     pub fn document(&self, rt: &Runtime) -> String {
         let r = &rt.registry;
-        let status = &rt.status;
+        let generation = rt.generation();
+        let status = &generation.status;
         let phase = match rt.lifecycle.phase() {
             Phase::Running => "running",
             Phase::Draining => "draining",
@@ -120,11 +119,12 @@ impl History {
                 })
             })
             .collect();
-        let sinks: Vec<Value> = r
+        let sinks: Vec<Value> = generation
             .sinks
             .iter()
             .enumerate()
-            .map(|(id, (name, m))| {
+            .map(|(id, lanes)| {
+                let (name, m) = (&lanes.name, &lanes.metrics);
                 let json = &status.sink_json[id];
                 let recent: Vec<Value> = m
                     .recent
@@ -153,7 +153,7 @@ impl History {
             .mappings
             .iter()
             .map(|m| {
-                let sinks: Vec<&str> = m.sinks.iter().map(|s| r.sinks[s.0].0.as_str()).collect();
+                let sinks: Vec<&str> = m.sinks.iter().map(|s| generation.sinks[s.0].name.as_str()).collect();
                 json!({ "name": m.name, "sinks": sinks, "schema": format!("/schema/{}", m.name) })
             })
             .collect();
@@ -161,7 +161,8 @@ impl History {
             DROPS.iter().map(|(c, label)| ((*label).to_owned(), json!(r.total(*c)))).collect();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
-            "started": millis(status.started),
+            "started": millis(rt.started),
+            "generation": generation.number,
             "now": millis(SystemTime::now()),
             "phase": phase,
             "shards": r.shards.len(),
@@ -186,6 +187,6 @@ impl History {
 }
 
 /// The schema of mapping `name`, as `.avsc` text.
-pub fn schema<'a>(rt: &'a Runtime, name: &str) -> Option<&'a str> {
-    rt.status.mappings.iter().find(|m| m.name == name).map(|m| m.schema.as_str())
+pub fn schema(rt: &Runtime, name: &str) -> Option<String> {
+    rt.generation().status.mappings.iter().find(|m| m.name == name).map(|m| m.schema.clone())
 }

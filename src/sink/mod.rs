@@ -18,31 +18,129 @@ use crate::avro::{JsonWriter, Unions};
 use crate::batch::{SinkLanes, SinkMessage};
 use crate::config::JsonUnions;
 use crate::metrics::SinkMetrics;
-use crate::plan::{FilePlan, Format, SinkId, SinkKind, SinkPlan, StorePlan};
+use crate::plan::{FilePlan, Format, SinkKind, SinkPlan, StorePlan};
 
-/// Running sinks: what shards send to, and the threads to join at shutdown.
-pub struct Sinks {
-    /// Sending side of each sink, by [`SinkId`].
-    pub lanes: Vec<SinkLanes>,
-    /// Flush threads; each exits after [`Sinks::drain`].
-    pub threads: Vec<JoinHandle<()>>,
-    /// When flush threads that deliver over the network must give up.
+/// One running sink: what shards send to, its flush threads, and what it
+/// was started from (to tell at a reload whether it can stay).
+pub struct RunningSink {
+    plan: SinkPlan,
+    /// Its schema's canonical form.
+    schema: String,
+    lanes: SinkLanes,
+    threads: Vec<JoinHandle<()>>,
+    /// When its flush threads that deliver over the network must give up.
     deadline: Arc<DrainDeadline>,
 }
 
+impl RunningSink {
+    /// Tells its flush threads that no more records will come, with
+    /// `deadline` for what they hold.
+    fn stop(&self, deadline: Instant) {
+        self.deadline.start(deadline);
+        for lane in &self.lanes.lanes {
+            let _ = lane.send(SinkMessage::Drain);
+        }
+    }
+
+    fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The running sinks, by [`SinkId`].
+#[derive(Default)]
+pub struct Sinks {
+    running: Vec<RunningSink>,
+}
+
+/// Sinks a reload replaced or removed, to drain once no shard sends to them.
+pub struct Retired {
+    sinks: Vec<RunningSink>,
+}
+
+impl Retired {
+    /// How many sinks left.
+    pub fn len(&self) -> usize {
+        self.sinks.len()
+    }
+
+    /// Whether none left.
+    pub fn is_empty(&self) -> bool {
+        self.sinks.is_empty()
+    }
+
+    /// Drains them as at shutdown: each flushes and publishes what it
+    /// holds, or gives up at `deadline` what it cannot deliver.
+    pub fn drain(self, deadline: Instant) {
+        Sinks { running: self.sinks }.drain(deadline);
+    }
+}
+
 impl Sinks {
+    /// The sending side of each sink, by [`SinkId`].
+    pub fn lanes(&self) -> Vec<SinkLanes> {
+        self.running.iter().map(|r| r.lanes.clone()).collect()
+    }
+
     /// Tells every flush thread that no more records will come, and waits
     /// until each has flushed and published what it holds, or until
     /// `deadline` for sinks that deliver over the network. Call only after
     /// every shard has stopped.
     pub fn drain(self, deadline: Instant) {
-        self.deadline.start(deadline);
-        for lane in self.lanes.iter().flat_map(|s| s.lanes.iter()) {
-            let _ = lane.send(SinkMessage::Drain);
+        for r in &self.running {
+            r.stop(deadline);
         }
-        for t in self.threads {
-            let _ = t.join();
+        for r in self.running {
+            r.join();
         }
+    }
+
+    /// Moves to the sinks of a new plan (`schemas` by [`SinkId`]): a sink
+    /// with the same plan and schema keeps running as it is, the others
+    /// start. Returns the sinks left behind. On failure nothing changes.
+    ///
+    /// # Errors
+    /// A sink that cannot start, or a Kafka sink with a spool that would
+    /// change (its spool directory cannot be shared by two producers).
+    pub fn reload(&mut self, plans: &[SinkPlan], schemas: &[apache_avro::Schema]) -> Result<Retired, String> {
+        let mut old = std::mem::take(&mut self.running);
+        let mut next: Vec<RunningSink> = Vec::with_capacity(plans.len());
+        let mut started = Vec::new();
+        for (id, plan) in plans.iter().enumerate() {
+            let schema = schemas[id].canonical_form();
+            if let Some(pos) = old.iter().position(|r| r.plan == *plan && r.schema == schema) {
+                next.push(old.remove(pos));
+                continue;
+            }
+            let before = old.iter().find(|r| r.plan.name == plan.name);
+            let result = match before.map(|r| &r.plan.kind) {
+                Some(SinkKind::Kafka(k)) if k.spool.is_some() => Err(format!(
+                    "sink {}: a Kafka sink with a spool changes only with a restart (its spool cannot be shared)",
+                    plan.name
+                )),
+                // Only a new sink takes over what an earlier run left
+                // staged; a changed one's files belong to its old threads.
+                _ => start_one(plan, schemas[id].clone(), before.is_none()),
+            };
+            match result {
+                Ok(sink) => {
+                    started.push(id);
+                    next.push(sink);
+                }
+                Err(e) => {
+                    // Undo: the new ones stop, the old ones stay.
+                    let (new, kept): (Vec<_>, Vec<_>) =
+                        next.into_iter().enumerate().partition(|(i, _)| started.contains(i));
+                    Retired { sinks: new.into_iter().map(|(_, s)| s).collect() }.drain(Instant::now());
+                    self.running = kept.into_iter().map(|(_, s)| s).chain(old).collect();
+                    return Err(e);
+                }
+            }
+        }
+        self.running = next;
+        Ok(Retired { sinks: old })
     }
 }
 
@@ -70,62 +168,92 @@ impl DrainDeadline {
     }
 }
 
-/// Starts every sink of the plan. `schema_of(id)` gives the schema the
-/// mappings writing that sink use.
+/// Starts every sink of the plan, each taking over what an earlier run
+/// left staged. `schemas[id]` is the schema the mappings writing that sink
+/// use.
 ///
 /// # Errors
 /// A sink that cannot start: its directories cannot be created, or
 /// librdkafka refuses the producer properties.
-pub fn start(plans: &[SinkPlan], schema_of: impl Fn(SinkId) -> apache_avro::Schema) -> Result<Sinks, String> {
-    let deadline = Arc::new(DrainDeadline::default());
-    let mut sinks = Sinks { lanes: Vec::new(), threads: Vec::new(), deadline: deadline.clone() };
+pub fn start(plans: &[SinkPlan], schemas: &[apache_avro::Schema]) -> Result<Sinks, String> {
+    let mut sinks = Sinks::default();
     for (id, plan) in plans.iter().enumerate() {
-        let schema_of = || schema_of(SinkId(id));
-        let name = &plan.name;
-        let metrics = Arc::new(SinkMetrics::new(plan.lanes));
-        // What an earlier run left staged is published by the first lane.
-        let mut leftovers = match &plan.kind {
-            SinkKind::File(file) => {
-                check_remote_store(name, file, &metrics)?;
-                file::recover(name, file).map_err(|e| format!("sink {name}: {e}"))?
+        match start_one(plan, schemas[id].clone(), true) {
+            Ok(sink) => sinks.running.push(sink),
+            Err(e) => {
+                sinks.drain(Instant::now());
+                return Err(e);
             }
-            SinkKind::Kafka(_) => Vec::new(),
-        };
-        let mut senders = Vec::with_capacity(plan.lanes);
-        for lane in 0..plan.lanes {
-            // The bound is in records, enforced by `SinkLanes::capacity`
-            // before every send; as each batch holds at least one record the
-            // channel never holds more than `buffer_size` batches. A channel
-            // bounded in batches instead would either preallocate that many
-            // slots or drop single-record batches long before the record
-            // bound under light load.
-            let (tx, rx) = crossbeam_channel::unbounded::<SinkMessage>();
-            senders.push(tx);
-            let handle = match &plan.kind {
-                SinkKind::File(file) => {
-                    let leftovers = std::mem::take(&mut leftovers);
-                    let format = match json_writer(plan, schema_of)? {
-                        None => file::writer::FileFormat::Avro(schema_of()),
-                        Some(json) => file::writer::FileFormat::Json(json),
-                    };
-                    file::spawn(name, lane, file, format, leftovers, rx, metrics.clone(), deadline.clone())?
-                }
-                SinkKind::Kafka(kafka) => {
-                    let json = json_writer(plan, schema_of)?;
-                    let lane =
-                        kafka::KafkaLane { sink: name.clone(), lane, lanes: plan.lanes, kafka: kafka.clone(), json };
-                    kafka::spawn(lane, rx, metrics.clone(), deadline.clone())?
-                }
-            };
-            sinks.threads.push(handle);
         }
-        sinks.lanes.push(SinkLanes { name: name.clone(), lanes: senders, capacity: plan.buffer_size as u64, metrics });
     }
     Ok(sinks)
 }
 
+/// Starts one sink; with `recover`, its first lane publishes what an
+/// earlier run left in its staging directory.
+fn start_one(plan: &SinkPlan, schema: apache_avro::Schema, recover: bool) -> Result<RunningSink, String> {
+    let deadline = Arc::new(DrainDeadline::default());
+    let name = &plan.name;
+    let metrics = Arc::new(SinkMetrics::new(plan.lanes));
+    let mut leftovers = match &plan.kind {
+        SinkKind::File(file) if recover => {
+            check_remote_store(name, file, &metrics)?;
+            file::recover(name, file).map_err(|e| format!("sink {name}: {e}"))?
+        }
+        SinkKind::File(file) => {
+            check_remote_store(name, file, &metrics)?;
+            Vec::new()
+        }
+        SinkKind::Kafka(_) => Vec::new(),
+    };
+    let mut senders = Vec::with_capacity(plan.lanes);
+    let mut threads = Vec::with_capacity(plan.lanes);
+    for lane in 0..plan.lanes {
+        // The bound is in records, enforced by `SinkLanes::capacity`
+        // before every send; as each batch holds at least one record the
+        // channel never holds more than `buffer_size` batches. A channel
+        // bounded in batches instead would either preallocate that many
+        // slots or drop single-record batches long before the record
+        // bound under light load.
+        let (tx, rx) = crossbeam_channel::unbounded::<SinkMessage>();
+        senders.push(tx);
+        let spawned = match &plan.kind {
+            SinkKind::File(file) => {
+                let leftovers = std::mem::take(&mut leftovers);
+                let format = match json_writer(plan, &schema)? {
+                    None => file::writer::FileFormat::Avro(schema.clone()),
+                    Some(json) => file::writer::FileFormat::Json(json),
+                };
+                file::spawn(name, lane, file, format, leftovers, rx, metrics.clone(), deadline.clone())
+            }
+            SinkKind::Kafka(kafka) => {
+                let json = json_writer(plan, &schema)?;
+                let lane = kafka::KafkaLane { sink: name.clone(), lane, lanes: plan.lanes, kafka: kafka.clone(), json };
+                kafka::spawn(lane, rx, metrics.clone(), deadline.clone())
+            }
+        };
+        match spawned {
+            Ok(handle) => threads.push(handle),
+            Err(e) => {
+                let lanes = SinkLanes { name: name.clone(), lanes: senders, capacity: 0, metrics };
+                let partial = RunningSink { plan: plan.clone(), schema: String::new(), lanes, threads, deadline };
+                partial.stop(Instant::now());
+                partial.join();
+                return Err(e);
+            }
+        }
+    }
+    Ok(RunningSink {
+        plan: plan.clone(),
+        schema: schema.canonical_form(),
+        lanes: SinkLanes { name: name.clone(), lanes: senders, capacity: plan.buffer_size as u64, metrics },
+        threads,
+        deadline,
+    })
+}
+
 /// The JSON writer of a sink with `format = "json"`.
-fn json_writer(plan: &SinkPlan, schema: impl Fn() -> apache_avro::Schema) -> Result<Option<JsonWriter>, String> {
+fn json_writer(plan: &SinkPlan, schema: &apache_avro::Schema) -> Result<Option<JsonWriter>, String> {
     match plan.format {
         Format::Avro => Ok(None),
         Format::Json(unions) => {
@@ -133,7 +261,7 @@ fn json_writer(plan: &SinkPlan, schema: impl Fn() -> apache_avro::Schema) -> Res
                 JsonUnions::Tagged => Unions::Tagged,
                 JsonUnions::Plain => Unions::Plain,
             };
-            JsonWriter::new(&schema(), unions).map(Some).map_err(|e| format!("sink {}: {e}", plan.name))
+            JsonWriter::new(schema, unions).map(Some).map_err(|e| format!("sink {}: {e}", plan.name))
         }
     }
 }

@@ -2,23 +2,24 @@
 //! [`Plan`], each stage is built from its part of it (compiled mappings,
 //! routes, running sinks), and the process runs until it has drained.
 
+mod generation;
+mod reload;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::avro::{dead_letter_schema, default_schema, JsonWriter, Unions};
 use crate::config::{Config, Cores};
+use crate::enrich::dedup::DuplicateMemory;
 use crate::enrich::geo::{self, GeoDatabase};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::mapping::{configured, Program};
-use crate::metrics::{Registry, ShardMetrics};
-use crate::plan::{Plan, SinkId, SinkKind};
+use crate::metrics::Registry;
+use crate::plan::{Plan, SinkKind};
 use crate::shard::routes::RouteTables;
-use crate::shard::stages::{DeadLetterRoute, EventStages};
-use crate::shard::status::{MappingStatus, StatusInfo};
 use crate::shard::{self, Runtime};
 use crate::sink;
-use crate::watchdog::{self, Heartbeats};
+use crate::watchdog;
 
 /// A startup failure, for `main` to report.
 pub type StartupError = Box<dyn std::error::Error + Send + Sync>;
@@ -103,7 +104,8 @@ fn ensure_free(addr: SocketAddr) -> Result<(), StartupError> {
 ///
 /// # Errors
 /// Anything that keeps it from starting.
-pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
+pub fn run(config: Config, config_path: Option<&std::path::Path>) -> Result<(), StartupError> {
+    let config_source = config_path.map_or_else(|| "embedded defaults".to_owned(), |p| p.display().to_string());
     let plan = Plan::resolve(&config)?;
     let allowed = allowed_cpus()?;
     let cpus = shard_cpus(plan.server.cores.as_ref(), &allowed)?;
@@ -112,19 +114,22 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
         ensure_free(admin)?;
     }
     let others = keep_off_shard_cpus(&allowed, &cpus);
-    let Built { runtime, sinks } = build(&plan, cpus.len())?;
-    let server = &plan.server;
+    let Built { runtime, sinks, geo } = build(&plan, cpus.len())?;
+    let server = &plan.server.clone();
     watch_signals(runtime.lifecycle.clone(), server.shutdown_delay)?;
+    reload::Reloader::new(config_path.map(Into::into), plan.clone(), runtime.clone(), sinks.clone(), geo)
+        .spawn(server.watch_config)?;
     if let Some(limits) = watchdog::Limits::new(server.watchdog_timeout, server.shutdown_delay, server.shutdown_timeout)
     {
         watchdog::spawn(limits, runtime.heartbeats.clone(), runtime.lifecycle.clone())?;
     }
-    tracing::info!(config = config_source, address = %server.listen, shards = cpus.len(), cpus = ?cpus, other_threads_on = ?others, "Starting server on {}.", server.listen);
+    tracing::info!(config = %config_source, address = %server.listen, shards = cpus.len(), cpus = ?cpus, other_threads_on = ?others, "Starting server on {}.", server.listen);
 
     let lifecycle = runtime.lifecycle.clone();
     let served = shard::run(runtime, &cpus);
     // Every shard has stopped and handed off its last batch; what the
     // connections left of shutdown_timeout is the sinks'.
+    let sinks = std::mem::take(&mut *sinks.lock().unwrap_or_else(|e| e.into_inner()));
     sinks.drain(lifecycle.drain_deadline(server.shutdown_timeout));
     served?;
     tracing::info!("Stopped.");
@@ -135,8 +140,22 @@ pub fn run(config: Config, config_source: &str) -> Result<(), StartupError> {
 pub struct Built {
     /// Routes, mappings, sink lanes and shared state.
     pub runtime: Arc<Runtime>,
-    /// The sinks, to drain after the shards stop.
-    pub sinks: sink::Sinks,
+    /// The sinks, to drain after the shards stop (and to reload).
+    pub sinks: Arc<Mutex<sink::Sinks>>,
+    /// The geo database, for a reload to keep.
+    pub geo: Option<Arc<GeoDatabase>>,
+}
+
+/// Opens the ip2geo database at `path` and watches it for changes.
+///
+/// # Errors
+/// The database cannot be read.
+fn open_geo(path: Option<&std::path::Path>) -> Result<Option<Arc<GeoDatabase>>, StartupError> {
+    let Some(path) = path else { return Ok(None) };
+    let db = GeoDatabase::open(path)?;
+    db.watch(geo::WATCH_INTERVAL)?;
+    tracing::info!(path = %path.display(), kind = %db.database_type(), "Geo database loaded; reloaded when the file changes.");
+    Ok(Some(db))
 }
 
 /// Builds each stage from its part of the plan, for `shards` shards: loads
@@ -146,51 +165,15 @@ pub struct Built {
 /// # Errors
 /// Anything in the plan that cannot be built or started.
 pub fn build(plan: &Plan, shards: usize) -> Result<Built, StartupError> {
-    let geo = match &plan.enrichment.ip2geo_database {
-        None => None,
-        Some(path) => {
-            let db = GeoDatabase::open(path)?;
-            db.watch(geo::WATCH_INTERVAL)?;
-            tracing::info!(path = %path.display(), kind = %db.database_type(), "Geo database loaded; reloaded when the file changes.");
-            Some(db)
-        }
-    };
+    let geo = open_geo(plan.enrichment.ip2geo_database.as_deref())?;
     let mappings = configured::build(&plan.mappings, geo.is_some())?;
     for m in &mappings {
         let kind = if matches!(m.program, Program::Script(_)) { "script" } else { "built-in" };
         tracing::info!(mapping = %m.name, kind, fields = m.layout.fields.len(), "Mapping compiled.");
     }
     let routes = RouteTables::build(&plan.server, &plan.sources, &plan.mappings)?;
-    // Validation made every mapping of a sink use one schema, and kept
-    // mappings off dead-letter sinks.
-    let schema_of = |sink| {
-        if plan.sources.iter().any(|s| s.dead_letters == Some(sink)) {
-            return dead_letter_schema();
-        }
-        let writer = mappings.iter().find(|m| m.sinks.contains(&sink));
-        writer.map_or_else(|| default_schema().schema, |m| m.layout.schema.clone())
-    };
-    let sinks = sink::start(&plan.sinks, schema_of)?;
-    let status = StatusInfo {
-        started: std::time::SystemTime::now(),
-        plan: format!("{plan:#?}"),
-        mappings: mappings
-            .iter()
-            .map(|m| MappingStatus {
-                name: m.name.clone(),
-                schema: serde_json::to_string_pretty(&m.layout.schema).unwrap_or_default(),
-                sinks: m.sinks.clone(),
-            })
-            .collect(),
-        sink_json: (0..plan.sinks.len())
-            .map(|id| JsonWriter::new(&schema_of(SinkId(id)), Unions::Plain))
-            .collect::<Result<_, _>>()?,
-    };
-    let dead_letters = plan
-        .sources
-        .iter()
-        .map(|s| s.dead_letters.map(|sink| DeadLetterRoute { sink, source: s.name.clone() }))
-        .collect();
+    let schemas = generation::sink_schemas(plan, &mappings);
+    let sinks = sink::start(&plan.sinks, &schemas)?;
     for s in &plan.sinks {
         match &s.kind {
             SinkKind::File(f) => {
@@ -201,22 +184,19 @@ pub fn build(plan: &Plan, shards: usize) -> Result<Built, StartupError> {
             }
         }
     }
-    let registry = Arc::new(Registry {
-        shards: (0..shards).map(|_| Arc::new(ShardMetrics::default())).collect(),
-        sinks: sinks.lanes.iter().map(|l| (l.name.clone(), l.metrics.clone())).collect(),
-    });
-    let runtime = Arc::new(Runtime {
-        server: plan.server.clone(),
+    let first = generation::build(generation::Parts {
+        number: 1,
+        plan,
+        mappings,
         routes,
-        events: Arc::new(EventStages::new(&plan.enrichment, mappings, dead_letters, geo)),
-        sinks: sinks.lanes.clone(),
-        lifecycle: Arc::new(Lifecycle::default()),
-        heartbeats: Arc::new(Heartbeats::new(shards)),
-        registry,
-        listening: std::sync::atomic::AtomicUsize::new(0),
-        status,
-    });
-    Ok(Built { runtime, sinks })
+        geo: geo.clone(),
+        duplicates: Arc::new(DuplicateMemory::new(plan.enrichment.duplicate_memory_size)),
+        sinks: sinks.lanes(),
+        schemas: &schemas,
+    })?;
+    let registry = Arc::new(Registry::new(shards));
+    let runtime = Arc::new(Runtime::new(plan.server.clone(), registry, Arc::new(Lifecycle::default()), shards, first));
+    Ok(Built { runtime, sinks: Arc::new(Mutex::new(sinks)), geo })
 }
 
 /// On SIGTERM or SIGINT: `/ping` fails at once, traffic is served for

@@ -1,0 +1,77 @@
+//! One generation of what the shards run, built from a plan: at startup
+//! and again at every reload.
+
+use std::sync::Arc;
+
+use apache_avro::Schema;
+
+use crate::avro::{dead_letter_schema, default_schema, JsonWriter, Unions};
+use crate::batch::SinkLanes;
+use crate::enrich::dedup::DuplicateMemory;
+use crate::enrich::geo::GeoDatabase;
+use crate::mapping::Mapping;
+use crate::plan::{Plan, SinkId};
+use crate::shard::routes::RouteTables;
+use crate::shard::stages::{DeadLetterRoute, EventStages};
+use crate::shard::status::{MappingStatus, StatusInfo};
+use crate::shard::Generation;
+
+/// The schema each sink of `plan` receives, by [`SinkId`]: its mappings'
+/// (validation made them agree), or the dead letters' for a dead-letter
+/// sink.
+pub fn sink_schemas(plan: &Plan, mappings: &[Mapping]) -> Vec<Schema> {
+    (0..plan.sinks.len())
+        .map(SinkId)
+        .map(|sink| {
+            if plan.sources.iter().any(|s| s.dead_letters == Some(sink)) {
+                return dead_letter_schema();
+            }
+            let writer = mappings.iter().find(|m| m.sinks.contains(&sink));
+            writer.map_or_else(|| default_schema().schema, |m| m.layout.schema.clone())
+        })
+        .collect()
+}
+
+/// What a generation is built from.
+#[allow(missing_docs)]
+pub struct Parts<'a> {
+    /// Its number: 1 at startup, one more at each reload.
+    pub number: u64,
+    pub plan: &'a Plan,
+    pub mappings: Vec<Mapping>,
+    pub routes: RouteTables,
+    pub geo: Option<Arc<GeoDatabase>>,
+    /// The duplicate memory, kept across reloads.
+    pub duplicates: Arc<DuplicateMemory>,
+    /// The running sinks' lanes, by [`SinkId`].
+    pub sinks: Vec<SinkLanes>,
+    /// Their schemas, by [`SinkId`].
+    pub schemas: &'a [Schema],
+}
+
+/// Builds a generation.
+///
+/// # Errors
+/// A sink schema whose named types do not resolve (for its JSON view).
+pub fn build(parts: Parts<'_>) -> Result<Generation, String> {
+    let Parts { number, plan, mappings, routes, geo, duplicates, sinks, schemas } = parts;
+    let status = StatusInfo {
+        plan: format!("{plan:#?}"),
+        mappings: mappings
+            .iter()
+            .map(|m| MappingStatus {
+                name: m.name.clone(),
+                schema: serde_json::to_string_pretty(&m.layout.schema).unwrap_or_default(),
+                sinks: m.sinks.clone(),
+            })
+            .collect(),
+        sink_json: schemas.iter().map(|s| JsonWriter::new(s, Unions::Plain)).collect::<Result<_, _>>()?,
+    };
+    let dead_letters = plan
+        .sources
+        .iter()
+        .map(|s| s.dead_letters.map(|sink| DeadLetterRoute { sink, source: s.name.clone() }))
+        .collect();
+    let events = Arc::new(EventStages::new(&plan.enrichment, mappings, dead_letters, geo, duplicates));
+    Ok(Generation { number, routes, events, sinks, status })
+}
