@@ -35,7 +35,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work" "$(dirname "$binary")"' EXIT
 mkdir -p "$out"
 
-docs=(README.md ARCHITECTURE.md BENCHMARKS.md docs/compatibility.md docs/mapping.md docs/deployment.md docs/migration.md docs/reliability.md)
+docs=(README.md ARCHITECTURE.md BENCHMARKS.md docs/compatibility.md docs/mapping.md docs/deployment.md docs/migration.md docs/reliability.md docs/operations.md docs/sinks.md docs/status.png)
 
 # Tarball and zip: bin/, conf/, docs/, and the service files to adapt.
 t="$work/$name"
