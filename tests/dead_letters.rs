@@ -128,3 +128,43 @@ fn every_refused_or_unmappable_event_becomes_a_dead_letter() {
     }
     assert_eq!(one("corrupt")["headers"]["user-agent"], "probe/1.0");
 }
+
+#[test]
+fn a_record_its_sink_queue_cannot_take_becomes_a_dead_letter() {
+    // A Kafka lane that holds one record and a broker that takes none: the
+    // first record goes to librdkafka, the second waits in the lane, and
+    // later ones do not fit.
+    let broker = common::Broker::start(&[("clicks", 1)]);
+    broker.freeze(true);
+    let data = tempfile::tempdir().unwrap();
+    let dead = data.path().join("dead");
+    let toml = format!(
+        "[global.kafka]\nenabled = true\nbuffer_size = 1\n[global.kafka.producer]\n\"bootstrap.servers\" = \"{}\"\n\
+         \"queue.buffering.max.messages\" = 1\n[sources.browser]\ntype = \"browser\"\ndead_letter_sink = \"dead\"\n\
+         [sinks.kafka]\ntype = \"kafka\"\ntopic = \"clicks\"\n[sinks.dead]\ntype = \"hdfs\"\nformat = \"json\"\njson_unions = \"plain\"\n\
+         [sinks.dead.file_strategy]\nworking_dir = \"{}\"\npublish_dir = \"{}\"\n\
+         [mappings.main]\nsources = [\"browser\"]\nsinks = [\"kafka\"]\n",
+        broker.bootstrap(),
+        dead.join("work").display(),
+        dead.join("publish").display()
+    );
+    let c = Collector::start(Options { toml, file_sink: false, ..Options::default() });
+    for i in 0..5 {
+        let q = Pixel { location: format!("http://t/{i}"), ..Pixel::default() }.query();
+        assert!(c.get(&format!("/csc-event?{q}"), "").starts_with("HTTP/1.1 200"));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let full = c.metric("divolte_records_dropped_total", "cause=\"queue_full\"");
+    assert!(full >= 1, "records did not fit: {}", c.log_text());
+    assert_eq!(c.metric("divolte_dead_letters_total", ""), full, "each became a dead letter");
+    broker.freeze(false);
+    let (status, c) = c.stop();
+    assert!(status.success(), "{}", c.log_text());
+    let all = letters(&dead.join("publish"));
+    assert_eq!(all.len() as u64, full);
+    for letter in &all {
+        assert_eq!(letter["reason"], "queue_full");
+        assert!(letter["detail"].as_str().unwrap().contains("the queue of sink kafka is full"), "{letter}");
+        assert!(letter["request"].as_str().unwrap().starts_with("GET /csc-event?"), "{letter}");
+    }
+}

@@ -12,8 +12,8 @@ pub const DEAD_LETTER_SCHEMA_JSON: &str = r#"{
   "type": "record", "name": "DeadLetter", "namespace": "io.divolte.record",
   "doc": "An event the collector refused or could not map.",
   "fields": [
-    {"name": "reason", "type": "string", "doc": "Why: corrupt, invalid_party_id, invalid_session_id, incomplete, invalid_body or mapping_error."},
-    {"name": "detail", "type": ["null", "string"], "default": null, "doc": "The mapping and its error, for mapping errors."},
+    {"name": "reason", "type": "string", "doc": "Why: corrupt, invalid_party_id, invalid_session_id, incomplete, invalid_body, mapping_error or queue_full."},
+    {"name": "detail", "type": ["null", "string"], "default": null, "doc": "The mapping and its error, or the sink whose queue was full."},
     {"name": "timestamp", "type": "long", "doc": "Receive time, ms since the epoch."},
     {"name": "remoteHost", "type": "string"},
     {"name": "source", "type": "string"},

@@ -184,6 +184,20 @@ impl ShardBatches {
         self.hasher.hash_one(party_id)
     }
 
+    /// Whether one more record for `sink` (of a party with `party_hash`)
+    /// fits its lane's queue now. Shards and flush threads move the count
+    /// meanwhile, so this is a forecast: the hand-off checks again.
+    pub fn fits(&self, SinkId(sink): SinkId, party_hash: u64) -> bool {
+        let s = &self.sinks[sink];
+        let lane = (party_hash % s.lanes.len() as u64) as usize;
+        s.metrics.queued[lane].load(Ordering::Relaxed) + (s.lanes[lane].batch.len() as u64) < s.capacity
+    }
+
+    /// The name of `sink`.
+    pub fn sink_name(&self, SinkId(sink): SinkId) -> &str {
+        &self.sinks[sink].name
+    }
+
     /// Appends a record for `sink`. A batch that reaches
     /// [`MAX_BATCH_RECORDS`] is handed off at once.
     pub fn push(&mut self, SinkId(sink): SinkId, party_hash: u64, key: &str, value: &[u8], timestamp: i64) {

@@ -305,7 +305,27 @@ fn enrich_map_batch<'a>(
             }
             continue;
         }
+        // With a dead-letter sink, a record its queue cannot take becomes
+        // a dead letter now, while its request is at hand.
+        let dead_letters = shared.dead_letters[event.source.0].is_some();
         for &sink in &mapping.sinks {
+            if dead_letters && !batches.fits(sink, party_hash) {
+                m.inc(Counter::RecordsQueueFull);
+                if !dead_lettered {
+                    let detail =
+                        format!("mapping {}: the queue of sink {} is full", mapping.name, batches.sink_name(sink));
+                    let letter = Letter {
+                        reason: "queue_full",
+                        detail: Some(&detail),
+                        timestamp: event.timestamp,
+                        remote_host: event.remote_host,
+                    };
+                    // A buffer of its own: the record still goes to the other sinks.
+                    let mut letter_record = Vec::new();
+                    dead_lettered = dead_letter(shared, m, batches, &mut letter_record, req, event.source, &letter);
+                }
+                continue;
+            }
             batches.push(sink, party_hash, event.party_id, record, event.timestamp);
         }
         m.inc(Counter::RecordsMapped);
