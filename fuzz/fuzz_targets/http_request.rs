@@ -50,7 +50,7 @@ thread_local! {
         let config = from_toml_with_env(CONFIG, |_| None).expect("fuzz configuration");
         let plan = Plan::resolve(&config).expect("plan");
         let built = build(&plan, 1).expect("runtime");
-        let service = ShardService::new(built.runtime.clone(), Arc::new(ShardMetrics::default()));
+        let service = ShardService::new(built.runtime.clone(), Arc::new(ShardMetrics::default()), 0);
         Box::leak(Box::new((built, service)))
     };
 }
