@@ -29,6 +29,7 @@ profile_setup $PORT
 # Every thread on CPU 1: callgrind runs one thread at a time anyway, and
 # with the flush threads confined to CPU 0 the collector under valgrind
 # never saw the SIGTERM that ends it.
+rm -f "$OUT" "$OUT".*
 taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$OUT" "$BIN" --config "$WORK/collector.toml" 2>"$WORK/log" &
 wait_port $PORT 60    # valgrind starts it slowly
 wrk -t1 -c16 -d5s -s benches/traffic.lua "http://127.0.0.1:$PORT" > /dev/null
@@ -37,6 +38,8 @@ requests=$(wrk -t1 -c16 -d"${SECS}s" -s benches/traffic.lua "http://127.0.0.1:$P
     sed -n 's/^RESULT .*requests=\([0-9]*\).*/\1/p')
 callgrind_control -d > /dev/null 2>&1
 sleep 1
-dump=$(ls -t "$OUT".* | head -1)
+# sed, not head: head exits after one line, ls then dies of SIGPIPE, and
+# pipefail ends the script when several dumps are there.
+dump=$(ls -t "$OUT".* | sed -n 1p)
 instructions=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 echo "requests=$requests instructions=$instructions per_request=$((instructions / requests)) profile=$dump"
