@@ -104,22 +104,22 @@ impl Reloader {
         for s in &schemas {
             JsonWriter::new(s, Unions::Plain)?;
         }
-        let retired = {
-            let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
-            let retired = sinks.reload(&plan.sinks, &schemas)?;
-            let next = generation::build(generation::Parts {
-                number: current.number + 1,
-                plan: &plan,
-                mappings,
-                routes,
-                geo: geo.clone(),
-                duplicates: current.events.duplicates(),
-                sinks: sinks.lanes(),
-                schemas: &schemas,
-            })?;
-            self.runtime.install(next);
-            retired
-        };
+        // Held until the sinks left behind have drained: a shutdown that
+        // starts meanwhile waits for them before the process exits.
+        let sinks_lock = self.sinks.clone();
+        let mut sinks = sinks_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let retired = sinks.reload(&plan.sinks, &schemas)?;
+        let next = generation::build(generation::Parts {
+            number: current.number + 1,
+            plan: &plan,
+            mappings,
+            routes,
+            geo: geo.clone(),
+            duplicates: current.events.duplicates(),
+            sinks: sinks.lanes(),
+            schemas: &schemas,
+        })?;
+        self.runtime.install(next);
         tracing::info!(
             generation = current.number + 1,
             sinks_left = retired.len(),
@@ -135,6 +135,7 @@ impl Reloader {
         }
         drop(current);
         retired.drain(Instant::now() + self.runtime.server.shutdown_timeout);
+        drop(sinks);
         Ok(())
     }
 
