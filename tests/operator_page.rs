@@ -44,7 +44,10 @@ fn the_operator_page_shows_live_numbers_and_no_secrets() {
     assert_eq!(seen["foreign"], Value::Array(vec![]), "no asset from elsewhere");
     assert!(seen["after"].as_u64().unwrap() >= seen["before"].as_u64().unwrap() + 20, "{seen}");
     assert_eq!(seen["phase"], "running");
-    assert_eq!(seen["lines"], 4, "the chart draws its four series");
+    assert_eq!(seen["lines"], 3, "the chart draws one series per source, records and drops");
+    assert!(seen["legend"].as_str().unwrap().contains("browser events"), "{seen}");
+    assert_eq!(seen["source"], "browser");
+    assert!(seen["sourceEvents"].as_u64().unwrap() >= 20, "events counted by source: {seen}");
     let text = seen["text"].as_str().unwrap();
     assert!(!text.contains(SECRET), "the secret is not on the page");
     assert!(text.contains("sasl.password"), "its key is, so the operator sees it is set");

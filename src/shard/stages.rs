@@ -4,6 +4,7 @@
 //! mapping of its source (mapping, avro), and lands in the sinks' batches
 //! (batch). This is the only module that joins the stages.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,13 +22,13 @@ use crate::mapping::{Dropped, Inputs, Mapping, Scratch};
 use crate::metrics::{Counter, ShardMetrics};
 use crate::plan::{EnrichmentPlan, SinkId, SourceId};
 
-/// Where a source's dead letters go.
+/// What the stages know of a source.
 #[derive(Debug, Clone)]
-pub struct DeadLetterRoute {
-    /// The dead-letter sink.
-    pub sink: SinkId,
-    /// The source's name, written in each dead letter.
-    pub source: String,
+pub struct SourceStage {
+    /// Its name, written in its dead letters and shown on the operator page.
+    pub name: String,
+    /// Where its dead letters go, if anywhere.
+    pub dead_letters: Option<SinkId>,
 }
 
 /// What every shard's stages share, read-only: the compiled mappings, the
@@ -36,8 +37,10 @@ pub struct EventStages {
     mappings: Vec<Mapping>,
     /// For each source, the positions in `mappings` of those that read it.
     by_source: Vec<Vec<usize>>,
-    /// For each source, where its dead letters go, if anywhere.
-    dead_letters: Vec<Option<DeadLetterRoute>>,
+    /// Each source's name and dead-letter sink.
+    sources: Vec<SourceStage>,
+    /// Each shard's events by source, registered when its stages start.
+    by_source_counts: std::sync::Mutex<Vec<Arc<[AtomicU64]>>>,
     duplicates: Arc<DuplicateMemory>,
     geo: Option<Arc<GeoDatabase>>,
     use_x_forwarded_for: bool,
@@ -45,16 +48,16 @@ pub struct EventStages {
 }
 
 impl EventStages {
-    /// The stages from the enrichment part of the plan; `dead_letters` has
-    /// one entry per source. The duplicate memory outlives a reload.
+    /// The stages from the enrichment part of the plan, for `sources`. The
+    /// duplicate memory outlives a reload.
     pub fn new(
         plan: &EnrichmentPlan,
         mappings: Vec<Mapping>,
-        dead_letters: Vec<Option<DeadLetterRoute>>,
+        sources: Vec<SourceStage>,
         geo: Option<Arc<GeoDatabase>>,
         duplicates: Arc<DuplicateMemory>,
     ) -> Self {
-        let by_source = (0..dead_letters.len())
+        let by_source = (0..sources.len())
             .map(|s| {
                 mappings.iter().enumerate().filter(|(_, m)| m.sources.contains(&SourceId(s))).map(|(i, _)| i).collect()
             })
@@ -62,12 +65,32 @@ impl EventStages {
         Self {
             mappings,
             by_source,
-            dead_letters,
+            sources,
+            by_source_counts: std::sync::Mutex::default(),
             duplicates,
             geo,
             use_x_forwarded_for: plan.use_x_forwarded_for,
             user_agent_cache_size: plan.user_agent_cache_size,
         }
+    }
+
+    /// Events received so far by each source, summed over the shards (of
+    /// this generation: a reload starts them over).
+    pub fn events_by_source(&self) -> Vec<(&str, u64)> {
+        let rows = self.by_source_counts.lock().unwrap_or_else(|e| e.into_inner());
+        self.sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), rows.iter().map(|r| r[i].load(Ordering::Relaxed)).sum()))
+            .collect()
+    }
+
+    /// A new row of per-source counters for one shard's stages. Locks, but
+    /// only when a shard starts or moves to a generation.
+    fn source_counters(&self) -> Arc<[AtomicU64]> {
+        let row: Arc<[AtomicU64]> = self.sources.iter().map(|_| AtomicU64::new(0)).collect();
+        self.by_source_counts.lock().unwrap_or_else(|e| e.into_inner()).push(row.clone());
+        row
     }
 
     /// The duplicate memory, for the next generation to keep.
@@ -80,6 +103,8 @@ impl EventStages {
 pub struct ShardStages {
     shared: Arc<EventStages>,
     metrics: Arc<ShardMetrics>,
+    /// This shard's events by source.
+    by_source: Arc<[AtomicU64]>,
     pixel: PixelScratch,
     after: AfterParse,
 }
@@ -112,7 +137,8 @@ impl ShardStages {
             mapping: Scratch::default(),
             last_mapping_warning: None,
         };
-        Self { shared, metrics, pixel: PixelScratch::default(), after }
+        let by_source = shared.source_counters();
+        Self { shared, metrics, by_source, pixel: PixelScratch::default(), after }
     }
 
     /// Hands every open batch to its sink and, in durable mode, closes the
@@ -131,7 +157,8 @@ impl ShardStages {
     /// record was batched.
     pub fn browser_event(&mut self, req: &Request<'_>, source: SourceId) -> bool {
         self.metrics.inc(Counter::EventsReceived);
-        let Self { shared, metrics, pixel, after } = self;
+        self.by_source[source.0].fetch_add(1, Ordering::Relaxed);
+        let Self { shared, metrics, pixel, after, .. } = self;
         match pixel.parse(req, source) {
             Ok(parsed) => {
                 // The duplicate memory's slot loads while the checksum is hashed.
@@ -146,6 +173,7 @@ impl ShardStages {
     /// was read as an event; true when a dead letter was batched.
     pub fn json_refused(&mut self, req: &Request<'_>, source: SourceId, reason: Rejected) -> bool {
         self.metrics.inc(Counter::EventsReceivedJson);
+        self.by_source[source.0].fetch_add(1, Ordering::Relaxed);
         rejected_event(&self.shared, &self.metrics, &mut self.after, req, source, reason)
     }
 
@@ -154,6 +182,7 @@ impl ShardStages {
     /// batched.
     pub fn json_event(&mut self, req: &Request<'_>, source: SourceId, party: &str) -> bool {
         self.metrics.inc(Counter::EventsReceivedJson);
+        self.by_source[source.0].fetch_add(1, Ordering::Relaxed);
         let body = match json::parse_body(req.body) {
             Ok(b) => b,
             Err(reason) => return rejected_event(&self.shared, &self.metrics, &mut self.after, req, source, reason),
@@ -214,14 +243,14 @@ fn dead_letter(
     source: SourceId,
     letter: &Letter<'_>,
 ) -> bool {
-    let Some(route) = &shared.dead_letters[source.0] else { return false };
+    let SourceStage { name: source_name, dead_letters: Some(sink) } = &shared.sources[source.0] else { return false };
     record.clear();
     DeadLetter {
         reason: letter.reason,
         detail: letter.detail,
         timestamp: letter.timestamp,
         remote_host: letter.remote_host,
-        source: &route.source,
+        source: source_name,
         method: req.method_str,
         path: req.path,
         query: req.query,
@@ -230,7 +259,7 @@ fn dead_letter(
     }
     .encode(record);
     let key = letter.remote_host;
-    batches.push(route.sink, batches.party_hash(key), key, record, letter.timestamp);
+    batches.push(*sink, batches.party_hash(key), key, record, letter.timestamp);
     metrics.inc(Counter::DeadLetters);
     true
 }
@@ -307,7 +336,7 @@ fn enrich_map_batch<'a>(
         }
         // With a dead-letter sink, a record its queue cannot take becomes
         // a dead letter now, while its request is at hand.
-        let dead_letters = shared.dead_letters[event.source.0].is_some();
+        let dead_letters = shared.sources[event.source.0].dead_letters.is_some();
         for &sink in &mapping.sinks {
             if dead_letters && !batches.fits(sink, party_hash) {
                 m.inc(Counter::RecordsQueueFull);
@@ -369,8 +398,13 @@ mod tests {
             ip2geo_database: None,
             use_x_forwarded_for: false,
         };
-        let shared =
-            Arc::new(EventStages::new(&plan, mappings, vec![None, None], None, Arc::new(DuplicateMemory::new(1024))));
+        let shared = Arc::new(EventStages::new(
+            &plan,
+            mappings,
+            ["a", "b"].map(|name| SourceStage { name: name.into(), dead_letters: None }).to_vec(),
+            None,
+            Arc::new(DuplicateMemory::new(1024)),
+        ));
         let (lanes, rxs): (Vec<SinkLanes>, Vec<_>) = (0..sinks)
             .map(|i| {
                 let (tx, rx) = crossbeam_channel::unbounded();

@@ -42,11 +42,11 @@ pub struct MappingStatus {
 }
 
 /// Counter totals at one moment.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Sample {
     at_ms: u64,
-    browser: u64,
-    json: u64,
+    /// Events by source name (of the generation running then).
+    sources: Vec<(String, u64)>,
     records: u64,
     dropped: u64,
 }
@@ -78,10 +78,11 @@ impl History {
     /// Adds a sample of `rt`'s counters now.
     pub fn sample(&self, rt: &Runtime) {
         let r = &rt.registry;
+        let generation = rt.generation();
+        let sources = generation.events.events_by_source().into_iter().map(|(n, c)| (n.to_owned(), c)).collect();
         let sample = Sample {
             at_ms: millis(SystemTime::now()),
-            browser: r.total(Counter::EventsReceived),
-            json: r.total(Counter::EventsReceivedJson),
+            sources,
             records: r.total(Counter::RecordsMapped),
             dropped: DROPS.iter().map(|(c, _)| r.total(*c)).sum(),
         };
@@ -110,10 +111,19 @@ impl History {
             .map(|(a, b)| {
                 let secs = (b.at_ms.saturating_sub(a.at_ms)).max(1) as f64 / 1000.0;
                 let per_s = |x: u64, y: u64| (y.saturating_sub(x) as f64 / secs * 10.0).round() / 10.0;
+                // A source new in `b` (a reload added it) counts from zero;
+                // counts that a reload started over count as none.
+                let sources: serde_json::Map<String, Value> = b
+                    .sources
+                    .iter()
+                    .map(|(name, y)| {
+                        let x = a.sources.iter().find(|(n, _)| n == name).map_or(0, |(_, x)| *x);
+                        (name.clone(), json!(per_s(x, *y)))
+                    })
+                    .collect();
                 json!({
                     "at": b.at_ms,
-                    "browser": per_s(a.browser, b.browser),
-                    "json": per_s(a.json, b.json),
+                    "sources": sources,
                     "records": per_s(a.records, b.records),
                     "dropped": per_s(a.dropped, b.dropped),
                 })
@@ -176,6 +186,7 @@ impl History {
                 "connections": r.total(Counter::ConnectionsAccepted),
             },
             "drops": drops,
+            "sources": generation.events.events_by_source().into_iter().map(|(n, c)| json!({"name": n, "events": c})).collect::<Vec<_>>(),
             "rates": rates,
             "sample_every_s": SAMPLE_EVERY.as_secs(),
             "sinks": sinks,

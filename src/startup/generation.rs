@@ -12,7 +12,7 @@ use crate::enrich::geo::GeoDatabase;
 use crate::mapping::Mapping;
 use crate::plan::{Plan, SinkId};
 use crate::shard::routes::RouteTables;
-use crate::shard::stages::{DeadLetterRoute, EventStages};
+use crate::shard::stages::{EventStages, SourceStage};
 use crate::shard::status::{MappingStatus, StatusInfo};
 use crate::shard::Generation;
 
@@ -67,11 +67,8 @@ pub fn build(parts: Parts<'_>) -> Result<Generation, String> {
             .collect(),
         sink_json: schemas.iter().map(|s| JsonWriter::new(s, Unions::Plain)).collect::<Result<_, _>>()?,
     };
-    let dead_letters = plan
-        .sources
-        .iter()
-        .map(|s| s.dead_letters.map(|sink| DeadLetterRoute { sink, source: s.name.clone() }))
-        .collect();
-    let events = Arc::new(EventStages::new(&plan.enrichment, mappings, dead_letters, geo, duplicates));
+    let sources =
+        plan.sources.iter().map(|s| SourceStage { name: s.name.clone(), dead_letters: s.dead_letters }).collect();
+    let events = Arc::new(EventStages::new(&plan.enrichment, mappings, sources, geo, duplicates));
     Ok(Generation { number, routes, events, sinks, status })
 }

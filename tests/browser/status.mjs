@@ -41,6 +41,9 @@ try {
   console.log(JSON.stringify({
     errors, before, after, text, foreign, schemaLink, schemaText,
     phase: await page.locator('#phase').textContent(),
+    source: await page.locator('#sources tr:first-child td:first-child').textContent(),
+    sourceEvents: Number(await page.locator('#sources tr:first-child td:nth-child(2)').textContent()),
+    legend: await page.locator('#legend').innerText(),
     lines: await page.locator('#chart polyline').count(),
   }));
 } finally {
