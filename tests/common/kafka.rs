@@ -74,8 +74,22 @@ impl Broker {
     }
 
     /// Every record of `topic` (key, value, timestamp, partition), reading
-    /// until `expected` arrived or `limit` passed.
+    /// until `expected` arrived or `limit` passed. A consumer that stops
+    /// getting records from a partition (seen with tansu now and then, on
+    /// older builds too) is replaced by a fresh one reading from the start
+    /// every 5 seconds; the last reading is returned.
     pub fn consume(&self, topic: &str, expected: usize, limit: Duration) -> Vec<Consumed> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let window = deadline.saturating_duration_since(Instant::now()).min(Duration::from_secs(5));
+            let read = self.consume_once(topic, expected, window);
+            if read.len() >= expected || Instant::now() >= deadline {
+                return read;
+            }
+        }
+    }
+
+    fn consume_once(&self, topic: &str, expected: usize, limit: Duration) -> Vec<Consumed> {
         use rdkafka::consumer::{BaseConsumer, Consumer};
         use rdkafka::{Message, Offset, TopicPartitionList};
         let consumer: BaseConsumer = rdkafka::ClientConfig::new()
