@@ -98,22 +98,21 @@ impl Share {
 
     /// What this share covers is durable (or covered by another share).
     pub fn confirm(self) {
+        release(&self.into_round());
+    }
+
+    /// The share's round, without the failure its drop would report.
+    fn into_round(self) -> Arc<Round> {
         let this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again; the Arc is moved
         // out exactly once.
-        let round = unsafe { std::ptr::read(&this.round) };
-        release(&round);
+        unsafe { std::ptr::read(&this.round) }
     }
-}
 
-impl Share {
     /// The share as a pointer, for a C library's per-message opaque; never
     /// null, and aligned (so never a small integer).
     pub fn into_raw(self) -> *mut std::ffi::c_void {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: as in `confirm`: the Arc is moved out exactly once.
-        let round = unsafe { std::ptr::read(&this.round) };
-        Arc::into_raw(round).cast_mut().cast()
+        Arc::into_raw(self.into_round()).cast_mut().cast()
     }
 
     /// The share behind a pointer from [`Share::into_raw`].
