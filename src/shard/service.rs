@@ -43,7 +43,7 @@ impl ShardService {
     /// The service of shard `shard`, whose counters are `metrics`.
     pub fn new(rt: Arc<Runtime>, metrics: Arc<ShardMetrics>, shard: usize) -> Self {
         let generation = rt.generation();
-        let stages = ShardStages::new(generation.events.clone(), &generation.sinks, metrics.clone(), durable(&rt));
+        let stages = stages_for(&rt, &generation, &metrics);
         Self {
             rt,
             admin: false,
@@ -74,10 +74,8 @@ impl ShardService {
             return;
         }
         let next = self.rt.generation();
-        let round = self.stages.borrow_mut().hand_off_all();
-        self.commit.complete_round(round);
-        let stages = ShardStages::new(next.events.clone(), &next.sinks, self.metrics.clone(), durable(&self.rt));
-        *self.stages.borrow_mut() = stages;
+        self.flush_now();
+        *self.stages.borrow_mut() = stages_for(&self.rt, &next, &self.metrics);
         let number = next.number;
         *self.generation.borrow_mut() = next;
         if let Some(shard) = self.shard {
@@ -93,8 +91,7 @@ impl ShardService {
     pub async fn run_flusher(&self) {
         loop {
             self.commit.round_wanted().await;
-            let round = self.stages.borrow_mut().hand_off_all();
-            self.commit.complete_round(round);
+            self.flush_now();
         }
     }
 
@@ -109,7 +106,8 @@ impl ShardService {
         self.commit.run_sweeper(timeout).await;
     }
 
-    /// Hands off whatever is still batched (at shutdown).
+    /// Hands off whatever is batched and releases the answers waiting for
+    /// it (for the flusher, at a generation switch, and at shutdown).
     pub fn flush_now(&self) {
         let round = self.stages.borrow_mut().hand_off_all();
         self.commit.complete_round(round);
@@ -134,9 +132,11 @@ impl ShardService {
     }
 }
 
-/// Whether answers wait for their records to be durable.
-fn durable(rt: &Runtime) -> bool {
-    matches!(rt.server.delivery, Delivery::Durable(_))
+/// A shard's stages on `generation`'s mappings and sinks; in durable mode
+/// their batches carry shares of the shard's round.
+fn stages_for(rt: &Runtime, generation: &Generation, metrics: &Arc<ShardMetrics>) -> ShardStages {
+    let durable = matches!(rt.server.delivery, Delivery::Durable(_));
+    ShardStages::new(generation.events.clone(), &generation.sinks, metrics.clone(), durable)
 }
 
 /// Whether an `If-None-Match` header names `etag` (weak comparison, lists allowed).
