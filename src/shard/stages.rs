@@ -15,7 +15,7 @@ use crate::enrich::dedup::{DuplicateMemory, Probe};
 use crate::enrich::forwarded::forwarded_for;
 use crate::enrich::geo::GeoDatabase;
 use crate::enrich::useragent::UserAgentCache;
-use crate::event::pixel::PixelScratch;
+use crate::event::pixel::{millis_since_epoch, PixelScratch};
 use crate::event::{json, Event, Rejected};
 use crate::http::Request;
 use crate::mapping::{Dropped, Inputs, Mapping, Scratch};
@@ -219,7 +219,7 @@ fn rejected_event(
         query = req.query.unwrap_or(""),
         "Improper request. Event dropped."
     );
-    let received = req.received.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let received = millis_since_epoch(req.received);
     let letter = Letter { reason: reason.label(), detail: None, timestamp: received, remote_host: req.peer_host };
     dead_letter(shared, metrics, &mut after.batches, &mut after.record, req, source, &letter)
 }
@@ -295,17 +295,22 @@ fn enrich_map_batch<'a>(
     let user_agent = event.user_agent.map(|a| user_agents.get(a));
     let party_hash = batches.party_hash(event.party_id);
     let mut batched = false;
-    // One dead letter per event, however many of its mappings refuse it.
-    let mut dead_lettered = false;
+    // With a dead-letter sink, the first refusal of the event (however many
+    // of its mappings refuse it) becomes its one dead letter.
+    let dead_letters = shared.sources[event.source.0].dead_letters.is_some();
+    let mut refused: Option<(&str, Option<String>)> = None;
     let inputs = Inputs { event: &event, user_agent, geo: shared.geo.as_deref() };
     for &mi in &shared.by_source[event.source.0] {
         let mapping = &shared.mappings[mi];
         record.clear();
-        let (reason, detail) = match mapping.map_into(inputs, scratch, record) {
-            Ok(()) => (None, None),
+        match mapping.map_into(inputs, scratch, record) {
+            Ok(()) => {}
             Err(Dropped::Corrupt) => {
                 m.inc(Counter::DiscardedCorrupt);
-                (Some("corrupt"), None)
+                if dead_letters && refused.is_none() {
+                    refused = Some(("corrupt", None));
+                }
+                continue;
             }
             Err(Dropped::Duplicate) => {
                 m.inc(Counter::DiscardedDuplicate);
@@ -317,41 +322,22 @@ fn enrich_map_batch<'a>(
                 if crate::metrics::log_due(last_mapping_warning) {
                     tracing::error!(mapping = %mapping.name, ?error, field, "Cannot complete record. Dropping it.");
                 }
-                let detail = format!("mapping {}: field {field} has no default and was left unset", mapping.name);
-                (Some("mapping_error"), Some(detail))
+                if dead_letters && refused.is_none() {
+                    let detail = format!("mapping {}: field {field} has no default and was left unset", mapping.name);
+                    refused = Some(("mapping_error", Some(detail)));
+                }
+                continue;
             }
-        };
-        if let Some(reason) = reason {
-            if !dead_lettered {
-                let letter = Letter {
-                    reason,
-                    detail: detail.as_deref(),
-                    timestamp: event.timestamp,
-                    remote_host: event.remote_host,
-                };
-                dead_lettered = dead_letter(shared, m, batches, record, req, event.source, &letter);
-                batched |= dead_lettered;
-            }
-            continue;
         }
-        // With a dead-letter sink, a record its queue cannot take becomes
-        // a dead letter now, while its request is at hand.
-        let dead_letters = shared.sources[event.source.0].dead_letters.is_some();
         for &sink in &mapping.sinks {
+            // A record its sink's queue cannot take becomes a dead letter
+            // now, while its request is at hand.
             if dead_letters && !batches.fits(sink, party_hash) {
                 m.inc(Counter::RecordsQueueFull);
-                if !dead_lettered {
+                if refused.is_none() {
                     let detail =
                         format!("mapping {}: the queue of sink {} is full", mapping.name, batches.sink_name(sink));
-                    let letter = Letter {
-                        reason: "queue_full",
-                        detail: Some(&detail),
-                        timestamp: event.timestamp,
-                        remote_host: event.remote_host,
-                    };
-                    // A buffer of its own: the record still goes to the other sinks.
-                    let mut letter_record = Vec::new();
-                    dead_lettered = dead_letter(shared, m, batches, &mut letter_record, req, event.source, &letter);
+                    refused = Some(("queue_full", Some(detail)));
                 }
                 continue;
             }
@@ -359,6 +345,11 @@ fn enrich_map_batch<'a>(
         }
         m.inc(Counter::RecordsMapped);
         batched = true;
+    }
+    if let Some((reason, detail)) = &refused {
+        let detail = detail.as_deref();
+        let letter = Letter { reason, detail, timestamp: event.timestamp, remote_host: event.remote_host };
+        batched |= dead_letter(shared, m, batches, record, req, event.source, &letter);
     }
     m.set(Counter::UserAgentCacheHits, user_agents.hits);
     m.set(Counter::UserAgentCacheMisses, user_agents.misses);

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::Runtime;
 use crate::avro::JsonWriter;
+use crate::event::pixel::millis_since_epoch;
 use crate::lifecycle::Phase;
 use crate::metrics::Counter;
 use crate::plan::SinkId;
@@ -44,7 +45,7 @@ pub struct MappingStatus {
 /// Counter totals at one moment.
 #[derive(Clone)]
 struct Sample {
-    at_ms: u64,
+    at_ms: i64,
     /// Events by source name (of the generation running then).
     sources: Vec<(String, u64)>,
     records: u64,
@@ -55,10 +56,6 @@ struct Sample {
 #[derive(Default)]
 pub struct History {
     samples: RefCell<VecDeque<Sample>>,
-}
-
-fn millis(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Records dropped before a sink, by cause label.
@@ -81,7 +78,7 @@ impl History {
         let generation = rt.generation();
         let sources = generation.events.events_by_source().into_iter().map(|(n, c)| (n.to_owned(), c)).collect();
         let sample = Sample {
-            at_ms: millis(SystemTime::now()),
+            at_ms: millis_since_epoch(SystemTime::now()),
             sources,
             records: r.total(Counter::RecordsMapped),
             dropped: DROPS.iter().map(|(c, _)| r.total(*c)).sum(),
@@ -171,9 +168,9 @@ impl History {
             DROPS.iter().map(|(c, label)| ((*label).to_owned(), json!(r.total(*c)))).collect();
         json!({
             "version": env!("CARGO_PKG_VERSION"),
-            "started": millis(rt.started),
+            "started": millis_since_epoch(rt.started),
             "generation": generation.number,
-            "now": millis(SystemTime::now()),
+            "now": millis_since_epoch(SystemTime::now()),
             "phase": phase,
             "shards": r.shards.len(),
             "totals": {
