@@ -196,16 +196,18 @@ fn start_one(plan: &SinkPlan, schema: apache_avro::Schema, recover: bool) -> Res
     let name = &plan.name;
     let metrics = Arc::new(SinkMetrics::new(plan.lanes));
     let mut leftovers = match &plan.kind {
-        SinkKind::File(file) if recover => {
-            check_remote_store(name, file, &metrics)?;
-            file::recover(name, file).map_err(|e| format!("sink {name}: {e}"))?
-        }
         SinkKind::File(file) => {
             check_remote_store(name, file, &metrics)?;
-            Vec::new()
+            if recover {
+                file::recover(name, file).map_err(|e| format!("sink {name}: {e}"))?
+            } else {
+                Vec::new()
+            }
         }
         SinkKind::Kafka(_) => Vec::new(),
     };
+    // Built once for the sink, before any of its threads starts.
+    let json = json_writer(plan, &schema)?;
     let mut senders = Vec::with_capacity(plan.lanes);
     let mut threads = Vec::with_capacity(plan.lanes);
     for lane in 0..plan.lanes {
@@ -220,14 +222,14 @@ fn start_one(plan: &SinkPlan, schema: apache_avro::Schema, recover: bool) -> Res
         let spawned = match &plan.kind {
             SinkKind::File(file) => {
                 let leftovers = std::mem::take(&mut leftovers);
-                let format = match json_writer(plan, &schema)? {
+                let format = match &json {
                     None => file::writer::FileFormat::Avro(schema.clone()),
-                    Some(json) => file::writer::FileFormat::Json(json),
+                    Some(json) => file::writer::FileFormat::Json(json.clone()),
                 };
                 file::spawn(name, lane, file, format, leftovers, rx, metrics.clone(), deadline.clone())
             }
             SinkKind::Kafka(kafka) => {
-                let json = json_writer(plan, &schema)?;
+                let json = json.clone();
                 let lane = kafka::KafkaLane { sink: name.clone(), lane, lanes: plan.lanes, kafka: kafka.clone(), json };
                 kafka::spawn(lane, rx, metrics.clone(), deadline.clone())
             }
