@@ -32,6 +32,16 @@ pub fn sink_schemas(plan: &Plan, mappings: &[Mapping]) -> Vec<Schema> {
         .collect()
 }
 
+/// How each sink's records read as JSON on the operator page, by
+/// [`SinkId`]; built before any sink starts or changes, so that nothing can
+/// fail after.
+///
+/// # Errors
+/// A schema whose named types do not resolve.
+pub fn sink_json(schemas: &[Schema]) -> Result<Vec<JsonWriter>, String> {
+    schemas.iter().map(|s| JsonWriter::new(s, Unions::Plain)).collect()
+}
+
 /// What a generation is built from.
 #[allow(missing_docs)]
 pub struct Parts<'a> {
@@ -45,16 +55,13 @@ pub struct Parts<'a> {
     pub duplicates: Arc<DuplicateMemory>,
     /// The running sinks' lanes, by [`SinkId`].
     pub sinks: Vec<SinkLanes>,
-    /// Their schemas, by [`SinkId`].
-    pub schemas: &'a [Schema],
+    /// Their records as JSON, by [`SinkId`] (from [`sink_json`]).
+    pub sink_json: Vec<JsonWriter>,
 }
 
 /// Builds a generation.
-///
-/// # Errors
-/// A sink schema whose named types do not resolve (for its JSON view).
-pub fn build(parts: Parts<'_>) -> Result<Generation, String> {
-    let Parts { number, plan, mappings, routes, geo, duplicates, sinks, schemas } = parts;
+pub fn build(parts: Parts<'_>) -> Generation {
+    let Parts { number, plan, mappings, routes, geo, duplicates, sinks, sink_json } = parts;
     let status = StatusInfo {
         plan: format!("{plan:#?}"),
         mappings: mappings
@@ -65,10 +72,10 @@ pub fn build(parts: Parts<'_>) -> Result<Generation, String> {
                 sinks: m.sinks.clone(),
             })
             .collect(),
-        sink_json: schemas.iter().map(|s| JsonWriter::new(s, Unions::Plain)).collect::<Result<_, _>>()?,
+        sink_json,
     };
     let sources =
         plan.sources.iter().map(|s| SourceStage { name: s.name.clone(), dead_letters: s.dead_letters }).collect();
     let events = Arc::new(EventStages::new(&plan.enrichment, mappings, sources, geo, duplicates));
-    Ok(Generation { number, routes, events, sinks, status })
+    Generation { number, routes, events, sinks, status }
 }

@@ -173,6 +173,7 @@ pub fn build(plan: &Plan, shards: usize) -> Result<Built, StartupError> {
     }
     let routes = RouteTables::build(&plan.server, &plan.sources, &plan.mappings)?;
     let schemas = generation::sink_schemas(plan, &mappings);
+    let sink_json = generation::sink_json(&schemas)?;
     let sinks = sink::start(&plan.sinks, &schemas)?;
     for s in &plan.sinks {
         match &s.kind {
@@ -192,8 +193,8 @@ pub fn build(plan: &Plan, shards: usize) -> Result<Built, StartupError> {
         geo: geo.clone(),
         duplicates: Arc::new(DuplicateMemory::new(plan.enrichment.duplicate_memory_size)),
         sinks: sinks.lanes(),
-        schemas: &schemas,
-    })?;
+        sink_json,
+    });
     let registry = Arc::new(Registry::new(shards));
     let runtime = Arc::new(Runtime::new(plan.server.clone(), registry, Arc::new(Lifecycle::default()), shards, first));
     Ok(Built { runtime, sinks: Arc::new(Mutex::new(sinks)), geo })

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::generation;
-use crate::avro::{JsonWriter, Unions};
 use crate::enrich::geo::GeoDatabase;
 use crate::mapping::configured;
 use crate::plan::Plan;
@@ -100,10 +99,7 @@ impl Reloader {
         let routes = RouteTables::build(&plan.server, &plan.sources, &plan.mappings)?;
         let current = self.runtime.generation();
         let schemas = generation::sink_schemas(&plan, &mappings);
-        // What could still fail once sinks were swapped is tried first.
-        for s in &schemas {
-            JsonWriter::new(s, Unions::Plain)?;
-        }
+        let sink_json = generation::sink_json(&schemas)?;
         // Held until the sinks left behind have drained: a shutdown that
         // starts meanwhile waits for them before the process exits.
         let sinks_lock = self.sinks.clone();
@@ -117,8 +113,8 @@ impl Reloader {
             geo: geo.clone(),
             duplicates: current.events.duplicates(),
             sinks: sinks.lanes(),
-            schemas: &schemas,
-        })?;
+            sink_json,
+        });
         self.runtime.install(next);
         tracing::info!(
             generation = current.number + 1,
