@@ -100,6 +100,11 @@ impl Batch {
         &self.data[self.records[i].value.clone()]
     }
 
+    /// Every record's value bytes, in order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &[u8]> {
+        self.records.iter().map(|r| &self.data[r.value.clone()])
+    }
+
     /// The key bytes of record `i`.
     pub fn key(&self, i: usize) -> &[u8] {
         &self.data[self.records[i].key.clone()]

@@ -206,7 +206,7 @@ impl FlushThread {
         loop {
             match rx.recv_timeout(HEARTBEAT) {
                 Ok(SinkMessage::Records(mut batch)) => {
-                    self.guard.metrics.remember((0..batch.len()).map(|i| batch.value(i)));
+                    self.guard.metrics.remember(batch.values());
                     let ack = batch.ack.take();
                     // A share whose records were lost is dropped: unconfirmed.
                     if self.write(&batch) {

@@ -137,7 +137,7 @@ impl FlushThread {
             let awaited = self.producer.context().awaited.load(Ordering::Relaxed) > 0;
             match rx.recv_timeout(if awaited { AWAITED_POLL } else { IDLE_POLL }) {
                 Ok(SinkMessage::Records(batch)) => {
-                    self.metrics.remember((0..batch.len()).map(|i| batch.value(i)));
+                    self.metrics.remember(batch.values());
                     let batch = self.as_json(batch);
                     self.send_batch(batch);
                 }
