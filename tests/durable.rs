@@ -87,6 +87,18 @@ fn load(port: u16, clients: usize, stop: Arc<AtomicBool>) -> Vec<std::thread::Jo
         .collect()
 }
 
+/// Every location in `acked` is in `stored`, `place` saying where that is.
+fn assert_all_stored(acked: &[String], stored: &HashSet<String>, place: &str) {
+    let lost: Vec<&String> = acked.iter().filter(|l| !stored.contains(*l)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} events answered 200 are not {place}: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
 /// Runs the load, kills the collector at a random moment within it, and
 /// returns what was answered 200.
 fn kill_under_load(c: &mut Collector) -> Vec<String> {
@@ -124,14 +136,7 @@ fn kill_9_under_load_loses_no_event_answered_200_by_the_file_sink() {
     assert!(status.success(), "{}", second.log_text());
     let stored: HashSet<String> =
         read_with_fastavro(&publish).iter().map(|r| r["location"].as_str().unwrap().to_owned()).collect();
-    let lost: Vec<&String> = acked.iter().filter(|l| !stored.contains(*l)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} of {} events answered 200 are not stored: {:?}",
-        lost.len(),
-        acked.len(),
-        &lost[..lost.len().min(5)]
-    );
+    assert_all_stored(&acked, &stored, "in the published files");
 }
 
 #[test]
@@ -164,15 +169,7 @@ fn kill_9_under_load_loses_no_event_answered_200_by_kafka() {
             }
         })
         .collect();
-    let lost: Vec<&String> = acked.iter().filter(|l| !stored.contains(*l)).collect();
-    assert!(
-        lost.is_empty(),
-        "{} of {} events answered 200 are not among the {} records on the topic: {:?}",
-        lost.len(),
-        acked.len(),
-        consumed.len(),
-        &lost[..lost.len().min(5)]
-    );
+    assert_all_stored(&acked, &stored, &format!("among the {} records on the topic", consumed.len()));
 }
 
 #[test]
