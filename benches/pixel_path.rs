@@ -150,7 +150,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("default_mapping_and_encode", |b| {
         let event = scratch.parse(&req, SourceId(0)).unwrap().verify();
         let ua = cache.get(UA).clone();
-        let inputs = Inputs { event: &event, user_agent: Some(&ua), geo: None };
+        let inputs = Inputs { event: &event, user_agent: Some(&ua), geo: None, geo_host: event.remote_host };
         b.iter(|| {
             out.clear();
             default_mapping.map_into(inputs, &mut map_scratch, &mut out).unwrap();
@@ -185,7 +185,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function("example_script_mapping_and_encode", |b| {
             let event = scratch.parse(&req, SourceId(0)).unwrap().verify();
             let ua = cache.get(UA).clone();
-            let inputs = Inputs { event: &event, user_agent: Some(&ua), geo: Some(&geo) };
+            let inputs = Inputs { event: &event, user_agent: Some(&ua), geo: Some(&geo), geo_host: event.remote_host };
             b.iter(|| {
                 out.clear();
                 shop_mapping.map_into(inputs, &mut map_scratch, &mut out).unwrap();
@@ -200,7 +200,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let event = scratch2.parse(black_box(&req), SourceId(0)).unwrap().verify();
             let ua = event.user_agent.map(|a| cache.get(a));
-            let inputs = Inputs { event: &event, user_agent: ua, geo: None };
+            let inputs = Inputs { event: &event, user_agent: ua, geo: None, geo_host: event.remote_host };
             out.clear();
             default_mapping.map_into(inputs, &mut map_scratch, &mut out).unwrap();
             black_box(out.len());

@@ -202,3 +202,135 @@ fn the_tag_in_chromium_produces_correct_uncorrupted_records() {
         assert!(divolte::event::checksum::verify(&canonical, Some(s(&cs["x"]))), "checksum mismatch for {cs}");
     }
 }
+
+const FLAGS_SCHEMA: &str = r#"{"type": "record", "name": "Flags", "fields": [
+  {"name": "eventType", "type": ["null", "string"], "default": null},
+  {"name": "bot", "type": ["null", "boolean"], "default": null}
+]}"#;
+
+fn opt_str_json(v: &Json) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+/// Percent-decoding of a cookie value the way the tag reads it.
+fn decode_cookie(v: &str) -> String {
+    percent_encoding::percent_decode_str(v).decode_utf8().unwrap().into_owned()
+}
+
+#[test]
+fn todays_browsers_server_cookies_cors_beacons_consent_gpc_and_bots() {
+    let dir = tempfile::tempdir().unwrap();
+    let (schema, script, flags_dir) =
+        (dir.path().join("flags.avsc"), dir.path().join("flags.groovy"), dir.path().join("flags"));
+    std::fs::write(&schema, FLAGS_SCHEMA).unwrap();
+    std::fs::write(&script, "mapping {\n  map eventType() onto 'eventType'\n  map userAgent().bot() onto 'bot'\n}\n")
+        .unwrap();
+    let site_port = common::free_port();
+    let toml = format!(
+        concat!(
+            "[sources.srv]\ntype = \"browser\"\nprefix = \"/srv\"\nserver_cookies = true\ncookie_same_site = \"Lax\"\n",
+            "[sources.leave]\ntype = \"browser\"\nprefix = \"/leave\"\n[sources.leave.javascript]\nuse_beacon = true\n",
+            "[sources.gpc]\ntype = \"browser\"\nprefix = \"/gpc\"\nrespect_gpc = true\n",
+            "[sources.consent]\ntype = \"browser\"\nprefix = \"/consent\"\n[sources.consent.javascript]\nrequire_consent = true\n",
+            "[sources.app]\ntype = \"json\"\nevent_path = \"/app\"\ncors_allowed_origins = [\"http://127.0.0.1:{}\"]\n",
+            "[sources.closed]\ntype = \"json\"\nevent_path = \"/closed\"\ncors_allowed_origins = [\"https://elsewhere.example\"]\n",
+            "[mappings.all]\nsources = [\"srv\", \"leave\", \"gpc\", \"consent\", \"app\", \"closed\"]\nsinks = [\"hdfs\"]\n",
+            "[mappings.flags]\nsources = [\"srv\"]\nsinks = [\"flags\"]\nschema_file = \"{}\"\nmapping_script_file = \"{}\"\n",
+            "[sinks.flags]\ntype = \"hdfs\"\n[sinks.flags.file_strategy]\nworking_dir = \"{}\"\npublish_dir = \"{}\"\n",
+        ),
+        site_port,
+        schema.display(),
+        script.display(),
+        flags_dir.display(),
+        flags_dir.display()
+    );
+    let c = Collector::start(Options { toml, ..Options::default() });
+    let dir_js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let run = Command::new("node")
+        .arg(dir_js.join("today.mjs"))
+        .arg(format!("http://127.0.0.1:{}", c.port))
+        .arg(site_port.to_string())
+        .output()
+        .expect("node runs (tests/run-all.sh installs it)");
+    assert!(run.status.success(), "driver failed:\n{}\n{}", String::from_utf8_lossy(&run.stderr), c.log_text());
+    let seen: Json = serde_json::from_slice(&run.stdout).expect("driver prints JSON");
+    let batches = c.metric("divolte_http_requests_total", "browser_batch");
+    let opted_out = c.metric("divolte_events_opted_out_total", "gpc");
+    let (status, c) = c.stop();
+    assert!(status.success());
+    let records = read_avro_dir(&c.publish_dir());
+    let of_type = |t: &str| records.iter().filter(|r| opt_str(r, "eventType").as_deref() == Some(t)).count();
+    let at = |page: &str| {
+        records.iter().filter(|r| opt_str(r, "location").is_some_and(|l| l.ends_with(page))).collect::<Vec<_>>()
+    };
+
+    // 1. Every pixel answer set both cookies with the ids the tag sent, and
+    // the browser kept them for the next page.
+    let sc = &seen["serverCookies"];
+    assert_eq!(sc["first"]["party"], sc["second"]["party"], "{sc}");
+    assert_eq!(sc["first"]["session"], sc["second"]["session"], "{sc}");
+    let lines: Vec<&str> = sc["setCookies"].as_array().unwrap().iter().map(s).collect();
+    assert!(lines.len() >= 6, "two cookies on each of three events: {lines:?}");
+    for line in &lines {
+        let (name, rest) = line.split_once('=').unwrap();
+        let value = decode_cookie(rest.split(';').next().unwrap());
+        let expected = if name == "_dvp" { s(&sc["first"]["party"]) } else { s(&sc["first"]["session"]) };
+        assert_eq!(value, expected, "{line}");
+        assert!(line.contains("; Path=/;") && line.ends_with("; SameSite=Lax"), "{line}");
+    }
+    for cookie in sc["jar"].as_array().unwrap() {
+        let expected = if cookie["name"] == "_dvp" { &sc["first"]["party"] } else { &sc["first"]["session"] };
+        assert_eq!(decode_cookie(s(&cookie["value"])), s(expected), "{cookie}");
+        assert_eq!(cookie["sameSite"], "Lax");
+    }
+    let headless_view = opt_str_json(&seen["headless"]["pageView"]);
+    let srv: Vec<_> = at("/srv.html")
+        .into_iter()
+        .chain(at("/srv2.html"))
+        .filter(|r| opt_str(r, "pageViewId") != headless_view)
+        .collect();
+    assert_eq!(srv.len(), 3, "two page views and a click");
+    assert!(srv.iter().all(|r| opt_str(r, "partyId").as_deref() == Some(s(&sc["first"]["party"]))));
+
+    // 2. The allowed origin's post arrived; the other origin's never left the browser.
+    assert_eq!(seen["cors"]["allowed"]["status"], 204, "{}", seen["cors"]);
+    assert!(s(&seen["cors"]["refused"]["error"]).contains("Failed to fetch"), "{}", seen["cors"]);
+    assert_eq!((of_type("corsAllowed"), of_type("corsRefused")), (1, 0));
+
+    // 3. The events of pagehide left in one beacon to the batch endpoint.
+    let requests: Vec<&str> = seen["leave"]["requests"].as_array().unwrap().iter().map(s).collect();
+    assert_eq!(requests.first().copied(), Some("/leave/csc-event"), "the page view by image: {requests:?}");
+    assert_eq!(batches, 1, "{requests:?}");
+    assert_eq!((of_type("bye1"), of_type("bye2")), (1, 1));
+
+    // 4. GPC: the header alone is honoured by the collector; with the
+    // property on, the tag sends nothing and sets no cookie.
+    assert!(seen["gpcHeader"]["requests"].as_u64().unwrap() >= 1, "{}", seen["gpcHeader"]);
+    assert!(opted_out >= 1);
+    assert!(at("/gpc.html").is_empty(), "nothing recorded from a GPC browser");
+    let gp = &seen["gpcProperty"];
+    assert_eq!((gp["requests"].as_u64(), &gp["party"], &gp["signalled"]), (Some(0), &Json::Null, &Json::Null), "{gp}");
+    assert_eq!(gp["cookies"], serde_json::json!([]));
+
+    // 5. Consent: nothing before, one page view with fresh ids after, cookies deleted when withdrawn.
+    let consent = &seen["consent"];
+    assert_eq!(consent["before"]["requests"], 0, "{consent}");
+    assert_eq!(consent["before"]["party"], Json::Null);
+    assert_eq!(consent["before"]["signalled"], Json::Null);
+    assert_eq!(consent["before"]["cookies"], serde_json::json!([]));
+    let cookies_during: Vec<&str> = consent["during"]["cookies"].as_array().unwrap().iter().map(s).collect();
+    assert!(cookies_during.contains(&"_dvp") && cookies_during.contains(&"_dvs"), "{consent}");
+    assert_eq!(consent["after"]["cookies"], serde_json::json!([]), "{consent}");
+    assert_eq!(consent["after"]["signalled"], Json::Null);
+    assert_eq!(consent["after"]["requests"], consent["during"]["requests"], "nothing sent after withdrawal");
+    let consented = at("/consent.html");
+    assert_eq!(consented.len(), 1, "only the page view after consent");
+    assert_eq!(opt_str(consented[0], "partyId").as_deref(), Some(s(&consent["given"]["party"])));
+    assert_eq!((of_type("tooEarly"), of_type("tooLate")), (0, 0));
+
+    // 6. Bot verdicts: the headless user agent is a bot, Chrome is not.
+    let flags = read_with_fastavro(&flags_dir);
+    let bots: Vec<bool> = flags.iter().map(|r| r["bot"].as_bool().unwrap()).collect();
+    assert_eq!(bots.iter().filter(|b| **b).count(), 1, "the headless page view: {flags:?}");
+    assert!(bots.iter().filter(|b| !**b).count() >= 3, "the Chrome page views and click: {flags:?}");
+}

@@ -36,6 +36,8 @@ if kind == "city":
     w = MMDBWriter(ip_version=6, database_type="GeoLite2-City", languages=["en", "nl"], ipv4_compatible=True)
     w.insert_network(IPSet(["192.0.2.0/24", "2001:db8::/32"]), city_record)
     w.insert_network(IPSet(["198.51.100.0/24"]), us_record)
+    # One address alone: its /24 finds nothing (tests of anonymize_ip).
+    w.insert_network(IPSet(["203.0.113.77/32"]), city_record)
 else:
     w = MMDBWriter(ip_version=6, database_type="GeoLite2-Country", languages=["en"], ipv4_compatible=True)
     w.insert_network(IPSet(["192.0.2.0/24", "2001:db8::/32"]),

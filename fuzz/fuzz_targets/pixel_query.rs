@@ -55,6 +55,6 @@ fuzz_target!(|data: &[u8]| {
     let mut out = Vec::new();
     for m in mappings() {
         out.clear();
-        let _ = m.map_into(Inputs { event: &event, user_agent: None, geo: None }, &mut scratch, &mut out);
+        let _ = m.map_into(Inputs { event: &event, user_agent: None, geo: None, geo_host: event.remote_host }, &mut scratch, &mut out);
     }
 });

@@ -6,6 +6,11 @@
  * w h t u x, numbers in base 36, custom parameters in mincode, and a
  * MurmurHash3 checksum over the rest. The collector substitutes the
  * settings object below when it serves the file.
+ *
+ * Optionally (all off unless configured): events queued or signalled while
+ * the page hides go in one sendBeacon POST to the batch endpoint; nothing
+ * is stored or sent before divolte.consent(true); browsers with Global
+ * Privacy Control or Do Not Track on are not tracked at all.
  */
 (function (root, factory) {
   'use strict';
@@ -36,7 +41,11 @@
     eventSuffix: 'csc-event',
     autoPageView: true,
     eventTimeoutMillis: 750,
-    beacon: false
+    beacon: false,
+    batchSuffix: 'csc-batch',
+    requireConsent: false,
+    respectGpc: false,
+    respectDnt: false
   }/*END*/;
 
   function log() {
@@ -78,9 +87,10 @@
     return match ? decodeURIComponent(match[1]) : null;
   }
 
+  // seconds = 0 deletes the cookie.
   function writeCookie(name, value, seconds, now) {
     var cookie = name + '=' + encodeURIComponent(value) +
-      '; path=/; expires=' + new Date(now + seconds * 1000).toUTCString() +
+      '; path=/; expires=' + new Date(seconds ? now + seconds * 1000 : 0).toUTCString() +
       '; max-age=' + seconds;
     if (SETTINGS.cookieDomain) {
       cookie += '; domain=' + SETTINGS.cookieDomain;
@@ -302,28 +312,57 @@
   if (queryAt >= 0) {
     scriptPath = scriptPath.substring(0, queryAt);
   }
-  var eventUrl = scriptPath.substring(0, scriptPath.lastIndexOf('/') + 1) + SETTINGS.eventSuffix;
+  var scriptDir = scriptPath.substring(0, scriptPath.lastIndexOf('/') + 1);
+  var eventUrl = scriptDir + SETTINGS.eventSuffix;
+  var batchUrl = scriptDir + SETTINGS.batchSuffix;
+
+  /* ---- Consent and opt-out ---------------------------------------------- */
+
+  var nav = win.navigator || {};
+  // The browser's own signals win over a consent the page reports.
+  var optedOut = (SETTINGS.respectGpc && nav.globalPrivacyControl === true) ||
+    (SETTINGS.respectDnt && (nav.doNotTrack === '1' || nav.doNotTrack === 'yes' || win.doNotTrack === '1'));
+  var consented = !SETTINGS.requireConsent;
+
+  function tracking() {
+    return consented && !optedOut;
+  }
 
   /* ---- Identity --------------------------------------------------------- */
 
-  var loadTime = new Date().getTime();
-  var partyId = validId(readCookie(SETTINGS.partyCookie));
-  var isNewParty = partyId === null;
-  if (isNewParty) {
-    partyId = timedId(loadTime);
-  }
-  var sessionId = validId(readCookie(SETTINGS.sessionCookie));
-  var isFirstInSession = sessionId === null;
-  if (isFirstInSession) {
-    sessionId = timedId(loadTime);
-  }
+  var partyId = null;
+  var isNewParty = false;
+  var sessionId = null;
+  var isFirstInSession = false;
   var pageViewId = null;
   var eventCounter = 0;
   var firstEventSent = false;
 
+  // Reads the ids from the cookies, or makes new ones. Only while tracking:
+  // before consent nothing is read or written.
+  function initIdentity(now) {
+    partyId = validId(readCookie(SETTINGS.partyCookie));
+    isNewParty = partyId === null;
+    if (isNewParty) {
+      partyId = timedId(now);
+    }
+    sessionId = validId(readCookie(SETTINGS.sessionCookie));
+    isFirstInSession = sessionId === null;
+    if (isFirstInSession) {
+      sessionId = timedId(now);
+    }
+    firstEventSent = false;
+  }
+
   function refreshCookies(now) {
     writeCookie(SETTINGS.partyCookie, partyId, SETTINGS.partyTimeoutSeconds, now);
     writeCookie(SETTINGS.sessionCookie, sessionId, SETTINGS.sessionTimeoutSeconds, now);
+  }
+
+  if (tracking()) {
+    initIdentity(new Date().getTime());
+  } else {
+    log(optedOut ? 'not tracking: the browser asks not to be tracked' : 'waiting for consent');
   }
 
   /* ---- Delivery: one request at a time, in order ------------------------ */
@@ -368,6 +407,66 @@
     }
   }
 
+  /* ---- Delivery while the page hides: one beacon ------------------------ */
+
+  var canBeacon = SETTINGS.beacon && typeof nav.sendBeacon === 'function';
+  var pendingBeacon = []; // query strings signalled while hiding
+  var beaconDue = false;
+
+  function later(fn) {
+    if (typeof Promise !== 'undefined') {
+      Promise.resolve().then(fn);
+    } else {
+      fn();
+    }
+  }
+
+  // Sends the queued events and those signalled while hiding as lines of
+  // one POST to the batch endpoint; if the browser refuses the beacon (too
+  // large, or none left), images carry them as before.
+  function flushBeacon() {
+    beaconDue = false;
+    var lines = [];
+    var callbacks = [];
+    for (var i = 0; i < queue.length; i++) {
+      if (queue[i].url) {
+        lines.push(queue[i].url.substring(queue[i].url.indexOf('?') + 1));
+      } else {
+        callbacks.push(queue[i].callback);
+      }
+    }
+    var signalled = pendingBeacon;
+    pendingBeacon = [];
+    lines = lines.concat(signalled);
+    if (lines.length === 0) {
+      return;
+    }
+    var sent = false;
+    try {
+      sent = nav.sendBeacon(batchUrl, lines.join('\n'));
+    } catch (e) {
+      sent = false;
+    }
+    log('beacon', lines.length, sent);
+    if (sent) {
+      queue = [];
+      for (var c = 0; c < callbacks.length; c++) {
+        callbacks[c]();
+      }
+    } else {
+      for (var k = 0; k < signalled.length; k++) {
+        enqueue({ url: eventUrl + '?' + signalled[k] });
+      }
+    }
+  }
+
+  function hiding() {
+    unloading = true;
+    if (canBeacon) {
+      flushBeacon();
+    }
+  }
+
   /* ---- Events ----------------------------------------------------------- */
 
   function viewport() {
@@ -389,7 +488,7 @@
   }
 
   function signal(type, params) {
-    if (!type) {
+    if (!type || !tracking()) {
       return null;
     }
     if (pageViewId === null) {
@@ -434,13 +533,18 @@
     for (var j = 0; j < fields.length; j++) {
       query += (j ? '&' : '') + fields[j][0] + '=' + encodeURIComponent(fields[j][1]);
     }
-    var url = eventUrl + '?' + query;
     log('event', type, eventId);
-    if (SETTINGS.beacon && unloading && win.navigator && win.navigator.sendBeacon &&
-        win.navigator.sendBeacon(url)) {
+    if (canBeacon && unloading) {
+      // Everything signalled in this turn (a pagehide handler's events)
+      // leaves in one beacon.
+      pendingBeacon.push(query);
+      if (!beaconDue) {
+        beaconDue = true;
+        later(flushBeacon);
+      }
       return eventId;
     }
-    enqueue({ url: url });
+    enqueue({ url: eventUrl + '?' + query });
     return eventId;
   }
 
@@ -465,39 +569,70 @@
     return state === undefined || state === 'visible';
   }
 
-  if (visible()) {
+  // A page loaded hidden (prerendered, a background tab) starts its page
+  // view when first shown (or with the first signal()); one that hides
+  // sends what it has queued.
+  if (visible() && tracking()) {
     startPageView();
-  } else {
-    // Prerendered or opened in a background tab: the page view starts when
-    // the page is first shown (or with the first signal()).
-    var onVisible = function () {
-      if (visible()) {
-        doc.removeEventListener('visibilitychange', onVisible, false);
-        if (pageViewId === null) {
-          startPageView();
-        }
-      }
-    };
-    doc.addEventListener('visibilitychange', onVisible, false);
   }
-
-  win.addEventListener('pagehide', function () {
-    unloading = true;
+  doc.addEventListener('visibilitychange', function () {
+    if (!visible()) {
+      hiding();
+      return;
+    }
+    unloading = false;
+    if (pageViewId === null && tracking()) {
+      startPageView();
+    }
   }, false);
+
+  win.addEventListener('pagehide', hiding, false);
   win.addEventListener('pageshow', function (event) {
     unloading = false;
-    if (event.persisted) {
+    if (event.persisted && tracking()) {
       // Restored from the back/forward cache: a new page view.
       firstEventSent = true;
       startPageView();
     }
   }, false);
 
+  // The page reports the visitor's choice (from its consent banner). Yes:
+  // ids are read or made and the page view starts. No: the cookies are
+  // deleted and nothing more is sent.
+  function consent(granted) {
+    if (granted) {
+      if (consented) {
+        return;
+      }
+      consented = true;
+      if (!tracking()) {
+        log('consent given, but the browser asks not to be tracked');
+        return;
+      }
+      initIdentity(new Date().getTime());
+      if (visible()) {
+        startPageView();
+      }
+      return;
+    }
+    consented = false;
+    queue = [];
+    pendingBeacon = [];
+    var now = new Date().getTime();
+    writeCookie(SETTINGS.partyCookie, '', 0, now);
+    writeCookie(SETTINGS.sessionCookie, '', 0, now);
+    partyId = null;
+    sessionId = null;
+    pageViewId = null;
+    log('consent withdrawn');
+  }
+
   /* ---- Public API ------------------------------------------------------- */
 
   var api = {
     signal: signal,
-    whenCommitted: whenCommitted
+    whenCommitted: whenCommitted,
+    consent: consent
   };
   var properties = {
     partyId: function () { return partyId; },

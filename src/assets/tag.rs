@@ -37,8 +37,43 @@ pub struct TagSettings {
     pub auto_page_view: bool,
     /// How long to wait for one event before sending the next.
     pub event_timeout_millis: u64,
-    /// Use `navigator.sendBeacon` for events signalled while the page unloads.
+    /// Send what is queued or signalled while the page hides or unloads
+    /// in one `navigator.sendBeacon` to the batch endpoint.
     pub beacon: bool,
+    /// Batch endpoint relative to the script's directory.
+    pub batch_suffix: String,
+    /// Set no cookies and send nothing until `divolte.consent(true)`.
+    pub require_consent: bool,
+    /// Track nothing when the browser has Global Privacy Control on.
+    pub respect_gpc: bool,
+    /// Track nothing when the browser sends Do Not Track.
+    pub respect_dnt: bool,
+}
+
+#[cfg(test)]
+impl TagSettings {
+    /// The defaults of a browser source, with `SameSite=Lax`.
+    pub fn example() -> Self {
+        Self {
+            party_cookie: "_dvp".into(),
+            party_timeout_seconds: 63_072_000,
+            session_cookie: "_dvs".into(),
+            session_timeout_seconds: 1800,
+            cookie_domain: String::new(),
+            same_site: "Lax".into(),
+            secure: false,
+            logging: false,
+            script_name: "divolte.js".into(),
+            event_suffix: "csc-event".into(),
+            auto_page_view: true,
+            event_timeout_millis: 750,
+            beacon: false,
+            batch_suffix: "csc-batch".into(),
+            require_consent: false,
+            respect_gpc: false,
+            respect_dnt: false,
+        }
+    }
 }
 
 /// A tag ready to serve: bytes, gzip variant and their ETags.
@@ -110,28 +145,10 @@ pub fn accepts_gzip<'a>(mut accept_encoding: impl Iterator<Item = &'a [u8]>) -> 
 mod tests {
     use super::*;
 
-    fn settings() -> TagSettings {
-        TagSettings {
-            party_cookie: "_dvp".into(),
-            party_timeout_seconds: 63_072_000,
-            session_cookie: "_dvs".into(),
-            session_timeout_seconds: 1800,
-            cookie_domain: String::new(),
-            same_site: "Lax".into(),
-            secure: false,
-            logging: false,
-            script_name: "divolte.js".into(),
-            event_suffix: "csc-event".into(),
-            auto_page_view: true,
-            event_timeout_millis: 750,
-            beacon: false,
-        }
-    }
-
     #[test]
     fn bakes_settings_in_and_minifies() {
-        let debug = Tag::build(&settings(), true).unwrap();
-        let small = Tag::build(&settings(), false).unwrap();
+        let debug = Tag::build(&TagSettings::example(), true).unwrap();
+        let small = Tag::build(&TagSettings::example(), false).unwrap();
         let text = String::from_utf8(debug.body.clone()).unwrap();
         assert!(text.contains(r#""sameSite":"Lax""#), "settings substituted");
         assert!(!text.contains("/*SETTINGS*/"));

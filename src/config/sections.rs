@@ -21,7 +21,7 @@ impl Tagged for SourceConfig {
     const KINDS: &'static str = "browser or json";
     fn from_kind(kind: &str, value: toml::Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<Self> {
         Some(match kind {
-            "browser" => Self::Browser(section(value, path, errors)),
+            "browser" => Self::Browser(Box::new(section(value, path, errors))),
             "json" => Self::Json(section(value, path, errors)),
             _ => return None,
         })
@@ -60,9 +60,9 @@ impl Config {
     /// section is absent, and the Kafka producer defaults that a user's
     /// `producer` table did not override.
     pub(crate) fn fill_implicit_defaults(&mut self) {
-        let sources = self.sources.get_or_insert_with(|| {
-            BTreeMap::from([("browser".to_owned(), SourceConfig::Browser(BrowserSourceConfig::default()))])
-        });
+        let sources = self
+            .sources
+            .get_or_insert_with(|| BTreeMap::from([("browser".to_owned(), SourceConfig::Browser(Box::default()))]));
         let source_names: Vec<String> = sources.keys().cloned().collect();
         let sinks = self.sinks.get_or_insert_with(|| {
             BTreeMap::from([
@@ -253,6 +253,9 @@ pub struct MapperConfig {
     pub ip2geo_database: Option<PathBuf>,
     /// User-agent parsing.
     pub user_agent_parser: UserAgentParserConfig,
+    /// Not in the original. Truncate client addresses (IPv4 to /24, IPv6 to
+    /// /48) after the geo lookup, before mapping. Default false.
+    pub anonymize_ip: bool,
 }
 
 impl Default for MapperConfig {
@@ -263,6 +266,7 @@ impl Default for MapperConfig {
             duplicate_memory_size: 1_000_000,
             ip2geo_database: None,
             user_agent_parser: UserAgentParserConfig::default(),
+            anonymize_ip: false,
         }
     }
 }
@@ -433,14 +437,14 @@ impl Default for GcpsGlobal {
 #[derive(Debug, Clone)]
 pub enum SourceConfig {
     /// Pixel events from the JavaScript tag.
-    Browser(BrowserSourceConfig),
+    Browser(Box<BrowserSourceConfig>),
     /// JSON events posted by apps and servers.
     Json(JsonSourceConfig),
 }
 
 impl Default for SourceConfig {
     fn default() -> Self {
-        Self::Browser(BrowserSourceConfig::default())
+        Self::Browser(Box::default())
     }
 }
 
@@ -473,6 +477,20 @@ pub struct BrowserSourceConfig {
     /// Not in the original. Sink that receives a dead letter for every
     /// event of this source that is refused or cannot be mapped.
     pub dead_letter_sink: Option<String>,
+    /// Not in the original. Batch endpoint under the prefix: a POST of pixel
+    /// query strings, one per line. Default `csc-batch`.
+    pub batch_suffix: String,
+    /// Not in the original. Pixel and batch answers set the party and session
+    /// cookies too (first-party cookies from the server). Default false.
+    pub server_cookies: bool,
+    /// Not in the original. Record nothing from browsers that send
+    /// `Sec-GPC: 1` (Global Privacy Control). Default false.
+    pub respect_gpc: bool,
+    /// Not in the original. Record nothing from browsers that send `DNT: 1`. Default false.
+    pub respect_dnt: bool,
+    /// Not in the original. Origins whose pages may post to the batch
+    /// endpoint with CORS (`["*"]` for any). Default none.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for BrowserSourceConfig {
@@ -490,6 +508,11 @@ impl Default for BrowserSourceConfig {
             http_response_delay: ConfigDuration::from_millis(0),
             javascript: JavascriptConfig::default(),
             dead_letter_sink: None,
+            batch_suffix: "csc-batch".to_owned(),
+            server_cookies: false,
+            respect_gpc: false,
+            respect_dnt: false,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -519,9 +542,13 @@ pub struct JavascriptConfig {
     pub auto_page_view_event: bool,
     /// How long the tag waits for one event before sending the next. Divolte default `750 milliseconds`.
     pub event_timeout: ConfigDuration,
-    /// Not in the original. Send events signalled while the page unloads with
-    /// `navigator.sendBeacon` (a POST the collector answers with 204). Default false.
+    /// Not in the original. Send the events queued or signalled while the
+    /// page hides or unloads in one `navigator.sendBeacon` POST to the batch
+    /// endpoint. Default false.
     pub use_beacon: bool,
+    /// Not in the original. Set no cookies and send nothing until the page
+    /// calls `divolte.consent(true)`. Default false.
+    pub require_consent: bool,
 }
 
 impl Default for JavascriptConfig {
@@ -533,6 +560,7 @@ impl Default for JavascriptConfig {
             auto_page_view_event: true,
             event_timeout: ConfigDuration::from_millis(750),
             use_beacon: false,
+            require_consent: false,
         }
     }
 }
@@ -551,6 +579,9 @@ pub struct JsonSourceConfig {
     /// Not in the original. Sink that receives a dead letter for every
     /// event of this source that is refused or cannot be mapped.
     pub dead_letter_sink: Option<String>,
+    /// Not in the original. Origins whose pages may post events with CORS
+    /// (`["*"]` for any). Default none.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Default for JsonSourceConfig {
@@ -560,6 +591,7 @@ impl Default for JsonSourceConfig {
             party_id_parameter: "p".to_owned(),
             maximum_body_size: 4096,
             dead_letter_sink: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -592,6 +624,9 @@ pub struct MappingConfig {
     pub discard_corrupted: bool,
     /// Drop events seen before. Divolte default false.
     pub discard_duplicates: bool,
+    /// Not in the original. Drop events whose user agent is a crawler, a
+    /// bot or a headless browser. Default false.
+    pub discard_bots: bool,
 }
 
 /// `divolte.sinks.<name>`, chosen by its `type` key.

@@ -280,9 +280,12 @@ fn validate_sources(sources: &BTreeMap<String, SourceConfig>, errors: &mut Vec<C
                     errors
                         .push(ConfigError::new(format!("{path}.javascript.name"), "must match ^[A-Za-z0-9_-]+\\.js$"));
                 }
-                if b.event_suffix.is_empty() || b.event_suffix.contains('/') {
-                    errors.push(ConfigError::new(format!("{path}.event_suffix"), "must be a non-empty path segment"));
+                for (key, suffix) in [("event_suffix", &b.event_suffix), ("batch_suffix", &b.batch_suffix)] {
+                    if suffix.is_empty() || suffix.contains('/') {
+                        errors.push(ConfigError::new(format!("{path}.{key}"), "must be a non-empty path segment"));
+                    }
                 }
+                check_origins(&path, &b.cors_allowed_origins, errors);
                 if let Some(s) = &b.cookie_same_site {
                     if !["Strict", "Lax", "None"].contains(&s.as_str()) {
                         errors
@@ -297,14 +300,38 @@ fn validate_sources(sources: &BTreeMap<String, SourceConfig>, errors: &mut Vec<C
                 }
                 let prefix = b.normalized_prefix();
                 claim(format!("{prefix}{}", b.event_suffix), name, format!("{path}.event_suffix"), errors);
+                claim(format!("{prefix}{}", b.batch_suffix), name, format!("{path}.batch_suffix"), errors);
                 claim(format!("{prefix}{js}"), name, format!("{path}.javascript.name"), errors);
             }
             SourceConfig::Json(j) => {
                 if !j.event_path.starts_with('/') {
                     errors.push(ConfigError::new(format!("{path}.event_path"), "must start with /"));
                 }
+                check_origins(&path, &j.cors_allowed_origins, errors);
                 claim(j.event_path.clone(), name, format!("{path}.event_path"), errors);
             }
+        }
+    }
+}
+
+/// CORS origins: `"*"` alone, or origins as browsers send them
+/// (`https://shop.example.com`, `http://127.0.0.1:8080`: no path).
+fn check_origins(path: &str, origins: &[String], errors: &mut Vec<ConfigError>) {
+    let key = format!("{path}.cors_allowed_origins");
+    if origins.iter().any(|o| o == "*") {
+        if origins.len() > 1 {
+            errors.push(ConfigError::new(key, "\"*\" allows every origin; list it alone"));
+        }
+        return;
+    }
+    for origin in origins {
+        let host = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        let valid = host.is_some_and(|h| !h.is_empty() && !h.contains(['/', '?', '#', ' ', '*']));
+        if !valid {
+            errors.push(ConfigError::new(
+                key.clone(),
+                format!("{origin:?} is not an origin: scheme and host, as in \"https://shop.example.com\", no path"),
+            ));
         }
     }
 }

@@ -6,7 +6,9 @@
 //! - [`forwarded::forwarded_for`]: the client address behind a proxy.
 //! - [`geo::GeoDatabase`]: ip2geo lookups, reloaded when the file changes.
 //! - [`dedup::DuplicateMemory`]: recently seen events, one table for all shards.
+//! - [`anonymize`]: client addresses cut to their network, for privacy.
 
+pub mod anonymize;
 pub mod dedup;
 pub mod forwarded;
 pub mod geo;

@@ -4,6 +4,10 @@
 //! maintained and fast; its answers are translated into the original's
 //! vocabulary (`Personal computer`, `OS X`, `Google Inc.` ...) so existing
 //! reports keep working. `docs/compatibility.md` lists the translation.
+//!
+//! Every agent also gets a bot verdict: woothee's crawler category, or a
+//! match in the `isbot` crate's pattern list (which follows the public
+//! crawler lists and names headless browsers such as `HeadlessChrome`).
 
 use hashbrown::HashTable;
 
@@ -28,6 +32,8 @@ pub struct UserAgent {
     pub os_version: Box<str>,
     /// Operating system producer (`Apple Computer, Inc.`).
     pub os_vendor: Box<str>,
+    /// A crawler, a bot or a headless browser.
+    pub bot: bool,
 }
 
 const UNKNOWN: &str = "UNKNOWN";
@@ -40,14 +46,34 @@ fn known(v: &str) -> &str {
     }
 }
 
-/// Parses a user agent without the cache.
-pub fn parse(parser: &woothee::parser::Parser, agent: &str) -> UserAgent {
+/// What parses user agents: woothee and the bot patterns. Each shard has
+/// its own, so the patterns' regex keeps its match state without sharing.
+pub struct UserAgentParser {
+    woothee: woothee::parser::Parser,
+    bots: isbot::Bots,
+}
+
+impl Default for UserAgentParser {
+    fn default() -> Self {
+        Self { woothee: woothee::parser::Parser::new(), bots: isbot::Bots::default() }
+    }
+}
+
+impl UserAgentParser {
+    /// Parses a user agent without the cache.
+    pub fn parse(&self, agent: &str) -> UserAgent {
+        parse(&self.woothee, &self.bots, agent)
+    }
+}
+
+fn parse(parser: &woothee::parser::Parser, bots: &isbot::Bots, agent: &str) -> UserAgent {
     // Not `unwrap_or_default`: the derived default has empty names, `new()`
     // has woothee's UNKNOWN markers, which the translation below relies on.
     let r = match parser.parse(agent) {
         Some(r) => r,
         None => woothee::parser::WootheeResult::new(),
     };
+    let bot = r.category == "crawler" || bots.is_bot(agent);
     let family = match r.name {
         "Internet Explorer" => "IE",
         UNKNOWN => "unknown",
@@ -108,6 +134,7 @@ pub fn parse(parser: &woothee::parser::Parser, agent: &str) -> UserAgent {
         os_family: os_family.into(),
         os_version: known(&r.os_version).into(),
         os_vendor: os_vendor.into(),
+        bot,
     }
 }
 
@@ -119,7 +146,7 @@ pub fn parse(parser: &woothee::parser::Parser, agent: &str) -> UserAgent {
 /// of distinct agents costs at most `capacity` entries, and no per-entry
 /// bookkeeping is needed on hits.
 pub struct UserAgentCache {
-    parser: woothee::parser::Parser,
+    parser: UserAgentParser,
     generation_size: usize,
     hasher: ahash::RandomState,
     /// `(agent, parsed)` by the agent's hash, computed once per lookup.
@@ -136,7 +163,7 @@ impl UserAgentCache {
     pub fn new(capacity: usize) -> Self {
         let generation_size = (capacity / 2).max(1);
         Self {
-            parser: woothee::parser::Parser::new(),
+            parser: UserAgentParser::default(),
             generation_size,
             hasher: ahash::RandomState::new(),
             current: HashTable::with_capacity(generation_size),
@@ -175,7 +202,7 @@ impl UserAgentCache {
             }
             Err(_) => {
                 self.misses += 1;
-                parse(&self.parser, agent)
+                self.parser.parse(agent)
             }
         };
         if current.len() >= self.generation_size {
@@ -193,7 +220,7 @@ mod tests {
 
     #[test]
     fn translates_into_the_original_vocabulary() {
-        let ua = parse(&woothee::parser::Parser::new(), CHROME_MAC);
+        let ua = UserAgentParser::default().parse(CHROME_MAC);
         assert_eq!(&*ua.name, "Chrome");
         assert_eq!(&*ua.family, "Chrome");
         assert_eq!(&*ua.vendor, "Google Inc.");
@@ -203,22 +230,39 @@ mod tests {
         assert_eq!(&*ua.os_family, "OS X");
         assert_eq!(&*ua.os_version, "10.10.1");
         assert_eq!(&*ua.os_vendor, "Apple Computer, Inc.");
+        assert!(!ua.bot);
     }
 
     #[test]
     fn classifies_phones_tablets_and_robots() {
-        let p = woothee::parser::Parser::new();
-        let iphone = parse(&p, "Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.0 Mobile/15E148 Safari/604.1");
+        let p = UserAgentParser::default();
+        let iphone = p.parse("Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.0 Mobile/15E148 Safari/604.1");
         assert_eq!(
             (&*iphone.device_category, &*iphone.os_family, &*iphone.kind),
             ("Smartphone", "iOS", "Mobile Browser")
         );
-        let ipad = parse(&p, "Mozilla/5.0 (iPad; CPU OS 12_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.1 Mobile/15E148 Safari/604.1");
+        let ipad = p.parse("Mozilla/5.0 (iPad; CPU OS 12_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/12.1 Mobile/15E148 Safari/604.1");
         assert_eq!(&*ipad.device_category, "Tablet");
-        let bot = parse(&p, "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)");
+        let bot = p.parse("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)");
         assert_eq!(&*bot.kind, "Robot");
-        let junk = parse(&p, "definitely not a browser");
+        assert!(bot.bot);
+        assert!(!iphone.bot && !ipad.bot);
+        let junk = p.parse("definitely not a browser");
         assert_eq!((&*junk.name, &*junk.device_category, &*junk.version), ("unknown", "Unknown", ""));
+    }
+
+    #[test]
+    fn bots_that_woothee_calls_browsers_are_flagged_from_the_pattern_list() {
+        let p = UserAgentParser::default();
+        let headless = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
+        let ua = p.parse(headless);
+        assert_eq!(&*ua.kind, "Browser", "woothee sees a browser");
+        assert!(ua.bot, "the pattern list knows HeadlessChrome");
+        assert!(p.parse("python-requests/2.31.0").bot);
+        assert!(p.parse("Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)").bot);
+        let chrome =
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+        assert!(!p.parse(chrome).bot);
     }
 
     #[test]

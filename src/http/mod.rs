@@ -11,8 +11,10 @@
 //! - [`Response`]: appends one answer to the connection's write buffer.
 //! - [`Error`]: every way a request can be refused, and its status code.
 //! - [`DateCache`]: the `Date:` header, formatted once a second.
+//! - [`coding`]: compressed request bodies, decoded with a bomb guard.
 
 mod body;
+pub mod coding;
 mod conn;
 mod date;
 mod error;

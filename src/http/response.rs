@@ -44,6 +44,19 @@ impl<'a> Response<'a> {
     /// memory copies. The body is omitted for HEAD requests (its length is
     /// still announced) and for 204/304.
     pub fn send(&mut self, status: Status, headers: &[&str], content_type: Option<&str>, body: &[u8]) {
+        self.send_with(status, headers, "", content_type, body);
+    }
+
+    /// [`Response::send`] with `extra` header lines (complete, with
+    /// `\r\n`) built for this answer, written after `headers`.
+    pub fn send_with(
+        &mut self,
+        status: Status,
+        headers: &[&str],
+        extra: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) {
         debug_assert!(!self.written, "one response per request");
         self.written = true;
         let out = &mut *self.out;
@@ -53,6 +66,7 @@ impl<'a> Response<'a> {
         for h in headers {
             out.extend_from_slice(h.as_bytes());
         }
+        out.extend_from_slice(extra.as_bytes());
         if let Some(ct) = content_type {
             out.extend_from_slice(b"Content-Type: ");
             out.extend_from_slice(ct.as_bytes());

@@ -29,6 +29,7 @@ statuses! {
     NO_CONTENT = 204 "No Content";
     NOT_MODIFIED = 304 "Not Modified";
     BAD_REQUEST = 400 "Bad Request";
+    FORBIDDEN = 403 "Forbidden";
     NOT_FOUND = 404 "Not Found";
     METHOD_NOT_ALLOWED = 405 "Method Not Allowed";
     REQUEST_TIMEOUT = 408 "Request Timeout";

@@ -61,6 +61,7 @@ pub fn build(plans: &[MappingPlan], geo: bool) -> Result<Vec<Mapping>, String> {
             layout,
             discard_corrupted: plan.discard_corrupted,
             discard_duplicates: plan.discard_duplicates,
+            discard_bots: plan.discard_bots,
             program,
         });
     }

@@ -36,6 +36,8 @@ pub enum Dropped {
     Corrupt,
     /// `discard_duplicates` and the event was seen before.
     Duplicate,
+    /// `discard_bots` and the user agent is a bot.
+    Bot,
     /// The record could not be completed (a field without default unset).
     Invalid(EncodeError),
 }
@@ -55,6 +57,8 @@ pub struct Mapping {
     pub discard_corrupted: bool,
     /// Drop events seen before.
     pub discard_duplicates: bool,
+    /// Drop events from bots.
+    pub discard_bots: bool,
     /// What runs per event.
     pub program: Program,
 }
@@ -71,6 +75,7 @@ impl Mapping {
             layout,
             discard_corrupted: false,
             discard_duplicates: false,
+            discard_bots: false,
             program,
         }
     }
@@ -87,6 +92,9 @@ impl Mapping {
         }
         if self.discard_duplicates && event.duplicate {
             return Err(Dropped::Duplicate);
+        }
+        if self.discard_bots && inputs.user_agent.is_some_and(|ua| ua.bot) {
+            return Err(Dropped::Bot);
         }
         match &self.program {
             Program::Default(m) => {

@@ -32,7 +32,7 @@ pub fn run(
     let geo = geo.map(GeoDatabase::open).transpose()?;
     let program = Script::compile(&read(script, "the mapping")?, &layout, Environment { geo: geo.is_some() })
         .map_err(|e| format!("{}: {e}", script.display()))?;
-    let ua_parser = woothee::parser::Parser::new();
+    let ua_parser = useragent::UserAgentParser::default();
     let mut scratch = Scratch::default();
     let mut failed = 0;
     for (n, line) in input.lines().enumerate() {
@@ -42,8 +42,9 @@ pub fn run(
         }
         let result = SampleEvent::from_json(&line).map_err(|e| format!("invalid event: {e}")).and_then(|sample| {
             sample.with_event(|event| {
-                let ua = event.user_agent.map(|a| useragent::parse(&ua_parser, a));
-                let inputs = Inputs { event, user_agent: ua.as_ref(), geo: geo.as_deref() };
+                let ua = event.user_agent.map(|a| ua_parser.parse(a));
+                let inputs =
+                    Inputs { event, user_agent: ua.as_ref(), geo: geo.as_deref(), geo_host: event.remote_host };
                 let mut bytes = Vec::new();
                 let before = scratch.json_mismatches;
                 program.run(inputs, &mut scratch, &mut bytes).map_err(|e| {

@@ -98,6 +98,8 @@ pub struct EnrichmentPlan {
     pub ip2geo_database: Option<PathBuf>,
     /// Take the client address from `X-Forwarded-For`.
     pub use_x_forwarded_for: bool,
+    /// Truncate client addresses after the geo lookup.
+    pub anonymize_ip: bool,
 }
 
 /// One source.
@@ -115,7 +117,7 @@ pub struct SourcePlan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceKind {
     /// The JavaScript tag and its pixel.
-    Browser(BrowserPlan),
+    Browser(Box<BrowserPlan>),
     /// JSON events posted by apps.
     Json(JsonPlan),
 }
@@ -133,6 +135,16 @@ pub struct BrowserPlan {
     pub readable_tag: bool,
     /// The pixel also takes `sendBeacon` POSTs.
     pub beacon: bool,
+    /// The batch endpoint's path.
+    pub batch_path: String,
+    /// Answers set the party and session cookies.
+    pub server_cookies: bool,
+    /// Record nothing from browsers sending `Sec-GPC: 1`.
+    pub respect_gpc: bool,
+    /// Record nothing from browsers sending `DNT: 1`.
+    pub respect_dnt: bool,
+    /// Origins allowed to post to the batch endpoint with CORS.
+    pub cors_origins: Vec<String>,
 }
 
 /// A JSON source.
@@ -144,6 +156,8 @@ pub struct JsonPlan {
     pub party_parameter: String,
     /// Largest body, rounded up to whole 4 KiB buffers as the original does.
     pub max_body: usize,
+    /// Origins allowed to post with CORS.
+    pub cors_origins: Vec<String>,
 }
 
 /// One active sink.
@@ -330,6 +344,8 @@ pub struct MappingPlan {
     pub discard_corrupted: bool,
     /// Drop events seen before.
     pub discard_duplicates: bool,
+    /// Drop events from crawlers, bots and headless browsers.
+    pub discard_bots: bool,
 }
 
 impl Plan {

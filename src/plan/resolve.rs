@@ -107,6 +107,7 @@ fn enrichment(config: &Config) -> EnrichmentPlan {
         user_agent_cache_size: mapper.user_agent_parser.cache_size,
         ip2geo_database: mapper.ip2geo_database.clone(),
         use_x_forwarded_for: config.global.server.use_x_forwarded_for,
+        anonymize_ip: mapper.anonymize_ip,
     }
 }
 
@@ -116,19 +117,25 @@ fn source_kind(name: &str, source: &SourceConfig) -> SourceKind {
             event_path: j.event_path.clone(),
             party_parameter: j.party_id_parameter.clone(),
             max_body: j.maximum_body_size.div_ceil(4096).max(1) * 4096,
+            cors_origins: j.cors_allowed_origins.clone(),
         }),
         SourceConfig::Browser(b) => {
             if !b.http_response_delay.0.is_zero() {
                 tracing::warn!(source = %name, "http_response_delay is not supported and is ignored.");
             }
             let prefix = b.normalized_prefix();
-            SourceKind::Browser(BrowserPlan {
+            SourceKind::Browser(Box::new(BrowserPlan {
                 event_path: format!("{prefix}{}", b.event_suffix),
                 tag_path: format!("{prefix}{}", b.javascript.name),
                 tag: tag_settings(b),
                 readable_tag: b.javascript.debug,
                 beacon: b.javascript.use_beacon,
-            })
+                batch_path: format!("{prefix}{}", b.batch_suffix),
+                server_cookies: b.server_cookies,
+                respect_gpc: b.respect_gpc,
+                respect_dnt: b.respect_dnt,
+                cors_origins: b.cors_allowed_origins.clone(),
+            }))
         }
     }
 }
@@ -150,6 +157,10 @@ fn tag_settings(b: &BrowserSourceConfig) -> TagSettings {
         auto_page_view: b.javascript.auto_page_view_event,
         event_timeout_millis: b.javascript.event_timeout.0.as_millis() as u64,
         beacon: b.javascript.use_beacon,
+        batch_suffix: b.batch_suffix.clone(),
+        require_consent: b.javascript.require_consent,
+        respect_gpc: b.respect_gpc,
+        respect_dnt: b.respect_dnt,
     }
 }
 
@@ -334,6 +345,7 @@ fn mappings(config: &Config, plan: &Plan) -> Vec<MappingPlan> {
                 confluent_id: m.confluent_id,
                 discard_corrupted: m.discard_corrupted,
                 discard_duplicates: m.discard_duplicates,
+                discard_bots: m.discard_bots,
             }
         })
         .collect()

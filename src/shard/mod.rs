@@ -17,9 +17,14 @@
 //! - [`stages::ShardStages`]: the event stages, from request to batch.
 //! - [`commit::GroupCommit`]: answers wait until their events are handed off.
 //! - [`status`]: the operator page on the admin address.
+//! - [`cookies`], [`cors`], [`privacy`]: what browser endpoints add to
+//!   their answers (server-set cookies, CORS headers) or hold back.
 
 pub mod commit;
+pub mod cookies;
+pub mod cors;
 mod open;
+pub mod privacy;
 pub mod routes;
 pub mod service;
 pub mod stages;

@@ -3,6 +3,9 @@
 //! sources' part of the plan; each endpoint carries what it needs, so
 //! answering never looks anything up by position.
 
+use super::cookies::ServerCookies;
+use super::cors::Cors;
+use super::privacy::OptOut;
 use crate::assets::Tag;
 use crate::plan::{MappingPlan, ServerPlan, SourceId, SourceKind, SourcePlan};
 
@@ -10,12 +13,9 @@ use crate::plan::{MappingPlan, ServerPlan, SourceId, SourceKind, SourcePlan};
 #[derive(Debug)]
 pub enum Endpoint {
     /// A browser source's pixel.
-    BrowserEvent {
-        /// The source.
-        source: SourceId,
-        /// The pixel also takes `sendBeacon` POSTs.
-        beacon: bool,
-    },
+    BrowserEvent(BrowserEndpoint),
+    /// A browser source's batch endpoint.
+    BrowserBatch(BrowserEndpoint, Cors),
     /// A JSON source's event path.
     JsonEvent(JsonEndpoint),
     /// A browser source's tracking tag.
@@ -36,6 +36,19 @@ pub enum Endpoint {
     Schema(String),
 }
 
+/// What a browser source's event endpoints do besides handing events on.
+#[derive(Debug, Clone)]
+pub struct BrowserEndpoint {
+    /// The source.
+    pub source: SourceId,
+    /// The pixel also takes `sendBeacon` POSTs.
+    pub beacon: bool,
+    /// The signals by which browsers opt out.
+    pub opt_out: OptOut,
+    /// The cookies answers set, with `server_cookies`.
+    pub cookies: Option<ServerCookies>,
+}
+
 /// What a JSON source's endpoint checks.
 #[derive(Debug, Clone)]
 pub struct JsonEndpoint {
@@ -45,6 +58,8 @@ pub struct JsonEndpoint {
     pub party_parameter: String,
     /// Largest body, in whole 4 KiB buffers.
     pub max_body: usize,
+    /// Which other origins may post.
+    pub cors: Cors,
 }
 
 /// A route table.
@@ -100,13 +115,22 @@ impl RouteTables {
                             source: id,
                             party_parameter: j.party_parameter.clone(),
                             max_body: j.max_body,
+                            cors: Cors::new(&j.cors_origins),
                         }),
                     );
                 }
                 SourceKind::Browser(b) => {
                     tracing::info!(source = %source.name, event_path = %b.event_path, tag_path = %b.tag_path, "Browser source.");
                     let tag = Tag::build(&b.tag, b.readable_tag).map_err(|e| format!("source {}: {e}", source.name))?;
-                    public.insert(b.event_path.clone(), Endpoint::BrowserEvent { source: id, beacon: b.beacon });
+                    let endpoint = BrowserEndpoint {
+                        source: id,
+                        beacon: b.beacon,
+                        opt_out: OptOut { gpc: b.respect_gpc, dnt: b.respect_dnt },
+                        cookies: b.server_cookies.then(|| ServerCookies::new(&b.tag)),
+                    };
+                    let batch = Endpoint::BrowserBatch(endpoint.clone(), Cors::new(&b.cors_origins));
+                    public.insert(b.event_path.clone(), Endpoint::BrowserEvent(endpoint));
+                    public.insert(b.batch_path.clone(), batch);
                     public.insert(b.tag_path.clone(), Endpoint::Tag(Box::new(tag)));
                 }
             }

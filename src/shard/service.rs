@@ -9,15 +9,18 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::assets::{accepts_gzip, Tag, PIXEL_ETAG, PIXEL_GIF, PIXEL_HEADERS, STATUS_PAGE, TEST_PAGE};
+use crate::enrich::anonymize;
 use crate::event::{json, Rejected};
+use crate::http::coding::{self, BodyError};
 use crate::http::{self, DateCache, Method, Request, Response, Service, Status};
 use crate::lifecycle::{PING_OK, PING_SHUTTING_DOWN};
 use crate::metrics::{Counter, ShardMetrics};
 use crate::plan::Delivery;
 
 use super::commit::{GroupCommit, Outcome, Ticket};
-use super::routes::{Endpoint, Routes};
-use super::stages::ShardStages;
+use super::cors::{Cors, Preflight};
+use super::routes::{BrowserEndpoint, Endpoint, JsonEndpoint, Routes};
+use super::stages::{EventIds, ShardStages};
 use super::status::{self, History};
 use super::{Generation, Runtime};
 
@@ -37,6 +40,12 @@ pub struct ShardService {
     commit: GroupCommit,
     /// The admin service's history for the operator page.
     history: Option<Rc<History>>,
+    /// Header lines built for the answer at hand (cookies, CORS).
+    headers: RefCell<String>,
+    /// A compressed body, decoded.
+    decoded: RefCell<Vec<u8>>,
+    /// The ids the answer's cookies carry.
+    ids: RefCell<EventIds>,
 }
 
 impl ShardService {
@@ -54,6 +63,9 @@ impl ShardService {
             stages: RefCell::new(stages),
             commit: GroupCommit::default(),
             history: None,
+            headers: RefCell::new(String::with_capacity(512)),
+            decoded: RefCell::default(),
+            ids: RefCell::default(),
         }
     }
 
@@ -132,6 +144,124 @@ impl ShardService {
     }
 }
 
+impl ShardService {
+    /// Runs one pixel query (or, for a batch, each line's) through the
+    /// stages unless the browser opted out, and writes the answer's cookies
+    /// into `self.headers`; true when a record was batched.
+    fn browser_events<'q>(
+        &self,
+        endpoint: &BrowserEndpoint,
+        req: &Request<'_>,
+        queries: impl Iterator<Item = Option<&'q str>>,
+    ) -> bool {
+        let mut stages = self.stages.borrow_mut();
+        let mut ids = self.ids.borrow_mut();
+        ids.clear();
+        let mut batched = false;
+        let opted_out = endpoint.opt_out.signal(req);
+        for query in queries {
+            if let Some(signal) = opted_out {
+                self.metrics.inc(signal);
+                continue;
+            }
+            let line = Request { query, body: &[], ..*req };
+            batched |= match query {
+                Some(_) => stages.browser_event(&line, endpoint.source, endpoint.cookies.as_ref().map(|_| &mut *ids)),
+                None => stages.browser_refused(&line, endpoint.source, Rejected::Incomplete),
+            };
+        }
+        let mut headers = self.headers.borrow_mut();
+        if let Some(cookies) = endpoint.cookies.as_ref().filter(|_| ids.seen) {
+            cookies.write(&ids.party, &ids.session, req.received, &mut headers);
+        }
+        batched
+    }
+
+    /// A JSON event whose body is decoded.
+    fn json_event(&self, endpoint: &JsonEndpoint, req: &Request<'_>, res: &mut Response<'_>) -> Option<Ticket> {
+        let headers = self.headers.borrow();
+        let Some(party) = json::party_id(req.query, &endpoint.party_parameter).filter(|_| !req.body.is_empty()) else {
+            let reason = if req.body.is_empty() { Rejected::InvalidBody } else { Rejected::InvalidPartyId };
+            let batched = self.stages.borrow_mut().json_refused(req, endpoint.source, reason);
+            res.send_with(Status::BAD_REQUEST, &[], &headers, Some(TEXT), b"");
+            return batched.then(|| self.ticket());
+        };
+        let batched = self.stages.borrow_mut().json_event(req, endpoint.source, &party);
+        res.send_with(Status::NO_CONTENT, &[], &headers, None, &[]);
+        batched.then(|| self.ticket())
+    }
+
+    /// Answers what is not a `POST` to a CORS-capable endpoint: a preflight
+    /// when the endpoint allows other origins, else 405. Starts the answer's
+    /// header lines afresh; false when the request is answered.
+    fn cors_checked(&self, cors: &Cors, req: &Request<'_>, res: &mut Response<'_>) -> bool {
+        let mut headers = self.headers.borrow_mut();
+        headers.clear();
+        match req.method {
+            Method::Post => return true,
+            Method::Other if req.method_str == "OPTIONS" && cors.enabled() => {
+                self.metrics.inc(Counter::RequestsPreflight);
+                match cors.preflight(req, &mut headers) {
+                    Preflight::Allowed => res.send_with(Status::NO_CONTENT, &[], &headers, None, &[]),
+                    Preflight::Refused => res.text(Status::FORBIDDEN, &[], "Origin not allowed."),
+                }
+            }
+            _ => {
+                self.metrics.inc(Counter::RequestsMethodNotAllowed);
+                let allow = if cors.enabled() { "Allow: POST, OPTIONS\r\n" } else { "Allow: POST\r\n" };
+                method_not_allowed(req, res, allow);
+            }
+        }
+        false
+    }
+
+    /// `req`'s body as its `Content-Encoding` says, decoded into `decoded`
+    /// when compressed; `None` once a refusal (413, 415, 400) is answered.
+    fn decode_body<'b>(
+        &self,
+        req: &Request<'b>,
+        limit: usize,
+        decoded: &'b mut Vec<u8>,
+        res: &mut Response<'_>,
+    ) -> Option<&'b [u8]> {
+        let error = match coding::decode(req.body, req.headers_named("content-encoding"), limit, decoded) {
+            Ok(body) => return Some(body),
+            Err(e) => e,
+        };
+        let headers = self.headers.borrow();
+        let (status, counter, text): (_, _, &[u8]) = match error {
+            BodyError::Unsupported => (
+                Status::UNSUPPORTED_MEDIA_TYPE,
+                Counter::ErrorUnsupportedMediaType,
+                b"Content-Encoding must be gzip, deflate or identity.",
+            ),
+            BodyError::TooLarge => {
+                (Status::PAYLOAD_TOO_LARGE, Counter::ErrorDecodedTooLarge, b"The decompressed body is too large.")
+            }
+            BodyError::Corrupt => (Status::BAD_REQUEST, Counter::ErrorMalformed, b"The compressed body is corrupt."),
+        };
+        self.metrics.inc(counter);
+        res.send_with(status, &[], &headers, Some(TEXT), text);
+        None
+    }
+
+    /// The debug line of `debug_requests`, without the whole client
+    /// address when addresses are anonymised.
+    fn log_request(&self, req: &Request<'_>) {
+        let query = req.query.unwrap_or("");
+        let mut scratch = Vec::new();
+        let peer = if self.generation.borrow().events.anonymize_ip() {
+            anonymize::truncate(req.peer_host, &mut scratch)
+        } else {
+            req.peer_host
+        };
+        tracing::debug!(method = req.method_str, path = req.path, query, peer, "Request.");
+    }
+}
+
+/// Plain-text answers' content type.
+const TEXT: &str = "text/plain; charset=utf-8";
+
 /// A shard's stages on `generation`'s mappings and sinks; in durable mode
 /// their batches carry shares of the shard's round.
 fn stages_for(rt: &Runtime, generation: &Generation, metrics: &Arc<ShardMetrics>) -> ShardStages {
@@ -196,14 +326,14 @@ impl Service for ShardService {
     fn call(&self, req: &Request<'_>, res: &mut Response<'_>) -> Option<Ticket> {
         self.refresh();
         if self.rt.server.debug_requests {
-            tracing::debug!(method = req.method_str, path = req.path, query = req.query.unwrap_or(""), peer = %req.peer, "Request.");
+            self.log_request(req);
         }
         let m = &self.metrics;
         match self.routes().get(req.path) {
-            Some(Endpoint::BrowserEvent { source, beacon }) => {
+            Some(Endpoint::BrowserEvent(endpoint)) => {
                 m.inc(Counter::RequestsEvent);
                 // `navigator.sendBeacon` POSTs the same query, when the source allows it.
-                let beacon = *beacon && req.method == Method::Post;
+                let beacon = endpoint.beacon && req.method == Method::Post;
                 if req.method != Method::Get && !beacon {
                     m.inc(Counter::RequestsMethodNotAllowed);
                     method_not_allowed(req, res, "Allow: GET\r\n");
@@ -214,35 +344,51 @@ impl Service for ShardService {
                     res.send(Status::NOT_MODIFIED, PIXEL_HEADERS, None, &[]);
                     return None;
                 }
-                let batched = self.stages.borrow_mut().browser_event(req, *source);
+                self.headers.borrow_mut().clear();
+                let batched = self.browser_events(endpoint, req, std::iter::once(req.query));
+                let headers = self.headers.borrow();
                 if beacon {
-                    res.send(Status::NO_CONTENT, &[], None, &[]);
+                    res.send_with(Status::NO_CONTENT, &[], &headers, None, &[]);
                 } else {
-                    res.send(Status::OK, PIXEL_HEADERS, Some("image/gif"), PIXEL_GIF);
+                    res.send_with(Status::OK, PIXEL_HEADERS, &headers, Some("image/gif"), PIXEL_GIF);
                 }
+                batched.then(|| self.ticket())
+            }
+            Some(Endpoint::BrowserBatch(endpoint, cors)) => {
+                m.inc(Counter::RequestsBatch);
+                if !self.cors_checked(cors, req, res) {
+                    return None;
+                }
+                let mut decoded = self.decoded.borrow_mut();
+                let body = self.decode_body(req, self.rt.server.limits.max_body_bytes, &mut decoded, res)?;
+                let lines = body.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).filter(|l| !l.is_empty());
+                // A line that is not a query string is refused as an incomplete pixel.
+                let queries = lines.map(|l| {
+                    let l = l.strip_prefix(b"?").unwrap_or(l);
+                    std::str::from_utf8(l).ok().filter(|q| q.bytes().all(|b| b.is_ascii_graphic()))
+                });
+                let batched = self.browser_events(endpoint, req, queries);
+                let mut headers = self.headers.borrow_mut();
+                cors.answer_headers(req, &mut headers);
+                res.send_with(Status::NO_CONTENT, &[], &headers, None, &[]);
                 batched.then(|| self.ticket())
             }
             Some(Endpoint::JsonEvent(endpoint)) => {
                 m.inc(Counter::RequestsJson);
-                if req.method != Method::Post {
-                    m.inc(Counter::RequestsMethodNotAllowed);
-                    method_not_allowed(req, res, "Allow: POST\r\n");
+                if !self.cors_checked(&endpoint.cors, req, res) {
                     return None;
                 }
+                endpoint.cors.answer_headers(req, &mut self.headers.borrow_mut());
                 if !is_json_content_type(req) {
-                    res.text(Status::UNSUPPORTED_MEDIA_TYPE, &[], "Content type must be application/json.");
+                    m.inc(Counter::ErrorUnsupportedMediaType);
+                    let body = b"Content type must be application/json.";
+                    let headers = self.headers.borrow();
+                    res.send_with(Status::UNSUPPORTED_MEDIA_TYPE, &[], &headers, Some(TEXT), body);
                     return None;
                 }
-                let Some(party) = json::party_id(req.query, &endpoint.party_parameter).filter(|_| !req.body.is_empty())
-                else {
-                    let reason = if req.body.is_empty() { Rejected::InvalidBody } else { Rejected::InvalidPartyId };
-                    let batched = self.stages.borrow_mut().json_refused(req, endpoint.source, reason);
-                    res.text(Status::BAD_REQUEST, &[], "");
-                    return batched.then(|| self.ticket());
-                };
-                let batched = self.stages.borrow_mut().json_event(req, endpoint.source, &party);
-                res.send(Status::NO_CONTENT, &[], None, &[]);
-                batched.then(|| self.ticket())
+                let mut decoded = self.decoded.borrow_mut();
+                let body = self.decode_body(req, endpoint.max_body, &mut decoded, res)?;
+                self.json_event(endpoint, &Request { body, ..*req }, res)
             }
             Some(Endpoint::Tag(tag)) => {
                 m.inc(Counter::RequestsTag);

@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::avro::DeadLetter;
 use crate::batch::ack::Round;
 use crate::batch::{ShardBatches, SinkLanes};
+use crate::enrich::anonymize;
 use crate::enrich::dedup::{DuplicateMemory, Probe};
 use crate::enrich::forwarded::forwarded_for;
 use crate::enrich::geo::GeoDatabase;
@@ -44,6 +45,7 @@ pub struct EventStages {
     duplicates: Arc<DuplicateMemory>,
     geo: Option<Arc<GeoDatabase>>,
     use_x_forwarded_for: bool,
+    anonymize_ip: bool,
     user_agent_cache_size: usize,
 }
 
@@ -70,6 +72,7 @@ impl EventStages {
             duplicates,
             geo,
             use_x_forwarded_for: plan.use_x_forwarded_for,
+            anonymize_ip: plan.anonymize_ip,
             user_agent_cache_size: plan.user_agent_cache_size,
         }
     }
@@ -93,9 +96,42 @@ impl EventStages {
         row
     }
 
+    /// Whether client addresses are truncated before anything records them.
+    pub fn anonymize_ip(&self) -> bool {
+        self.anonymize_ip
+    }
+
     /// The duplicate memory, for the next generation to keep.
     pub fn duplicates(&self) -> Arc<DuplicateMemory> {
         self.duplicates.clone()
+    }
+}
+
+/// The ids of the last browser event whose checksum held, kept for the
+/// answer's cookies.
+#[derive(Debug, Default)]
+pub struct EventIds {
+    /// Party id, as recorded.
+    pub party: String,
+    /// Session id, as recorded.
+    pub session: String,
+    /// Whether an event set them since [`EventIds::clear`].
+    pub seen: bool,
+}
+
+impl EventIds {
+    /// Forgets the ids, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.party.clear();
+        self.session.clear();
+        self.seen = false;
+    }
+
+    fn set(&mut self, party: &str, session: &str) {
+        self.clear();
+        self.party.push_str(party);
+        self.session.push_str(session);
+        self.seen = true;
     }
 }
 
@@ -117,6 +153,8 @@ struct AfterParse {
     record: Vec<u8>,
     /// The forwarded client address, as text.
     forwarded: Vec<u8>,
+    /// The truncated client address, as text.
+    anonymized: Vec<u8>,
     /// The duplicate memory's UTF-16 key.
     dedup_key: Vec<u8>,
     /// Mapping scripts' per-event buffers.
@@ -133,6 +171,7 @@ impl ShardStages {
             batches: ShardBatches::new(sinks, metrics.clone(), durable),
             record: Vec::with_capacity(1024),
             forwarded: Vec::with_capacity(40),
+            anonymized: Vec::with_capacity(40),
             dedup_key: Vec::with_capacity(256),
             mapping: Scratch::default(),
             last_mapping_warning: None,
@@ -154,8 +193,9 @@ impl ShardStages {
     }
 
     /// Runs a pixel request of `source` through every stage; true when a
-    /// record was batched.
-    pub fn browser_event(&mut self, req: &Request<'_>, source: SourceId) -> bool {
+    /// record was batched. With `ids`, an event whose checksum holds leaves
+    /// its party and session ids there (for the answer's cookies).
+    pub fn browser_event(&mut self, req: &Request<'_>, source: SourceId, ids: Option<&mut EventIds>) -> bool {
         self.metrics.inc(Counter::EventsReceived);
         self.by_source[source.0].fetch_add(1, Ordering::Relaxed);
         let Self { shared, metrics, pixel, after, .. } = self;
@@ -163,10 +203,23 @@ impl ShardStages {
             Ok(parsed) => {
                 // The duplicate memory's slot loads while the checksum is hashed.
                 let probe = probe_duplicates(&shared.duplicates, parsed.event(), after);
-                enrich_map_batch(shared, metrics, parsed.verify(), probe, req, after)
+                let event = parsed.verify();
+                if let Some(ids) = ids.filter(|_| !event.corrupt) {
+                    ids.set(event.party_id, event.session_id);
+                }
+                enrich_map_batch(shared, metrics, event, probe, req, after)
             }
             Err(reason) => rejected_event(shared, metrics, after, req, source, reason),
         }
+    }
+
+    /// Counts (and dead-letters) a browser event refused before it could
+    /// be parsed (a batch line that is not a query string); true when a
+    /// dead letter was batched.
+    pub fn browser_refused(&mut self, req: &Request<'_>, source: SourceId, reason: Rejected) -> bool {
+        self.metrics.inc(Counter::EventsReceived);
+        self.by_source[source.0].fetch_add(1, Ordering::Relaxed);
+        rejected_event(&self.shared, &self.metrics, &mut self.after, req, source, reason)
     }
 
     /// Counts (and dead-letters) a JSON request refused before its body
@@ -220,7 +273,18 @@ fn rejected_event(
         "Improper request. Event dropped."
     );
     let received = millis_since_epoch(req.received);
-    let letter = Letter { reason: reason.label(), detail: None, timestamp: received, remote_host: req.peer_host };
+    let (remote_host, kept);
+    let mut headers = req.headers;
+    if shared.anonymize_ip {
+        remote_host = anonymize::truncate(req.peer_host, &mut after.anonymized);
+        if let Some(k) = anonymize::without_address_headers(headers) {
+            kept = k;
+            headers = &kept;
+        }
+    } else {
+        remote_host = req.peer_host;
+    }
+    let letter = Letter { reason: reason.label(), detail: None, timestamp: received, remote_host, headers };
     dead_letter(shared, metrics, &mut after.batches, &mut after.record, req, source, &letter)
 }
 
@@ -230,6 +294,8 @@ struct Letter<'a> {
     detail: Option<&'a str>,
     timestamp: i64,
     remote_host: &'a str,
+    /// The request's headers (without addresses when those are anonymised).
+    headers: &'a [httparse::Header<'a>],
 }
 
 /// Batches a dead letter for `req` when its source has a dead-letter sink;
@@ -255,7 +321,7 @@ fn dead_letter(
         path: req.path,
         query: req.query,
         body: req.body,
-        headers: req.headers,
+        headers: letter.headers,
     }
     .encode(record);
     let key = letter.remote_host;
@@ -274,12 +340,16 @@ fn probe_duplicates(duplicates: &DuplicateMemory, event: &Event<'_>, after: &mut
 fn enrich_map_batch<'a>(
     shared: &EventStages,
     m: &ShardMetrics,
-    mut event: Event<'a>,
+    event: Event<'a>,
     probe: Probe,
     req: &'a Request<'a>,
     after: &'a mut AfterParse,
 ) -> bool {
-    let AfterParse { user_agents, batches, record, forwarded, mapping: scratch, last_mapping_warning, .. } = after;
+    let AfterParse {
+        user_agents, batches, record, forwarded, anonymized, mapping: scratch, last_mapping_warning, ..
+    } = after;
+    let kept_headers;
+    let mut event: Event<'_> = event;
     if event.corrupt {
         m.inc(Counter::EventsCorrupt);
     }
@@ -292,6 +362,15 @@ fn enrich_map_batch<'a>(
             event.remote_host = host;
         }
     }
+    // The geo lookup sees the whole address; nothing after it does.
+    let geo_host = event.remote_host;
+    if shared.anonymize_ip {
+        event.remote_host = anonymize::truncate(geo_host, anonymized);
+        if let Some(kept) = anonymize::without_address_headers(event.headers) {
+            kept_headers = kept;
+            event.headers = &kept_headers;
+        }
+    }
     let user_agent = event.user_agent.map(|a| user_agents.get(a));
     let party_hash = batches.party_hash(event.party_id);
     let mut batched = false;
@@ -299,7 +378,7 @@ fn enrich_map_batch<'a>(
     // of its mappings refuse it) becomes its one dead letter.
     let dead_letters = shared.sources[event.source.0].dead_letters.is_some();
     let mut refused: Option<(&str, Option<String>)> = None;
-    let inputs = Inputs { event: &event, user_agent, geo: shared.geo.as_deref() };
+    let inputs = Inputs { event: &event, user_agent, geo: shared.geo.as_deref(), geo_host };
     for &mi in &shared.by_source[event.source.0] {
         let mapping = &shared.mappings[mi];
         record.clear();
@@ -314,6 +393,10 @@ fn enrich_map_batch<'a>(
             }
             Err(Dropped::Duplicate) => {
                 m.inc(Counter::DiscardedDuplicate);
+                continue;
+            }
+            Err(Dropped::Bot) => {
+                m.inc(Counter::DiscardedBot);
                 continue;
             }
             Err(Dropped::Invalid(error)) => {
@@ -348,7 +431,13 @@ fn enrich_map_batch<'a>(
     }
     if let Some((reason, detail)) = &refused {
         let detail = detail.as_deref();
-        let letter = Letter { reason, detail, timestamp: event.timestamp, remote_host: event.remote_host };
+        let letter = Letter {
+            reason,
+            detail,
+            timestamp: event.timestamp,
+            remote_host: event.remote_host,
+            headers: event.headers,
+        };
         batched |= dead_letter(shared, m, batches, record, req, event.source, &letter);
     }
     m.set(Counter::UserAgentCacheHits, user_agents.hits);
@@ -388,6 +477,7 @@ mod tests {
             user_agent_cache_size: 8,
             ip2geo_database: None,
             use_x_forwarded_for: false,
+            anonymize_ip: false,
         };
         let shared = Arc::new(EventStages::new(
             &plan,
@@ -413,7 +503,7 @@ mod tests {
 
     fn get(stages: &mut ShardStages, source: usize, query: &str) -> bool {
         let req = Request::test_get("/csc-event", query);
-        stages.browser_event(&req, SourceId(source))
+        stages.browser_event(&req, SourceId(source), None)
     }
 
     fn pixel(stages: &mut ShardStages, source: usize, location: &str) -> bool {

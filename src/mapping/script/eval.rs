@@ -84,6 +84,9 @@ pub struct Inputs<'e> {
     pub user_agent: Option<&'e UserAgent>,
     /// The geo database, when configured.
     pub geo: Option<&'e GeoDatabase>,
+    /// The address `ip2geo()` looks up: the client's whole address, which
+    /// `event.remote_host` no longer is when addresses are anonymised.
+    pub geo_host: &'e str,
 }
 
 /// A field's value while the script runs.
@@ -328,6 +331,7 @@ impl<'e> Eval<'e> {
                     UaField::OsFamily => &u.os_family,
                     UaField::OsVersion => &u.os_version,
                     UaField::OsVendor => &u.os_vendor,
+                    UaField::Bot => return Some(Val::Bool(u.bot)),
                 };
                 Some(Val::Str(Cow::Borrowed(text)))
             }
@@ -335,7 +339,7 @@ impl<'e> Eval<'e> {
                 let db = s.inputs.geo?;
                 let text = match ip {
                     Some(ip) => s.str(*ip)?,
-                    None => Cow::Borrowed(s.inputs.event.remote_host),
+                    None => Cow::Borrowed(s.inputs.geo_host),
                 };
                 db.lookup(text.parse().ok()?).map(|g| Val::Geo(Rc::new(g)))
             }),

@@ -41,6 +41,7 @@ pub const USER_AGENT: &[(&str, UaField)] = &[
     ("osFamily", UaField::OsFamily),
     ("osVersion", UaField::OsVersion),
     ("osVendor", UaField::OsVendor),
+    ("bot", UaField::Bot),
 ];
 
 /// Methods of bytes (a digest's result) that write them as text.

@@ -178,6 +178,8 @@ pub enum UaField {
     OsVersion,
     /// `osVendor()`
     OsVendor,
+    /// `bot()`: a crawler, bot or headless browser (a boolean).
+    Bot,
 }
 
 /// How bytes are written as text.

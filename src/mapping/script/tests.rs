@@ -58,11 +58,11 @@ fn record(body: &str, event: Json) -> Json {
     let layout = layout();
     let program = Script::compile(&script, &layout, Environment::default()).unwrap_or_else(|e| panic!("{e}\n{script}"));
     let sample = SampleEvent::from_json(&event.to_string()).unwrap();
-    let parser = woothee::parser::Parser::new();
+    let parser = useragent::UserAgentParser::default();
     let mut out = Vec::new();
     sample.with_event(|e| {
-        let ua = e.user_agent.map(|a| useragent::parse(&parser, a));
-        let inputs = Inputs { event: e, user_agent: ua.as_ref(), geo: None };
+        let ua = e.user_agent.map(|a| parser.parse(a));
+        let inputs = Inputs { event: e, user_agent: ua.as_ref(), geo: None, geo_host: e.remote_host };
         program.run(inputs, &mut Scratch::default(), &mut out).unwrap();
     });
     let mut text = Vec::new();
@@ -406,7 +406,7 @@ fn startup_errors_name_the_line_and_the_problem() {
         ("map eventParameters().path('$[') onto 's1'", "invalid JSON path"),
         ("map location().frobnicate() onto 's1'", "has no method frobnicate()"),
         ("def u = parse location() to uri\n map u.hots() onto 's1'", "no method hots() (it has: path, rawPath"),
-        ("map userAgent().os() onto 's1'", "osFamily, osVersion, osVendor, equalTo"),
+        ("map userAgent().os() onto 's1'", "osFamily, osVersion, osVendor, bot, equalTo"),
         ("map digest('md5').add(location()).result().toHex() onto 's1'", "toHexLower, toHexUpper, toBase64"),
         ("map unknownThing() onto 's1'", "unknown function unknownThing()"),
         ("map whatever onto 's1'", "unknown name `whatever`"),
@@ -434,7 +434,11 @@ fn a_required_field_left_unmapped_is_a_startup_error() {
     let sample = SampleEvent::from_json("{}").unwrap();
     let mut out = vec![1];
     let r = sample.with_event(|e| {
-        script.run(Inputs { event: e, user_agent: None, geo: None }, &mut Scratch::default(), &mut out)
+        script.run(
+            Inputs { event: e, user_agent: None, geo: None, geo_host: e.remote_host },
+            &mut Scratch::default(),
+            &mut out,
+        )
     });
     assert_eq!(r, Err(crate::avro::EncodeError::MissingField(0)));
     assert_eq!(out, vec![1]);

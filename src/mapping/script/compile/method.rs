@@ -5,7 +5,7 @@
 use super::{err, literal_hint, Compiler};
 use crate::mapping::script::error::{Pos, ScriptError};
 use crate::mapping::script::methods::{self, UriMethod};
-use crate::mapping::script::program::{Lit, Node, NodeId, Ty};
+use crate::mapping::script::program::{Lit, Node, NodeId, Ty, UaField};
 use crate::mapping::script::syntax::Expr;
 
 /// Whether a JSON path names at most one value (Jayway's "definite" path):
@@ -150,7 +150,7 @@ impl Compiler<'_> {
                     return self.no_such_method(ty, name, pos);
                 };
                 Self::no_args(args, pos, name)?;
-                (Node::UaField(r, f), Ty::Str)
+                (Node::UaField(r, f), if f == UaField::Bot { Ty::Bool } else { Ty::Str })
             }
             (Ty::Geo, _) => {
                 let Some((f, t)) = methods::find(methods::GEO, name) else { return self.no_such_method(ty, name, pos) };
