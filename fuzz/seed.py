@@ -4,6 +4,7 @@ shipped configurations, and hand-picked edge cases.
 
     python3 fuzz/seed.py
 """
+import gzip
 import os
 import subprocess
 import sys
@@ -53,6 +54,19 @@ def main():
         "GET /ping HTTP/1.1\r\nHost: c\r\n\r\nHEAD /divolte.js HTTP/1.1\r\nAccept-Encoding: gzip\r\n\r\n"
         "GET /metrics HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /a/../index.html HTTP/1.1\r\n\r\n"
         "GET /csc-event HTTP/1.1\r\nIf-None-Match: \"6b3edc43-20ec-4078-bc47-e965dd76b88a\"\r\n\r\n"))
+    queries = [line.split("\t")[0].split("?", 1)[1] for line in traffic[:4]]
+    batch = "\n".join(queries).encode()
+    write("http_request", "batch", (
+        "POST /csc-batch HTTP/1.1\r\nHost: c\r\nContent-Type: text/plain;charset=UTF-8\r\n"
+        f"Origin: https://shop.example.com\r\nSec-GPC: 0\r\nContent-Length: {len(batch)}\r\n\r\n").encode() + batch)
+    zipped = gzip.compress(batch)
+    write("http_request", "batch-gzip", (
+        "POST /csc-batch HTTP/1.1\r\nHost: c\r\nContent-Encoding: gzip\r\n"
+        f"Content-Length: {len(zipped)}\r\n\r\n").encode() + zipped)
+    write("http_request", "preflight", (
+        "OPTIONS /json HTTP/1.1\r\nHost: c\r\nOrigin: https://app.example.org\r\n"
+        "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type, content-encoding\r\n\r\n"
+        "OPTIONS /csc-batch HTTP/1.1\r\nOrigin: https://shop.example.com\r\n\r\n"))
     write("http_request", "smuggling", (
         "POST /json HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
         "POST /json HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"))

@@ -302,6 +302,7 @@ fn todays_browsers_server_cookies_cors_beacons_consent_gpc_and_bots() {
     assert_eq!(requests.first().copied(), Some("/leave/csc-event"), "the page view by image: {requests:?}");
     assert_eq!(batches, 1, "{requests:?}");
     assert_eq!((of_type("bye1"), of_type("bye2")), (1, 1));
+    assert_eq!(seen["leave"]["committed"], "yes", "whenCommitted ran once the beacon was taken");
 
     // 4. GPC: the header alone is honoured by the collector; with the
     // property on, the tag sends nothing and sets no cookie.

@@ -73,7 +73,10 @@ fn records_arrive_keyed_timestamped_and_decodable_beside_the_file_sink() {
         assert_eq!(partitions.len(), 1, "one partition per party");
     }
 
-    let confluent = broker.consume("clicks-cf", 30, Duration::from_secs(20));
+    // Delivered first, then read: the broker sometimes takes its time over
+    // one batch, and a read that starts early can end before it lands.
+    common::eventually(Duration::from_secs(60), || c.metric("divolte_sink_delivered_total", "sink=\"cf\"") == 30);
+    let confluent = broker.consume("clicks-cf", 30, Duration::from_secs(30));
     assert_eq!(confluent.len(), 30);
     for m in &confluent {
         assert_eq!(&m.value[..5], &[0x00, 0x1d, 0xef, 0xac, 0xed], "magic byte and big-endian schema id");

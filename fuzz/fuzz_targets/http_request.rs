@@ -15,7 +15,9 @@ use divolte::shard::service::ShardService;
 use divolte::startup::{build, Built};
 use libfuzzer_sys::fuzz_target;
 
-/// A browser source and a JSON source into a Kafka sink whose broker is not
+/// A browser source and a JSON source (with the options of today's
+/// browsers on: cookies, CORS, GPC, anonymised addresses; the batch
+/// endpoint and compressed bodies are always there) into a Kafka sink whose broker is not
 /// there: records fill its buffer (kept small here; the default holds a
 /// million records) and are then dropped and counted, so memory stays flat
 /// and nothing fills a disk while the fuzzer runs.
@@ -31,11 +33,17 @@ enabled = true
 buffer_size = 1024
 [global.kafka.producer]
 "bootstrap.servers" = "127.0.0.1:9"
+[global.mapper]
+anonymize_ip = true
 [sources.browser]
 type = "browser"
+server_cookies = true
+respect_gpc = true
+cors_allowed_origins = ["https://shop.example.com"]
 [sources.app]
 type = "json"
 event_path = "/json"
+cors_allowed_origins = ["*"]
 [sinks.kafka]
 type = "kafka"
 topic = "fuzz"

@@ -410,7 +410,7 @@
   /* ---- Delivery while the page hides: one beacon ------------------------ */
 
   var canBeacon = SETTINGS.beacon && typeof nav.sendBeacon === 'function';
-  var pendingBeacon = []; // query strings signalled while hiding
+  var pendingBeacon = []; // { url } and { callback } items given while hiding
   var beaconDue = false;
 
   function later(fn) {
@@ -421,41 +421,50 @@
     }
   }
 
-  // Sends the queued events and those signalled while hiding as lines of
-  // one POST to the batch endpoint; if the browser refuses the beacon (too
-  // large, or none left), images carry them as before.
+  // Everything given in one turn of the page (a pagehide handler's events
+  // and whenCommitted callbacks) leaves in one beacon.
+  function holdForBeacon(item) {
+    pendingBeacon.push(item);
+    if (!beaconDue) {
+      beaconDue = true;
+      later(flushBeacon);
+    }
+  }
+
+  // Sends the queued events and those given while hiding as lines of one
+  // POST to the batch endpoint, then runs the callbacks among them. If the
+  // browser refuses the beacon (too large, or its budget spent), images
+  // carry them as before.
   function flushBeacon() {
     beaconDue = false;
-    var lines = [];
-    var callbacks = [];
-    for (var i = 0; i < queue.length; i++) {
-      if (queue[i].url) {
-        lines.push(queue[i].url.substring(queue[i].url.indexOf('?') + 1));
-      } else {
-        callbacks.push(queue[i].callback);
-      }
-    }
-    var signalled = pendingBeacon;
+    var held = pendingBeacon;
     pendingBeacon = [];
-    lines = lines.concat(signalled);
-    if (lines.length === 0) {
-      return;
+    var items = queue.concat(held);
+    var lines = [];
+    for (var i = 0; i < items.length; i++) {
+      if (items[i].url) {
+        lines.push(items[i].url.substring(items[i].url.indexOf('?') + 1));
+      }
     }
     var sent = false;
-    try {
-      sent = nav.sendBeacon(batchUrl, lines.join('\n'));
-    } catch (e) {
-      sent = false;
-    }
-    log('beacon', lines.length, sent);
-    if (sent) {
-      queue = [];
-      for (var c = 0; c < callbacks.length; c++) {
-        callbacks[c]();
+    if (lines.length > 0) {
+      try {
+        sent = nav.sendBeacon(batchUrl, lines.join('\n'));
+      } catch (e) {
+        sent = false;
       }
-    } else {
-      for (var k = 0; k < signalled.length; k++) {
-        enqueue({ url: eventUrl + '?' + signalled[k] });
+      log('beacon', lines.length, sent);
+    }
+    if (!sent) {
+      for (var k = 0; k < held.length; k++) {
+        enqueue(held[k]);
+      }
+      return;
+    }
+    queue = [];
+    for (var c = 0; c < items.length; c++) {
+      if (items[c].callback) {
+        items[c].callback();
       }
     }
   }
@@ -534,17 +543,12 @@
       query += (j ? '&' : '') + fields[j][0] + '=' + encodeURIComponent(fields[j][1]);
     }
     log('event', type, eventId);
+    var item = { url: eventUrl + '?' + query };
     if (canBeacon && unloading) {
-      // Everything signalled in this turn (a pagehide handler's events)
-      // leaves in one beacon.
-      pendingBeacon.push(query);
-      if (!beaconDue) {
-        beaconDue = true;
-        later(flushBeacon);
-      }
-      return eventId;
+      holdForBeacon(item);
+    } else {
+      enqueue(item);
     }
-    enqueue({ url: eventUrl + '?' + query });
     return eventId;
   }
 
@@ -559,7 +563,11 @@
     if (typeof timeoutMillis === 'number' && timeoutMillis >= 0) {
       win.setTimeout(once, timeoutMillis);
     }
-    enqueue({ callback: once });
+    if (canBeacon && unloading) {
+      holdForBeacon({ callback: once });
+    } else {
+      enqueue({ callback: once });
+    }
   }
 
   /* ---- Page-view lifecycle ---------------------------------------------- */

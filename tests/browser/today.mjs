@@ -25,7 +25,11 @@ const pages = {
   '/srv.html': page('server cookies', '/srv/divolte.js'),
   '/srv2.html': page('server cookies again', '/srv/divolte.js'),
   '/leave.html': page('leave', '/leave/divolte.js', `<script>
-    addEventListener('pagehide', function () { divolte.signal('bye1'); divolte.signal('bye2', { n: 2 }); });
+    addEventListener('pagehide', function () {
+      divolte.signal('bye1');
+      divolte.signal('bye2', { n: 2 });
+      divolte.whenCommitted(function () { sessionStorage.setItem('committedAtLeave', 'yes'); });
+    });
     </script>`),
   '/gpc.html': page('gpc', '/gpc/divolte.js'),
   '/consent.html': page('consent', '/consent/divolte.js'),
@@ -133,7 +137,7 @@ try {
     await committed(p);
     await p.goto(`${siteUrl}/blank.html`);
     await p.waitForTimeout(500);
-    out.leave = { requests: seen };
+    out.leave = { requests: seen, committed: await p.evaluate(() => sessionStorage.getItem('committedAtLeave')) };
     await context.close();
   }
 
