@@ -1,8 +1,7 @@
 -- wrk script: POSTs the batch bodies of benches/batches.py (the file named
 -- by $BATCHES) to /csc-batch, gzip-encoded when $GZIP is 1, and prints the
--- summary line of benches/traffic.lua.
-local requests = {}
-local counter = 0
+-- summary line of benches/traffic.lua, whose request() and done() it uses.
+dofile("benches/traffic.lua")
 
 function init(args)
     local f = assert(io.open(os.getenv("BATCHES"), "rb"))
@@ -25,17 +24,4 @@ function init(args)
         pos = nl + tonumber(len) + 1
     end
     counter = math.random(#requests)
-end
-
-function request()
-    counter = counter % #requests + 1
-    return requests[counter]
-end
-
-function done(summary, latency, requests)
-    local secs = summary.duration / 1e6
-    io.write(string.format("RESULT rate=%.1f requests=%d errors=%d p50_us=%d p99_us=%d p999_us=%d\n",
-        summary.requests / secs, summary.requests,
-        summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
-        latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
 end

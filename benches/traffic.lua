@@ -1,8 +1,10 @@
 -- wrk script: replays the requests of benches/traffic.py (path and user
 -- agent per line, in the file named by $TRAFFIC) with browser headers, and
 -- prints a machine-readable summary with latency percentiles.
-local requests = {}
-local counter = 0
+-- Globals, so that benches/batch.lua can fill them with its own requests
+-- and reuse request() and done().
+requests = {}
+counter = 0
 
 function init(args)
     for line in io.lines(os.getenv("TRAFFIC")) do
