@@ -77,13 +77,12 @@ profile_setup() {
 wait_port() {
     local deadline=$((SECONDS + ${2:-10})) status
     while [ $SECONDS -lt $deadline ]; do
-        if exec 3<>"/dev/tcp/127.0.0.1/$1"; then
-            printf 'GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&3
-            status=
-            read -r _ status _ <&3 || true
-            exec 3<&-
-            [ "$status" = 200 ] && return 0
-        fi 2>/dev/null
+        # In a subshell: a connection reset while the server starts (a
+        # SIGPIPE on the write) ends the probe, not the script.
+        status=$( { exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+            printf 'GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&3 &&
+            read -r _ code _ <&3 && echo "$code"; } 2>/dev/null) || true
+        [ "$status" = 200 ] && return 0
     done
     echo "server on port $1 did not start" >&2
     return 1
