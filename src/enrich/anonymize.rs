@@ -32,18 +32,27 @@ fn network(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Whether a header carries a client address.
-pub fn is_address_header(name: &str) -> bool {
+fn is_address_header(name: &str) -> bool {
     ADDRESS_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
-/// `headers` without those that carry a client address, or `None` when
-/// there are none to remove (nearly always, without a proxy).
-pub fn without_address_headers<'h>(headers: &[httparse::Header<'h>]) -> Option<Vec<httparse::Header<'h>>> {
-    headers
-        .iter()
-        .any(|h| is_address_header(h.name))
-        .then(|| headers.iter().filter(|h| !is_address_header(h.name)).copied().collect())
+/// A client's address and request headers as anonymised records hold
+/// them: the address truncated into `scratch`, and the headers without
+/// those that carry addresses, copied into `kept` only when one had to go
+/// (nearly never without a proxy).
+pub fn apply<'s, 'h>(
+    host: &str,
+    headers: &'s [httparse::Header<'h>],
+    scratch: &'s mut Vec<u8>,
+    kept: &'s mut Vec<httparse::Header<'h>>,
+) -> (&'s str, &'s [httparse::Header<'h>]) {
+    let host = truncate(host, scratch);
+    if !headers.iter().any(|h| is_address_header(h.name)) {
+        return (host, headers);
+    }
+    kept.clear();
+    kept.extend(headers.iter().filter(|h| !is_address_header(h.name)).copied());
+    (host, kept)
 }
 
 #[cfg(test)]
@@ -70,8 +79,13 @@ mod tests {
             httparse::Header { name: "X-Forwarded-For", value: b"203.0.113.9" },
             httparse::Header { name: "forwarded", value: b"for=203.0.113.9" },
         ];
-        let kept = without_address_headers(&headers).unwrap();
-        assert_eq!(kept.iter().map(|h| h.name).collect::<Vec<_>>(), ["User-Agent"]);
-        assert!(without_address_headers(&headers[..1]).is_none());
+        let (mut scratch, mut kept) = (Vec::new(), Vec::new());
+        let (host, left) = apply("203.0.113.9", &headers, &mut scratch, &mut kept);
+        assert_eq!(host, "203.0.113.0");
+        assert_eq!(left.iter().map(|h| h.name).collect::<Vec<_>>(), ["User-Agent"]);
+        let (mut scratch, mut kept) = (Vec::new(), Vec::new());
+        let (_, left) = apply("203.0.113.9", &headers[..1], &mut scratch, &mut kept);
+        assert_eq!(left.len(), 1);
+        assert!(kept.is_empty(), "nothing copied when nothing goes");
     }
 }

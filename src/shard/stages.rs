@@ -273,17 +273,12 @@ fn rejected_event(
         "Improper request. Event dropped."
     );
     let received = millis_since_epoch(req.received);
-    let (remote_host, kept);
-    let mut headers = req.headers;
-    if shared.anonymize_ip {
-        remote_host = anonymize::truncate(req.peer_host, &mut after.anonymized);
-        if let Some(k) = anonymize::without_address_headers(headers) {
-            kept = k;
-            headers = &kept;
-        }
+    let mut kept = Vec::new();
+    let (remote_host, headers) = if shared.anonymize_ip {
+        anonymize::apply(req.peer_host, req.headers, &mut after.anonymized, &mut kept)
     } else {
-        remote_host = req.peer_host;
-    }
+        (req.peer_host, req.headers)
+    };
     let letter = Letter { reason: reason.label(), detail: None, timestamp: received, remote_host, headers };
     dead_letter(shared, metrics, &mut after.batches, &mut after.record, req, source, &letter)
 }
@@ -348,7 +343,7 @@ fn enrich_map_batch<'a>(
     let AfterParse {
         user_agents, batches, record, forwarded, anonymized, mapping: scratch, last_mapping_warning, ..
     } = after;
-    let kept_headers;
+    let mut kept_headers = Vec::new();
     let mut event: Event<'_> = event;
     if event.corrupt {
         m.inc(Counter::EventsCorrupt);
@@ -365,11 +360,7 @@ fn enrich_map_batch<'a>(
     // The geo lookup sees the whole address; nothing after it does.
     let geo_host = event.remote_host;
     if shared.anonymize_ip {
-        event.remote_host = anonymize::truncate(geo_host, anonymized);
-        if let Some(kept) = anonymize::without_address_headers(event.headers) {
-            kept_headers = kept;
-            event.headers = &kept_headers;
-        }
+        (event.remote_host, event.headers) = anonymize::apply(geo_host, event.headers, anonymized, &mut kept_headers);
     }
     let user_agent = event.user_agent.map(|a| user_agents.get(a));
     let party_hash = batches.party_hash(event.party_id);
