@@ -91,6 +91,11 @@ impl<'a> Response<'a> {
 
     /// `text/plain; charset=utf-8` response.
     pub fn text(&mut self, status: Status, headers: &[&str], body: &str) {
-        self.send(status, headers, Some("text/plain; charset=utf-8"), body.as_bytes());
+        self.text_with(status, headers, "", body);
+    }
+
+    /// [`Response::text`] with `extra` header lines built for this answer.
+    pub fn text_with(&mut self, status: Status, headers: &[&str], extra: &str, body: &str) {
+        self.send_with(status, headers, extra, Some("text/plain; charset=utf-8"), body.as_bytes());
     }
 }

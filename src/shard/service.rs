@@ -183,7 +183,7 @@ impl ShardService {
         let Some(party) = json::party_id(req.query, &endpoint.party_parameter).filter(|_| !req.body.is_empty()) else {
             let reason = if req.body.is_empty() { Rejected::InvalidBody } else { Rejected::InvalidPartyId };
             let batched = self.stages.borrow_mut().json_refused(req, endpoint.source, reason);
-            res.send_with(Status::BAD_REQUEST, &[], &headers, Some(TEXT), b"");
+            res.text_with(Status::BAD_REQUEST, &[], &headers, "");
             return batched.then(|| self.ticket());
         };
         let batched = self.stages.borrow_mut().json_event(req, endpoint.source, &party);
@@ -229,19 +229,19 @@ impl ShardService {
             Err(e) => e,
         };
         let headers = self.headers.borrow();
-        let (status, counter, text): (_, _, &[u8]) = match error {
+        let (status, counter, text) = match error {
             BodyError::Unsupported => (
                 Status::UNSUPPORTED_MEDIA_TYPE,
                 Counter::ErrorUnsupportedMediaType,
-                b"Content-Encoding must be gzip, deflate or identity.",
+                "Content-Encoding must be gzip, deflate or identity.",
             ),
             BodyError::TooLarge => {
-                (Status::PAYLOAD_TOO_LARGE, Counter::ErrorDecodedTooLarge, b"The decompressed body is too large.")
+                (Status::PAYLOAD_TOO_LARGE, Counter::ErrorDecodedTooLarge, "The decompressed body is too large.")
             }
-            BodyError::Corrupt => (Status::BAD_REQUEST, Counter::ErrorMalformed, b"The compressed body is corrupt."),
+            BodyError::Corrupt => (Status::BAD_REQUEST, Counter::ErrorMalformed, "The compressed body is corrupt."),
         };
         self.metrics.inc(counter);
-        res.send_with(status, &[], &headers, Some(TEXT), text);
+        res.text_with(status, &[], &headers, text);
         None
     }
 
@@ -258,9 +258,6 @@ impl ShardService {
         tracing::debug!(method = req.method_str, path = req.path, query, peer, "Request.");
     }
 }
-
-/// Plain-text answers' content type.
-const TEXT: &str = "text/plain; charset=utf-8";
 
 /// A shard's stages on `generation`'s mappings and sinks; in durable mode
 /// their batches carry shares of the shard's round.
@@ -387,9 +384,8 @@ impl Service for ShardService {
                 endpoint.cors.answer_headers(req, &mut self.headers.borrow_mut());
                 if !is_json_content_type(req) {
                     m.inc(Counter::ErrorUnsupportedMediaType);
-                    let body = b"Content type must be application/json.";
-                    let headers = self.headers.borrow();
-                    res.send_with(Status::UNSUPPORTED_MEDIA_TYPE, &[], &headers, Some(TEXT), body);
+                    let body = "Content type must be application/json.";
+                    res.text_with(Status::UNSUPPORTED_MEDIA_TYPE, &[], &self.headers.borrow(), body);
                     return None;
                 }
                 let mut decoded = self.decoded.borrow_mut();
