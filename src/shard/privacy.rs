@@ -14,11 +14,6 @@ pub struct OptOut {
 }
 
 impl OptOut {
-    /// Whether any signal is honoured.
-    pub fn any(self) -> bool {
-        self.gpc || self.dnt
-    }
-
     /// The counter of the signal by which `req` opts out, if it does.
     pub fn signal(self, req: &Request<'_>) -> Option<Counter> {
         let says_one = |name| req.headers_named(name).any(|v| v.trim_ascii() == b"1");

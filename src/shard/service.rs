@@ -342,13 +342,7 @@ impl Service for ShardService {
                     return None;
                 }
                 self.headers.borrow_mut().clear();
-                // Without cookies to set or signals to honour (the default),
-                // the request goes to the stages as it is.
-                let batched = if endpoint.cookies.is_none() && !endpoint.opt_out.any() {
-                    self.stages.borrow_mut().browser_event(req, endpoint.source, None)
-                } else {
-                    self.browser_events(endpoint, req, std::iter::once(req.query))
-                };
+                let batched = self.browser_events(endpoint, req, std::iter::once(req.query));
                 let headers = self.headers.borrow();
                 if beacon {
                     res.send_with(Status::NO_CONTENT, &[], &headers, None, &[]);
