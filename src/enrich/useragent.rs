@@ -62,79 +62,75 @@ impl Default for UserAgentParser {
 impl UserAgentParser {
     /// Parses a user agent without the cache.
     pub fn parse(&self, agent: &str) -> UserAgent {
-        parse(&self.woothee, &self.bots, agent)
-    }
-}
-
-fn parse(parser: &woothee::parser::Parser, bots: &isbot::Bots, agent: &str) -> UserAgent {
-    // Not `unwrap_or_default`: the derived default has empty names, `new()`
-    // has woothee's UNKNOWN markers, which the translation below relies on.
-    let r = match parser.parse(agent) {
-        Some(r) => r,
-        None => woothee::parser::WootheeResult::new(),
-    };
-    let bot = r.category == "crawler" || bots.is_bot(agent);
-    let family = match r.name {
-        "Internet Explorer" => "IE",
-        UNKNOWN => "unknown",
-        n => n,
-    };
-    let vendor = match r.vendor {
-        "Google" => "Google Inc.",
-        "Mozilla" => "Mozilla Foundation",
-        "Apple" => "Apple Inc.",
-        "Microsoft" => "Microsoft Corporation.",
-        "Opera" => "Opera Software ASA.",
-        v => known(v),
-    };
-    let os_family = match r.os {
-        "Mac OSX" => "OS X",
-        "Mac OS Classic" => "Mac OS",
-        "iPhone" | "iPad" | "iPod" => "iOS",
-        "ChromeOS" => "Chrome OS",
-        "BlackBerry" | "BlackBerry 10" => "BlackBerry OS",
-        "Windows Phone OS" => "Windows Phone",
-        w if w.starts_with("Windows") => "Windows",
-        UNKNOWN => "Unknown",
-        other => other,
-    };
-    let os_vendor = match os_family {
-        "Windows" | "Windows Phone" => "Microsoft Corporation.",
-        "OS X" | "Mac OS" | "iOS" => "Apple Computer, Inc.",
-        "Android" | "Chrome OS" => "Google, Inc.",
-        "BlackBerry OS" => "Research In Motion Limited",
-        "Unknown" => "unknown",
-        _ => "",
-    };
-    let device_category = match (r.category, r.os) {
-        ("smartphone", "iPad") => "Tablet",
-        ("pc", _) => "Personal computer",
-        ("smartphone", _) => "Smartphone",
-        ("appliance", "InternetTVBrowser") => "Smart TV",
-        ("appliance", _) => "Game console",
-        ("mobilephone" | "crawler" | "misc", _) => "Other",
-        _ => "Unknown",
-    };
-    let kind = match (r.category, r.name) {
-        ("crawler", _) => "Robot",
-        (_, "HTTP Library" | "Indy Library") => "Library",
-        (_, "RSSReader" | "Safari RSSReader" | "Windows RSSReader") => "Feed reader",
-        ("smartphone" | "mobilephone", _) => "Mobile Browser",
-        ("pc", _) => "Browser",
-        ("appliance" | "misc", _) => "Other",
-        _ => "unknown",
-    };
-    UserAgent {
-        name: r.name.replace(UNKNOWN, "unknown").into(),
-        family: family.into(),
-        vendor: vendor.into(),
-        kind: kind.into(),
-        version: known(r.version).into(),
-        device_category: device_category.into(),
-        os_family: os_family.into(),
-        os_version: known(&r.os_version).into(),
-        os_vendor: os_vendor.into(),
-        bot,
+        // Not `unwrap_or_default`: the derived default has empty names, `new()`
+        // has woothee's UNKNOWN markers, which the translation below relies on.
+        let r = match self.woothee.parse(agent) {
+            Some(r) => r,
+            None => woothee::parser::WootheeResult::new(),
+        };
+        let bot = r.category == "crawler" || self.bots.is_bot(agent);
+        let family = match r.name {
+            "Internet Explorer" => "IE",
+            UNKNOWN => "unknown",
+            n => n,
+        };
+        let vendor = match r.vendor {
+            "Google" => "Google Inc.",
+            "Mozilla" => "Mozilla Foundation",
+            "Apple" => "Apple Inc.",
+            "Microsoft" => "Microsoft Corporation.",
+            "Opera" => "Opera Software ASA.",
+            v => known(v),
+        };
+        let os_family = match r.os {
+            "Mac OSX" => "OS X",
+            "Mac OS Classic" => "Mac OS",
+            "iPhone" | "iPad" | "iPod" => "iOS",
+            "ChromeOS" => "Chrome OS",
+            "BlackBerry" | "BlackBerry 10" => "BlackBerry OS",
+            "Windows Phone OS" => "Windows Phone",
+            w if w.starts_with("Windows") => "Windows",
+            UNKNOWN => "Unknown",
+            other => other,
+        };
+        let os_vendor = match os_family {
+            "Windows" | "Windows Phone" => "Microsoft Corporation.",
+            "OS X" | "Mac OS" | "iOS" => "Apple Computer, Inc.",
+            "Android" | "Chrome OS" => "Google, Inc.",
+            "BlackBerry OS" => "Research In Motion Limited",
+            "Unknown" => "unknown",
+            _ => "",
+        };
+        let device_category = match (r.category, r.os) {
+            ("smartphone", "iPad") => "Tablet",
+            ("pc", _) => "Personal computer",
+            ("smartphone", _) => "Smartphone",
+            ("appliance", "InternetTVBrowser") => "Smart TV",
+            ("appliance", _) => "Game console",
+            ("mobilephone" | "crawler" | "misc", _) => "Other",
+            _ => "Unknown",
+        };
+        let kind = match (r.category, r.name) {
+            ("crawler", _) => "Robot",
+            (_, "HTTP Library" | "Indy Library") => "Library",
+            (_, "RSSReader" | "Safari RSSReader" | "Windows RSSReader") => "Feed reader",
+            ("smartphone" | "mobilephone", _) => "Mobile Browser",
+            ("pc", _) => "Browser",
+            ("appliance" | "misc", _) => "Other",
+            _ => "unknown",
+        };
+        UserAgent {
+            name: r.name.replace(UNKNOWN, "unknown").into(),
+            family: family.into(),
+            vendor: vendor.into(),
+            kind: kind.into(),
+            version: known(r.version).into(),
+            device_category: device_category.into(),
+            os_family: os_family.into(),
+            os_version: known(&r.os_version).into(),
+            os_vendor: os_vendor.into(),
+            bot,
+        }
     }
 }
 
