@@ -32,22 +32,7 @@ fi
 
 PORT=18396
 profile_setup $PORT
-cat > "$WORK/nginx.conf" <<NGINX
-master_process off;
-daemon off;
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 1024; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    server {
-        listen 127.0.0.1:$PORT;
-        location / { return 200; }
-    }
-}
-NGINX
+nginx_config $PORT "$WORK" "master_process off;" > "$WORK/nginx.conf"
 VG=
 # Run down before the next server starts: a collector still draining
 # under valgrind shares the port (SO_REUSEPORT) and takes half its

@@ -71,6 +71,30 @@ profile_setup() {
     python3 benches/traffic.py 20000 3000 > "$TRAFFIC"
 }
 
+# nginx_config PORT DIR [DIRECTIVE...]: nginx answering `return 200` on
+# PORT with one worker, its pid and error log under DIR; each DIRECTIVE is
+# a line added to the main context (a CPU affinity, `master_process off;`).
+nginx_config() {
+    local port=$1 dir=$2
+    shift 2
+    printf '%s\n' "$@"
+    cat <<NGINX
+worker_processes 1;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000000;
+    server {
+        listen 127.0.0.1:$port;
+        location / { return 200; }
+    }
+}
+NGINX
+}
+
 # wait_port PORT [SECONDS=10]: until /ping on PORT answers 200. Polls
 # through bash's /dev/tcp, without a pause: with a curl process and a
 # sleep per attempt the measured startup was mostly the polling.

@@ -74,22 +74,7 @@ fi
 if [ -n "${DELIVERY:-}" ]; then
     sed -i "/^\[global.server\]/a delivery = \"$DELIVERY\"" "$WORK/collector.toml"
 fi
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-worker_cpu_affinity 1$(printf '0%.0s' $(seq 1 "$SERVER_CPU"));
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    server {
-        listen 127.0.0.1:$NG_PORT;
-        location / { return 200; }
-    }
-}
-NGINX
+nginx_config $NG_PORT "$WORK" "worker_cpu_affinity 1$(printf '0%.0s' $(seq 1 "$SERVER_CPU"));" > "$WORK/nginx.conf"
 
 # run_one PORT PID: prints "rate p50 p99 p999 cpu_us_per_request rss_mib
 # errors", and each thread group's CPU per request to $WORK/threads.
