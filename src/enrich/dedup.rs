@@ -61,10 +61,20 @@ impl DuplicateMemory {
         scratch.clear();
         for part in [party, session, event] {
             if part.is_ascii() {
-                // The common case: each byte is one UTF-16 unit, high byte zero.
+                // The common case: each byte is one UTF-16 unit, high byte
+                // zero. Widened eight bytes at a time (a byte loop was
+                // half of the lookup's instructions).
                 let start = scratch.len();
                 scratch.resize(start + 2 * part.len(), 0);
-                for (slot, &b) in scratch[start..].iter_mut().step_by(2).zip(part.as_bytes()) {
+                let (wide, narrow) = (&mut scratch[start..], part.as_bytes());
+                let mut chunks = narrow.chunks_exact(8);
+                for (to, from) in wide.chunks_exact_mut(16).zip(&mut chunks) {
+                    let word = u64::from_le_bytes(from.try_into().unwrap_or_default());
+                    to[..8].copy_from_slice(&widen(word as u32).to_le_bytes());
+                    to[8..].copy_from_slice(&widen((word >> 32) as u32).to_le_bytes());
+                }
+                let done = narrow.len() - chunks.remainder().len();
+                for (slot, &b) in wide[2 * done..].iter_mut().step_by(2).zip(chunks.remainder()) {
                     *slot = b;
                 }
             } else {
@@ -83,6 +93,14 @@ impl DuplicateMemory {
     pub fn check(&self, probe: Probe) -> bool {
         self.slots[probe.slot].swap(probe.signature, Ordering::Relaxed) == probe.signature
     }
+}
+
+/// Four bytes spread into the low bytes of four 16-bit lanes (`abcd` to
+/// `0a0b0c0d`, little-endian): four ASCII characters as UTF-16LE.
+fn widen(four: u32) -> u64 {
+    let x = u64::from(four);
+    let x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+    (x | x << 8) & 0x00ff_00ff_00ff_00ff
 }
 
 /// An event's place in the [`DuplicateMemory`], from [`DuplicateMemory::probe`].
@@ -146,6 +164,13 @@ mod tests {
         memory.seen_before("0:a:party", "0:a:s", "e", &mut fast);
         let ascii: Vec<u8> = "0:a:party0:a:se".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
         assert_eq!(fast, ascii);
+        // Every length, so that the eight-byte widening and its tail both run.
+        let text = "0:i1t84hgy:5AF359Zjq5kUy98u4wQjlIZzWGhN~GlG";
+        for len in 0..text.len() {
+            memory.seen_before(&text[..len], &text[len..], "é", &mut fast);
+            let want: Vec<u8> = format!("{text}é").encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+            assert_eq!(fast, want, "{len}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub fn parse_base36_i64(s: &str) -> Option<i64> {
     if s.is_empty() {
         return None;
     }
-    i64::from_str_radix(s, 36).ok()
+    normal_base36(s.as_bytes()).or_else(|| i64::from_str_radix(s, 36).ok())
 }
 
 /// Parses a base-36 `i32` like Java's `Integer.parseInt(x, 36)`.
@@ -20,7 +20,10 @@ pub fn parse_base36_i32(s: &str) -> Option<i32> {
     if s.is_empty() {
         return None;
     }
-    i32::from_str_radix(s, 36).ok()
+    match normal_base36(s.as_bytes()) {
+        Some(n) => i32::try_from(n).ok(),
+        None => i32::from_str_radix(s, 36).ok(),
+    }
 }
 
 /// Parses a base-36 number with an optional fraction, as JavaScript's
@@ -96,18 +99,44 @@ impl<'a> DivolteId<'a> {
 /// part. Works on bytes, so a caller holding bytes need not check UTF-8.
 pub fn id_parts(s: &[u8]) -> Option<(i64, Range<usize>, Range<usize>)> {
     let rest = s.strip_prefix(b"0:")?;
-    let colon = rest.iter().position(|&b| b == b':')?;
-    if rest[colon + 1..].contains(&b':') {
+    let colon = memchr::memchr(b':', rest)?;
+    if memchr::memchr(b':', &rest[colon + 1..]).is_some() {
         return None;
     }
-    let timestamp = parse_base36_i64(std::str::from_utf8(&rest[..colon]).ok()?)?;
+    let text = &rest[..colon];
+    let timestamp = match normal_base36(text) {
+        Some(n) => n,
+        None => parse_base36_i64(std::str::from_utf8(text).ok()?)?,
+    };
     Some((timestamp, 2..2 + colon, 3 + colon..s.len()))
+}
+
+/// The value of `text` when it is written as the original renders numbers
+/// (`Long.toString(n, 36)`: lower-case digits, no sign, no leading zero),
+/// as the tag writes them, in at most twelve digits (36^12 < 2^63, so it
+/// cannot overflow). `None` for anything else, which the general parse
+/// takes.
+fn normal_base36(text: &[u8]) -> Option<i64> {
+    if text.is_empty() || text.len() > 12 || text[0] == b'0' && text.len() > 1 {
+        return None;
+    }
+    text.iter().try_fold(0i64, |n, &b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'z' => b - b'a' + 10,
+            _ => return None,
+        };
+        Some(n * 36 + i64::from(digit))
+    })
 }
 
 /// Whether `text` is how the original renders `n` (`Long.toString(n, 36)`),
 /// so an identifier with that timestamp text is already normalised.
 pub fn is_base36_of(text: &[u8], n: i64) -> bool {
-    text == format_base36(n, &mut [0; 14])
+    match normal_base36(text) {
+        Some(value) => value == n,
+        None => text == format_base36(n, &mut [0; 14]),
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +156,24 @@ mod tests {
         assert_eq!((&b"0:+I1T84HGY:x"[text], &b"0:+I1T84HGY:x"[unique]), (&b"+I1T84HGY"[..], &b"x"[..]));
         assert!(!is_base36_of(b"+I1T84HGY", timestamp));
         assert!(is_base36_of(b"i1t84hgy", timestamp));
+    }
+
+    #[test]
+    fn the_normal_form_shortcut_agrees_with_the_general_parse() {
+        for text in
+            ["0", "00", "1", "i1t84hgy", "loyw3v28", "zzzzzzzzzzzz", "1zzzzzzzzzzzz", "I1T84HGY", "+1", "-1", "-0"]
+        {
+            let general = parse_base36_i64(text);
+            let rendered = general.map(|n| format_base36(n, &mut [0; 14]) == text.as_bytes());
+            match normal_base36(text.as_bytes()) {
+                Some(n) => assert_eq!((general, rendered), (Some(n), Some(true)), "{text}"),
+                // Negative and long timestamps take the general parse.
+                None => assert!(rendered != Some(true) || text.len() > 12 || text.starts_with('-'), "{text} is normal"),
+            }
+            for n in [general.unwrap_or(0), 1, 42] {
+                assert_eq!(is_base36_of(text.as_bytes(), n), format_base36(n, &mut [0; 14]) == text.as_bytes());
+            }
+        }
     }
 
     #[test]
