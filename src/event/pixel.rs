@@ -35,6 +35,8 @@ pub struct PixelScratch {
     order: Vec<u32>,
     /// Canonical form for the checksum.
     canonical: Vec<u8>,
+    /// The query with zeros after it.
+    padded: Vec<u8>,
 }
 
 /// Bit `k` set where `block[k]` is a byte that decoding must look at:
@@ -82,14 +84,15 @@ const HEX: [u8; 256] = {
 };
 
 /// The byte that `%hi lo` stands for, when both are hex digits.
-fn unescape(hi: Option<&u8>, lo: Option<&u8>) -> Option<u8> {
-    let (hi, lo) = (HEX[usize::from(*hi?)], HEX[usize::from(*lo?)]);
+fn unescape(hi: u8, lo: u8) -> Option<u8> {
+    let (hi, lo) = (HEX[usize::from(hi)], HEX[usize::from(lo)]);
     ((hi | lo) != 0xff).then_some(hi << 4 | lo)
 }
 
 /// URL-decodes a whole query string into `arena` in one pass, recording
 /// each `name=value` pair (`+` is a space, as in form encoding; an invalid
-/// escape is kept as written; empty pairs are skipped).
+/// escape is kept as written; empty pairs are skipped). `padded` is
+/// scratch space.
 ///
 /// The arena keeps each pair's first `=` and turns the `&` after it into
 /// `,` (one is written after the last pair too), so that a pair with an
@@ -97,16 +100,24 @@ fn unescape(hi: Option<&u8>, lo: Option<&u8>) -> Option<u8> {
 /// checksum's canonical form, copied whole.
 ///
 /// The query moves sixteen bytes at a time: each block is copied whole,
-/// and its `&`, `=` and `+` are handled where they landed, as they keep
-/// the output in step with the input. Only a decoded escape shortens the
-/// text, and the copy restarts after it.
-fn decode_query(query: &[u8], arena: &mut Vec<u8>, params: &mut Vec<Param>) {
-    let mut name_start = arena.len();
-    let mut w = name_start;
-    // Decoding never lengthens the text; the slack takes the last block,
+/// and its `&`, `=`, `+` and `%` are handled where they landed. A decoded
+/// escape shortens the text by two, and the bytes after it are copied
+/// again, two places earlier, before the block goes on.
+fn decode_query(query: &[u8], padded: &mut Vec<u8>, arena: &mut Vec<u8>, params: &mut Vec<Param>) {
+    // Zeros (which need no decoding) after the query let every block and
+    // every copy after an escape load whole.
+    const PAD: usize = 48;
+    padded.clear();
+    padded.extend_from_slice(query);
+    padded.resize(query.len() + PAD, 0);
+    let base = arena.len();
+    // Decoding never lengthens the text. The slack takes the last block,
     // the closing `,` and the zeros after it.
-    arena.resize(w + query.len() + 16 + checksum::SECTION_SLACK, 0);
+    arena.resize(base + query.len() + PAD + checksum::SECTION_SLACK, 0);
     let out = arena.as_mut_slice();
+    // Input byte `p` lands at `base + p - lag`: escapes take two bytes out.
+    let mut lag = 0;
+    let mut name_start = base;
     let mut value_start: Option<usize> = None;
     let mut non_ascii = false;
     let mut finish = |end: usize, name_start: usize, value_start: Option<usize>, escaped_non_ascii: bool| {
@@ -118,40 +129,42 @@ fn decode_query(query: &[u8], arena: &mut Vec<u8>, params: &mut Vec<Param>) {
         params.push(Param { name, value, escaped_non_ascii });
     };
     let mut i = 0;
-    'blocks: while i < query.len() {
-        // The last block is padded with zeros, which need no decoding.
-        let n = (query.len() - i).min(16);
-        let mut block = [0u8; 16];
-        block[..n].copy_from_slice(&query[i..i + n]);
-        out[w..w + 16].copy_from_slice(&block);
-        let mut found = specials(&block);
+    while i < query.len() {
+        let block: &[u8; 16] = padded[i..i + 16].try_into().unwrap_or(&[0; 16]);
+        out[base + i - lag..base + i - lag + 16].copy_from_slice(block);
+        // An escape in the last two bytes reaches into the next block.
+        let mut next = i + 16;
+        let mut found = specials(block);
         while found != 0 {
-            let k = found.trailing_zeros() as usize;
+            let p = i + found.trailing_zeros() as usize;
             found &= found - 1;
-            match block[k] {
+            let at = base + p - lag;
+            match padded[p] {
                 b'&' => {
-                    out[w + k] = b',';
-                    finish(w + k, name_start, value_start, non_ascii);
-                    name_start = w + k + 1;
+                    out[at] = b',';
+                    finish(at, name_start, value_start, non_ascii);
+                    name_start = at + 1;
                     value_start = None;
                     non_ascii = false;
                 }
                 b'=' => {
-                    value_start.get_or_insert(w + k + 1);
+                    value_start.get_or_insert(at + 1);
                 }
-                b'+' => out[w + k] = b' ',
+                b'+' => out[at] = b' ',
                 _ => {
-                    if let Some(byte) = unescape(query.get(i + k + 1), query.get(i + k + 2)) {
-                        out[w + k] = byte;
+                    if let Some(byte) = unescape(padded[p + 1], padded[p + 2]) {
+                        out[at] = byte;
                         non_ascii |= !byte.is_ascii();
-                        (i, w) = (i + k + 3, w + k + 1);
-                        continue 'blocks;
+                        lag += 2;
+                        out[at + 1..at + 17].copy_from_slice(&padded[p + 3..p + 19]);
+                        next = next.max(p + 3);
                     }
                 }
             }
         }
-        (i, w) = (i + n, w + n);
+        i = next;
     }
+    let w = base + query.len() - lag;
     finish(w, name_start, value_start, non_ascii);
     out[w] = b',';
     // Zeros after the text, for the canonical form's whole-block copies.
@@ -227,7 +240,7 @@ impl PixelScratch {
         self.params.clear();
         self.canonical.clear();
         let query = req.query.unwrap_or("").as_bytes();
-        decode_query(query, &mut self.arena, &mut self.params);
+        decode_query(query, &mut self.padded, &mut self.arena, &mut self.params);
         // The first parameter of each single-letter name; `sections` stays
         // true while every name is a distinct letter written with an `=`,
         // so that the canonical form is the arena's sections in name order.
@@ -368,14 +381,14 @@ mod tests {
 
     fn decode(raw: &str) -> String {
         let (mut arena, mut params) = (Vec::new(), Vec::new());
-        decode_query(format!("v={raw}").as_bytes(), &mut arena, &mut params);
+        decode_query(format!("v={raw}").as_bytes(), &mut Vec::new(), &mut arena, &mut params);
         String::from_utf8_lossy(&arena[params[0].value.clone()]).into_owned()
     }
 
     #[test]
     fn splits_pairs_like_a_form_decoder() {
         let (mut arena, mut params) = (Vec::new(), Vec::new());
-        decode_query(b"a=1&&b&c=x=y&=z&d%3D=2", &mut arena, &mut params);
+        decode_query(b"a=1&&b&c=x=y&=z&d%3D=2", &mut Vec::new(), &mut arena, &mut params);
         let got: Vec<(String, String)> = params
             .iter()
             .map(|p| {
@@ -436,7 +449,7 @@ mod tests {
                     })
                     .collect();
                 let (mut arena, mut params) = (vec![b'#'; 3], Vec::new());
-                decode_query(&query, &mut arena, &mut params);
+                decode_query(&query, &mut Vec::new(), &mut arena, &mut params);
                 let got: Vec<(Vec<u8>, Vec<u8>)> =
                     params.iter().map(|p| (arena[p.name.clone()].to_vec(), arena[p.value.clone()].to_vec())).collect();
                 assert_eq!(got, decode_naively(&query), "{}", String::from_utf8_lossy(&query));
