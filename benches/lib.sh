@@ -102,10 +102,12 @@ wait_port() {
     local deadline=$((SECONDS + ${2:-10})) status
     while [ $SECONDS -lt $deadline ]; do
         # In a subshell: a connection reset while the server starts (a
-        # SIGPIPE on the write) ends the probe, not the script.
+        # SIGPIPE on the write) ends the probe, not the script. The read
+        # times out: a connection the server never answers (one taken
+        # while it was still starting under valgrind) hung the script.
         status=$( { exec 3<>"/dev/tcp/127.0.0.1/$1" &&
             printf 'GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&3 &&
-            read -r _ code _ <&3 && echo "$code"; } 2>/dev/null) || true
+            read -r -t 5 _ code _ <&3 && echo "$code"; } 2>/dev/null) || true
         [ "$status" = 200 ] && return 0
     done
     echo "server on port $1 did not start" >&2
