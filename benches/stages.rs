@@ -4,7 +4,7 @@
 //! machine, so two builds compare exactly, stage by stage.
 //!
 //! Reads the requests of benches/traffic.py from the file named by
-//! `$TRAFFIC` and runs each through the head parse, the pixel parse and
+//! `$TRAFFIC` (one sample request without it) and runs each through the head parse, the pixel parse and
 //! checksum, the duplicate memory and the default mapping with Avro
 //! encoding, `$ROUNDS` times over.
 
@@ -40,15 +40,18 @@ fn parse_head<'h>(raw: &'h [u8], headers: &mut [httparse::Header<'h>]) -> (&'h s
     (req.path.expect("a path"), req.headers.len())
 }
 
+/// One line of benches/traffic.py's output, for `cargo test`, which runs
+/// this once without `$TRAFFIC`.
+const SAMPLE: &str = "/csc-event?p=0%3Alonopqzt%3A9e1kX~3XYVH5AsSDpmZwqOPYPGW8IWu_&s=0%3Aloyw0oie%3ABtcgXXF7vdPWKay2N3Fcau1ItscKDvpZ&v=0%3AHlDaWKqpOydZCsfckzIfdIM2dZzTDbLm&e=0%3AHlDaWKqpOydZCsfckzIfdIM2dZzTDbLm0&c=loyw3v28&n=f&f=t&l=https%3A%2F%2Fshop.example.com%2Fproduct%2F734943&r=https%3A%2F%2Fwww.google.com%2Fsearch%3Fq%3Dbags&i=1hc&j=u0&k=2&w=140&h=p0&t=pageView&x=-dlkzdp\tMozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+
 fn main() {
-    let traffic = std::env::var("TRAFFIC").expect("TRAFFIC names the output of benches/traffic.py");
+    let traffic = match std::env::var("TRAFFIC") {
+        Ok(file) => std::fs::read_to_string(file).expect("a readable TRAFFIC file"),
+        Err(_) => SAMPLE.to_owned(),
+    };
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
-    let heads: Vec<Vec<u8>> = std::fs::read_to_string(&traffic)
-        .expect("a readable TRAFFIC file")
-        .lines()
-        .filter_map(|line| line.split_once('\t'))
-        .map(|(path, agent)| head(path, agent))
-        .collect();
+    let heads: Vec<Vec<u8>> =
+        traffic.lines().filter_map(|line| line.split_once('\t')).map(|(path, agent)| head(path, agent)).collect();
 
     let layout = Arc::new(default_schema());
     let mapping =

@@ -35,7 +35,7 @@ stage() {
 echo "events=$events rounds=$ROUNDS"
 stage "http head (httparse)" 'stages::parse_head'
 stage "pixel parse" 'PixelScratch::parse'
-stage "  canonical form" 'checksum::canonical_form'
+stage "  canonical form" 'checksum::canonical_form(_of_sections)?'
 stage "  identifiers" 'pixel::normalised_id'
 stage "checksum verify" 'checksum::verify'
 stage "duplicate probe" 'DuplicateMemory::probe'

@@ -254,7 +254,14 @@ fn a_spool_on_a_full_disk_counts_exactly_what_it_could_not_keep() {
     let broker = Broker::start_on(port, &[("clicks", 1)]);
     let got = broker.consume("clicks", spooled as usize, Duration::from_secs(60));
     let unique: std::collections::HashSet<Vec<u8>> = got.iter().map(|m| m.value.clone()).collect();
-    assert_eq!(unique.len() as u64, spooled, "spooled {spooled}, failed {failed}");
+    assert_eq!(
+        unique.len() as u64,
+        spooled,
+        "spooled {spooled}, failed {failed}, read {} ({} unique), spool bytes left {}",
+        got.len(),
+        unique.len(),
+        c.metric("divolte_sink_spool_bytes", "")
+    );
     common::eventually(Duration::from_secs(20), || c.metric("divolte_sink_spool_bytes", "") == 0);
     let more = broker.consume("clicks", spooled as usize + 1, Duration::from_secs(3)).len() as u64;
     assert_eq!(more, spooled, "each once");
