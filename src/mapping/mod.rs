@@ -16,7 +16,7 @@ pub mod tool;
 
 use std::sync::Arc;
 
-use crate::avro::{encode_record, EncodeError, RecordLayout};
+use crate::avro::{EncodeError, RecordLayout};
 use crate::plan::{SinkId, SourceId};
 pub use script::{Inputs, Scratch};
 
@@ -97,11 +97,7 @@ impl Mapping {
             return Err(Dropped::Bot);
         }
         match &self.program {
-            Program::Default(m) => {
-                let mut values = [None; default::FIELD_COUNT];
-                m.map(event, inputs.user_agent, &mut values);
-                encode_record(&self.layout, &values, out)
-            }
+            Program::Default(m) => m.write(event, inputs.user_agent, &self.layout, out),
             Program::Script(s) => s.run(inputs, scratch, out),
         }
         .map_err(Dropped::Invalid)
