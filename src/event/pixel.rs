@@ -41,8 +41,8 @@ pub struct PixelScratch {
 
 /// Bit `k` set where `block[k]` is a byte that decoding must look at:
 /// `&`, `=`, `%` or `+`. Four SSE2 compares find them in sixteen bytes at
-/// once; the tag's queries are about a fifth such bytes, and a word-wise
-/// search that stopped at each cost more than the rest of the parse.
+/// once, where the word-wise search before stopped at each of them (they
+/// are about a fifth of the tag's query bytes).
 #[cfg(target_arch = "x86_64")]
 fn specials(block: &[u8; 16]) -> u32 {
     use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8};
