@@ -76,7 +76,7 @@ impl DefaultMapping {
     /// With the built-in schema as shipped, the fields are written one
     /// after another from the event: no value table, no per-field type
     /// dispatch. That took the mapping and its encoding from 3,191 to
-    /// about 1,400 instructions per event (`benches/stages.sh`).
+    /// 1,477 instructions per event (`benches/stages.sh`).
     ///
     /// # Errors
     /// [`EncodeError`] when a value does not fit a field of another schema.
