@@ -15,8 +15,9 @@ pub fn murmur3_signed(bytes: &[u8]) -> i32 {
 /// Appends the canonical form of `len` parameters (`param(i)` gives the
 /// i-th name and value in arrival order), leaving out `x`, to `out`.
 /// `order` is scratch space. The tag's events take
-/// [`canonical_form_of_sections`] instead; this is for names used twice
-/// or longer than a letter.
+/// [`canonical_form_of_sections`] instead; this is for the rest: names
+/// used twice or longer than a letter, a name without `=`, values whose
+/// UTF-8 was repaired.
 pub fn canonical_form<'p>(
     len: usize,
     param: impl Fn(usize) -> (&'p [u8], &'p [u8]),
