@@ -237,7 +237,13 @@ fn a_spool_on_a_full_disk_counts_exactly_what_it_could_not_keep() {
     let spooled = c.metric("divolte_sink_spooled_total", "");
     let failed = c.metric("divolte_sink_failed_total", "");
     assert!(spooled > 0 && failed > 0, "spooled {spooled}, failed {failed}");
-    assert!(c.log_text().contains("Cannot write the spool"), "{}", c.log_text());
+    // The warning is written after the count moves, and the log is read
+    // from the process's output: wait for it rather than race it.
+    let logged = std::time::Instant::now() + Duration::from_secs(10);
+    while !c.log_text().contains("Cannot write the spool") {
+        assert!(std::time::Instant::now() < logged, "{}", c.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Space returns: the spool goes on after the record the disk cut short.
     std::fs::remove_file(&filler).unwrap();
