@@ -272,7 +272,7 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     let readiness = Readiness::new()?;
     let dispatcher = glommio::spawn_local({
         let r = readiness.clone();
-        async move { r.dispatch().await }
+        async move { r.run().await }
     })
     .detach();
     let give_back = glommio::spawn_local({
