@@ -208,6 +208,7 @@ impl FlushThread {
                 Ok(SinkMessage::Records(mut batch)) => {
                     self.guard.metrics.remember(batch.values());
                     let ack = batch.ack.take();
+                    let durable = ack.is_some();
                     // A share whose records were lost is dropped: unconfirmed.
                     if self.write(&batch) {
                         self.acks.extend(ack);
@@ -215,6 +216,7 @@ impl FlushThread {
                     if !self.acks.is_empty() && (rx.is_empty() || self.acks.len() >= DURABLE_GROUP) {
                         self.sync();
                     }
+                    super::gather(&rx, durable);
                 }
                 Ok(SinkMessage::Drain) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}

@@ -138,8 +138,10 @@ impl FlushThread {
             match rx.recv_timeout(if awaited { AWAITED_POLL } else { IDLE_POLL }) {
                 Ok(SinkMessage::Records(batch)) => {
                     self.metrics.remember(batch.values());
+                    let durable = batch.ack.is_some();
                     let batch = self.as_json(batch);
                     self.send_batch(batch);
+                    crate::sink::gather(&rx, durable);
                 }
                 Ok(SinkMessage::Drain) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
