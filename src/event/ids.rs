@@ -89,26 +89,50 @@ impl<'a> DivolteId<'a> {
     /// Parses `0:<ts36>:<id>`; `None` when the version is not `0`, the
     /// timestamp is not base 36, or there are not exactly three parts.
     pub fn parse(s: &'a str) -> Option<Self> {
-        let (timestamp, _, unique) = id_parts(s.as_bytes())?;
-        Some(Self { timestamp, unique: &s[unique] })
+        let parts = id_parts(s.as_bytes())?;
+        Some(Self { timestamp: parts.timestamp, unique: &s[parts.unique] })
     }
 }
 
+/// The parts of an identifier `0:<ts36>:<id>`, as [`id_parts`] finds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdParts {
+    /// The timestamp.
+    pub timestamp: i64,
+    /// Where its text is.
+    pub text: Range<usize>,
+    /// Where the unique part is.
+    pub unique: Range<usize>,
+    /// The text is how the original renders the timestamp
+    /// (`Long.toString(n, 36)`), so the identifier is already normalised.
+    pub normal: bool,
+}
+
 /// The parts of the identifier `0:<ts36>:<id>` in `s`, as [`DivolteId::parse`]
-/// takes them: the timestamp, and the ranges of its text and of the unique
-/// part. Works on bytes, so a caller holding bytes need not check UTF-8.
-pub fn id_parts(s: &[u8]) -> Option<(i64, Range<usize>, Range<usize>)> {
+/// takes them. Works on bytes, so a caller holding bytes need not check UTF-8.
+pub fn id_parts(s: &[u8]) -> Option<IdParts> {
     let rest = s.strip_prefix(b"0:")?;
-    let colon = memchr::memchr(b':', rest)?;
+    // The tag writes timestamps in normal form: read it while looking for
+    // the colon, and search only for anything else.
+    let (colon, normal) = match normal_base36_before_colon(rest) {
+        Some((n, colon)) => (colon, Some(n)),
+        None => (memchr::memchr(b':', rest)?, None),
+    };
     if memchr::memchr(b':', &rest[colon + 1..]).is_some() {
         return None;
     }
-    let text = &rest[..colon];
-    let timestamp = match normal_base36(text) {
+    let timestamp = match normal {
         Some(n) => n,
-        None => parse_base36_i64(std::str::from_utf8(text).ok()?)?,
+        None => parse_base36_i64(std::str::from_utf8(&rest[..colon]).ok()?)?,
     };
-    Some((timestamp, 2..2 + colon, 3 + colon..s.len()))
+    Some(IdParts { timestamp, text: 2..2 + colon, unique: 3 + colon..s.len(), normal: normal.is_some() })
+}
+
+/// [`normal_base36`] of the text before the first colon of `s`, and where
+/// that colon is; `None` when that text is not in normal form.
+fn normal_base36_before_colon(s: &[u8]) -> Option<(i64, usize)> {
+    let colon = s.iter().take(13).position(|&b| b == b':')?;
+    Some((normal_base36(&s[..colon])?, colon))
 }
 
 /// The value of `text` when it is written as the original renders numbers
@@ -130,15 +154,6 @@ fn normal_base36(text: &[u8]) -> Option<i64> {
     })
 }
 
-/// Whether `text` is how the original renders `n` (`Long.toString(n, 36)`),
-/// so an identifier with that timestamp text is already normalised.
-pub fn is_base36_of(text: &[u8], n: i64) -> bool {
-    match normal_base36(text) {
-        Some(value) => value == n,
-        None => text == format_base36(n, &mut [0; 14]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,10 +167,13 @@ mod tests {
 
     #[test]
     fn recognises_identifiers_in_normal_form() {
-        let (timestamp, text, unique) = id_parts(b"0:+I1T84HGY:x").unwrap();
-        assert_eq!((&b"0:+I1T84HGY:x"[text], &b"0:+I1T84HGY:x"[unique]), (&b"+I1T84HGY"[..], &b"x"[..]));
-        assert!(!is_base36_of(b"+I1T84HGY", timestamp));
-        assert!(is_base36_of(b"i1t84hgy", timestamp));
+        let raw = b"0:+I1T84HGY:x";
+        let parts = id_parts(raw).unwrap();
+        assert_eq!((&raw[parts.text], &raw[parts.unique]), (&b"+I1T84HGY"[..], &b"x"[..]));
+        assert!(!parts.normal);
+        let normal = id_parts(b"0:i1t84hgy:x").unwrap();
+        assert_eq!(normal.timestamp, parts.timestamp);
+        assert!(normal.normal);
     }
 
     #[test]
@@ -170,8 +188,15 @@ mod tests {
                 // Negative and long timestamps take the general parse.
                 None => assert!(rendered != Some(true) || text.len() > 12 || text.starts_with('-'), "{text} is normal"),
             }
-            for n in [general.unwrap_or(0), 1, 42] {
-                assert_eq!(is_base36_of(text.as_bytes(), n), format_base36(n, &mut [0; 14]) == text.as_bytes());
+            // An identifier said to be normal has its timestamp's
+            // rendering as text; every one the tag writes (no sign, at most
+            // twelve digits) is said to be. Others are rendered again, to
+            // the same text when it was normal.
+            if let Some(parts) = id_parts(format!("0:{text}:u").as_bytes()) {
+                assert_eq!(parts.timestamp, general.unwrap(), "{text}");
+                assert!(!parts.normal || rendered == Some(true), "{text} is not normal");
+                let tag_form = rendered == Some(true) && !text.starts_with('-') && text.len() <= 12;
+                assert!(parts.normal || !tag_form, "{text} is normal");
             }
         }
     }

@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use super::checksum;
-use super::ids::{id_parts, is_base36_of, parse_base36_f64, parse_base36_i32, parse_base36_i64, push_base36};
+use super::ids::{id_parts, parse_base36_f64, parse_base36_i32, parse_base36_i64, push_base36};
 use super::{CustomParameters, Event, Rejected, SourceKind};
 use crate::http::Request;
 use crate::plan::SourceId;
@@ -193,15 +193,15 @@ fn letter(name: &[u8]) -> Option<usize> {
 /// The range of the normalised form of the identifier at `raw`: `raw`
 /// itself when already normal, else a rendering appended to the arena.
 fn normalised_id(arena: &mut Vec<u8>, raw: Range<usize>) -> Option<Range<usize>> {
-    let (timestamp, text, unique) = id_parts(&arena[raw.clone()])?;
-    if is_base36_of(&arena[raw.start + text.start..raw.start + text.end], timestamp) {
+    let parts = id_parts(&arena[raw.clone()])?;
+    if parts.normal {
         return Some(raw);
     }
     let start = arena.len();
     arena.extend_from_slice(b"0:");
-    push_base36(arena, timestamp);
+    push_base36(arena, parts.timestamp);
     arena.push(b':');
-    arena.extend_from_within(raw.start + unique.start..raw.end);
+    arena.extend_from_within(raw.start + parts.unique.start..raw.end);
     Some(start..arena.len())
 }
 
