@@ -16,7 +16,7 @@ LINES=${3:-10}
 CONNS=${4:-64}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+need wrk
 python3 -c 'import mmh3' 2>/dev/null || python3 -m pip install --quiet mmh3
 if [ -z "${BIN:-}" ]; then
     cargo build --release --quiet

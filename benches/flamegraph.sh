@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 SECS=${1:-8}
-command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf; }
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+need perf linux-perf
+need wrk
 python3 -c 'import mmh3' 2>/dev/null || python3 -m pip install --quiet mmh3
 command -v inferno-flamegraph >/dev/null || cargo install --locked inferno
 cargo build --release --quiet

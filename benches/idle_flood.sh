@@ -19,7 +19,7 @@ SECS=${2:-3}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 PORT=18392
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+need wrk
 python3 -c 'import mmh3' 2>/dev/null || python3 -m pip install --quiet mmh3
 cargo build --release --quiet
 

@@ -19,15 +19,15 @@ cd "$(dirname "$0")/.."
 SECS=${1:-10}
 WHICH=${2:-collector}
 OUT=${OUT:-/tmp}
-command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+need valgrind
+need wrk
 python3 -c 'import mmh3' 2>/dev/null || python3 -m pip install --quiet mmh3
 if [ "$WHICH" != nginx ] && [ -z "${BIN:-}" ]; then
     cargo build --release --quiet
     BIN=target/release/divolte-collector
 fi
 if [ "$WHICH" != collector ]; then
-    command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
+    need nginx
 fi
 
 PORT=18396

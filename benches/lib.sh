@@ -2,6 +2,12 @@
 # and helpers to start and watch it. Source it. The traffic they send
 # comes from benches/traffic.py, replayed by benches/traffic.lua.
 
+# need COMMAND [PACKAGE]: installs PACKAGE (COMMAND by default) from
+# Debian when COMMAND is missing.
+need() {
+    command -v "$1" >/dev/null || { apt-get update -qq && apt-get install -y -qq "${2:-$1}"; }
+}
+
 # collector_config PORT CPU DIR: a configuration on one core with the file
 # sink writing under DIR.
 collector_config() {

@@ -32,8 +32,8 @@ CONNS=${3:-64}
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
+need wrk
+need nginx
 python3 -c 'import mmh3' 2>/dev/null || python3 -m pip install --quiet mmh3
 cargo build --release --quiet
 

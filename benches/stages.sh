@@ -9,9 +9,10 @@
 # profile in $OUT (default /tmp/stages.callgrind) for callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
 ROUNDS=${1:-5}
 OUT=${OUT:-/tmp/stages.callgrind}
-command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind; }
+need valgrind
 bin=$(cargo bench --bench stages --no-run --message-format=json 2>/dev/null |
     grep '"kind":\["bench"\],[^}]*"name":"stages"' | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p')
 traffic=$(mktemp)

@@ -13,8 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 SECS=${1:-5}
-command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf; }
-command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx; }
+need perf linux-perf
+need wrk
+need nginx
 if [ -z "${BIN:-}" ]; then
     cargo build --release --quiet
     BIN=target/release/divolte-collector
