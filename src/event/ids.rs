@@ -99,8 +99,6 @@ impl<'a> DivolteId<'a> {
 pub struct IdParts {
     /// The timestamp.
     pub timestamp: i64,
-    /// Where its text is.
-    pub text: Range<usize>,
     /// Where the unique part is.
     pub unique: Range<usize>,
     /// The text is how the original renders the timestamp
@@ -125,7 +123,7 @@ pub fn id_parts(s: &[u8]) -> Option<IdParts> {
         Some(n) => n,
         None => parse_base36_i64(std::str::from_utf8(&rest[..colon]).ok()?)?,
     };
-    Some(IdParts { timestamp, text: 2..2 + colon, unique: 3 + colon..s.len(), normal: normal.is_some() })
+    Some(IdParts { timestamp, unique: 3 + colon..s.len(), normal: normal.is_some() })
 }
 
 /// [`normal_base36`] of the text before the first colon of `s`, and where
@@ -169,7 +167,7 @@ mod tests {
     fn recognises_identifiers_in_normal_form() {
         let raw = b"0:+I1T84HGY:x";
         let parts = id_parts(raw).unwrap();
-        assert_eq!((&raw[parts.text], &raw[parts.unique]), (&b"+I1T84HGY"[..], &b"x"[..]));
+        assert_eq!(&raw[parts.unique], b"x");
         assert!(!parts.normal);
         let normal = id_parts(b"0:i1t84hgy:x").unwrap();
         assert_eq!(normal.timestamp, parts.timestamp);

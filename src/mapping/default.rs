@@ -66,7 +66,8 @@ impl DefaultMapping {
         let builtin = default_schema();
         let shipped = positions.iter().enumerate().all(|(i, &p)| i == p)
             && layout.fields.iter().zip(&builtin.fields).all(|(f, b)| f.kind == b.kind && f.default == b.default);
-        let event_type_default = builtin.fields[15].default.clone().unwrap_or_default();
+        let event_type_default =
+            builtin.position("eventType").and_then(|i| builtin.fields[i].default.clone()).unwrap_or_default();
         Ok(Self { positions, shipped, event_type_default })
     }
 
