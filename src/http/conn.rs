@@ -14,10 +14,11 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant, SystemTime};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use super::exchange::{answer_buffered, fail, read_capacity, Exchange};
+use super::readiness::Registration;
 use super::service::{Limits, Peer, Service};
 use super::Error;
 
@@ -90,9 +91,18 @@ impl ReadBuf {
 }
 
 /// Serves one connection until the peer closes, an error closes it, or the
-/// server drains. `idle` is shared with the shard, which closes idle
-/// connections when a drain begins.
-pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, limits: &Limits, idle: &Cell<bool>) {
+/// server drains. Reads wait on `input`, the stream's registration with
+/// the shard's [`Readiness`](super::Readiness); writes go to the stream.
+/// `idle` is shared with the shard, which closes idle connections when a
+/// drain begins.
+pub async fn serve<S: Service>(
+    stream: &mut TcpStream,
+    input: &Registration,
+    peer: Peer<'_>,
+    svc: &S,
+    limits: &Limits,
+    idle: &Cell<bool>,
+) {
     let mut rbuf = ReadBuf::new(read_capacity(limits));
     let mut ex = Exchange::default();
     let mut request_started: Option<Instant> = None;
@@ -121,7 +131,7 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
             if ex.failed {
                 idle.set(true);
                 // The unanswered bytes are dropped: the whole buffer is scratch.
-                linger(stream, &mut rbuf.buf).await;
+                linger(stream, input, &mut rbuf.buf).await;
             }
             return;
         }
@@ -150,13 +160,10 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
                 }
             }
         };
-        let _ = stream.set_read_timeout(Some(timeout));
-        // Let the shard's other ready connections run first: by the time
-        // this one reads again its client has usually sent the next
-        // request, and `stream_read` gets it without arming the ring.
-        // Measured: 0.77x -> 0.95x of nginx on benches/load.sh.
+        // Let the shard's other ready connections run first, so that one
+        // client's pipelined flood cannot keep the shard to itself.
         futures_lite::future::yield_now().await;
-        let read = stream_read(stream, rbuf.spare()).await;
+        let read = input.read(rbuf.spare(), timeout).await;
         idle.set(false);
         match read {
             Ok(0) => return,
@@ -174,7 +181,7 @@ pub async fn serve<S: Service>(stream: &mut TcpStream, peer: Peer<'_>, svc: &S, 
 /// Closes the sending side, then reads and drops what the client still
 /// sends, within [`LINGER_BYTES`], [`LINGER_TIME`] and [`LINGER_QUIET`], so
 /// that it reads the error answer instead of a reset.
-async fn linger(stream: &mut TcpStream, scratch: &mut [u8]) {
+async fn linger(stream: &mut TcpStream, input: &Registration, scratch: &mut [u8]) {
     // SAFETY: the descriptor is open for as long as `stream` lives; shutting
     // down the write side only sends FIN after the answer.
     unsafe { libc::shutdown(stream.as_raw_fd(), libc::SHUT_WR) };
@@ -182,33 +189,11 @@ async fn linger(stream: &mut TcpStream, scratch: &mut [u8]) {
     let mut dropped = 0;
     while dropped < LINGER_BYTES {
         let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else { return };
-        let _ = stream.set_read_timeout(Some(left.min(LINGER_QUIET)));
-        match stream_read(stream, scratch).await {
+        match input.read(scratch, left.min(LINGER_QUIET)).await {
             Ok(0) | Err(_) => return,
             Ok(n) => dropped += n,
         }
     }
-}
-
-/// Reads what has arrived, waiting through glommio only when nothing has.
-///
-/// glommio arms an io_uring poll after every successful read and then
-/// waits for that poll before reading again; each completion is delivered
-/// as task work with an inter-processor interrupt. On a busy keep-alive
-/// connection the next request is usually there already, so a plain
-/// non-blocking `recv` first skips the ring (and the interrupt) entirely.
-async fn stream_read(stream: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: the descriptor is open for as long as `stream` lives, and
-    // `buf` is valid for writes of `buf.len()` bytes.
-    let n = unsafe { libc::recv(stream.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-    if n >= 0 {
-        return Ok(n as usize);
-    }
-    let error = io::Error::last_os_error();
-    if error.kind() != io::ErrorKind::WouldBlock {
-        return Err(error);
-    }
-    stream.read(buf).await
 }
 
 async fn stream_write(stream: &mut TcpStream, buf: &[u8]) -> io::Result<()> {

@@ -4,6 +4,7 @@
 //!
 //! Key components:
 //! - [`serve`]: the per-connection loop (read, answer in order, write).
+//! - [`Readiness`]: which connections have input, from one epoll instance.
 //! - `exchange`: framing and answering the buffered requests, without I/O
 //!   ([`answer_bytes`] drives it for tests and fuzzing).
 //! - [`Service`]: what the collector answers with; [`Limits`], [`Peer`].
@@ -19,6 +20,7 @@ mod conn;
 mod date;
 mod error;
 mod exchange;
+mod readiness;
 mod request;
 mod response;
 mod service;
@@ -28,6 +30,7 @@ pub use conn::serve;
 pub use date::DateCache;
 pub use error::Error;
 pub use exchange::{answer_bytes, MAX_HEADERS};
+pub use readiness::{Readiness, Registration};
 pub use request::{Method, Request};
 pub use response::{Persistence, Response};
 pub use service::{Limits, Peer, Service};

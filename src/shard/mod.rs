@@ -44,7 +44,7 @@ use glommio::net::{TcpListener, TcpStream};
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
 
 use crate::batch::SinkLanes;
-use crate::http::{Peer, Persistence, Response, Service, Status};
+use crate::http::{Peer, Persistence, Readiness, Response, Service, Status};
 use crate::lifecycle::{Lifecycle, Phase};
 use crate::metrics::{Counter, Registry};
 use crate::plan::ServerPlan;
@@ -269,6 +269,12 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     rt.listening.fetch_add(1, Ordering::Relaxed);
     tracing::info!(shard = index, address = %rt.server.listen, "Shard listening.");
     let connections: Connections = Rc::new(OpenConnections::default());
+    let readiness = Readiness::new()?;
+    let dispatcher = glommio::spawn_local({
+        let r = readiness.clone();
+        async move { r.run().await }
+    })
+    .detach();
     let give_back = glommio::spawn_local({
         let c = connections.clone();
         async move { c.give_back_memory().await }
@@ -292,11 +298,18 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
             })
             .detach();
             let admin_service = Rc::new(ShardService::new_admin(rt.clone(), metrics.clone(), history));
-            glommio::spawn_local(accept_until_stopped(admin, admin_service, connections.clone(), rt.clone(), index))
-                .detach();
+            glommio::spawn_local(accept_until_stopped(
+                admin,
+                admin_service,
+                connections.clone(),
+                readiness.clone(),
+                rt.clone(),
+                index,
+            ))
+            .detach();
         }
     }
-    accept_until_stopped(listener, service.clone(), connections.clone(), rt.clone(), index).await;
+    accept_until_stopped(listener, service.clone(), connections.clone(), readiness.clone(), rt.clone(), index).await;
     tracing::info!(shard = index, open = connections.len(), "Shard stopped accepting; finishing connections.");
 
     let deadline = rt.lifecycle.drain_deadline(rt.server.shutdown_timeout);
@@ -310,6 +323,7 @@ async fn serve_shard(rt: Arc<Runtime>, index: usize) -> std::io::Result<()> {
     heartbeat.cancel();
     mover.cancel();
     give_back.cancel();
+    dispatcher.cancel();
     rt.heartbeats.stopped(index);
     tracing::info!(shard = index, abandoned = connections.len(), "Shard stopped.");
     Ok(())
@@ -345,6 +359,7 @@ async fn accept_until_stopped(
     listener: TcpListener,
     service: Rc<ShardService>,
     connections: Connections,
+    readiness: Rc<Readiness>,
     rt: Arc<Runtime>,
     index: usize,
 ) {
@@ -381,19 +396,31 @@ async fn accept_until_stopped(
             continue;
         }
         metrics.inc(Counter::ConnectionsAccepted);
-        glommio::spawn_local(connection(stream, service.clone(), connections.clone(), rt.clone())).detach();
+        glommio::spawn_local(connection(stream, service.clone(), connections.clone(), readiness.clone(), rt.clone()))
+            .detach();
     }
 }
 
-async fn connection(mut stream: TcpStream, service: Rc<ShardService>, connections: Connections, rt: Arc<Runtime>) {
+async fn connection(
+    mut stream: TcpStream,
+    service: Rc<ShardService>,
+    connections: Connections,
+    readiness: Rc<Readiness>,
+    rt: Arc<Runtime>,
+) {
     let idle = Rc::new(Cell::new(false));
     let key = connections.insert(stream.as_raw_fd(), idle.clone());
     let _ = stream.set_nodelay(true);
-    if let Ok(addr) = stream.peer_addr() {
-        let mut host = Vec::with_capacity(40);
-        crate::event::write_remote_host(&mut host, addr.ip());
-        let host = String::from_utf8_lossy(&host);
-        crate::http::serve(&mut stream, Peer { addr, host: &host }, &*service, &rt.server.limits, &idle).await;
+    match (stream.peer_addr(), readiness.register(stream.as_raw_fd())) {
+        (Ok(addr), Ok(input)) => {
+            let mut host = Vec::with_capacity(40);
+            crate::event::write_remote_host(&mut host, addr.ip());
+            let host = String::from_utf8_lossy(&host);
+            let peer = Peer { addr, host: &host };
+            crate::http::serve(&mut stream, &input, peer, &*service, &rt.server.limits, &idle).await;
+        }
+        (_, Err(error)) => tracing::warn!(%error, "Could not watch a connection for input; closing it."),
+        (Err(_), _) => {}
     }
     connections.remove(key);
     let _ = stream.close().await;
