@@ -209,6 +209,12 @@ impl Registration {
         }
     }
 
+    /// Whether input may be there: an event came, or the last read filled
+    /// its buffer, since a read last found none.
+    pub fn may_have_input(&self) -> bool {
+        self.readiness.slots.borrow()[self.token].ready
+    }
+
     /// Whether input may be there, forgetting it: the next read that finds
     /// none waits for an event.
     fn take_ready(&self) -> bool {
@@ -379,6 +385,27 @@ mod tests {
                 assert_eq!(n, 0);
                 // The peer stayed open: the end of input was the shutdown's.
                 drop(theirs);
+            })
+        });
+    }
+
+    #[test]
+    fn input_may_be_there_until_a_read_drains_it_and_again_after_an_event() {
+        on_shard(|Pair { input, mut theirs, .. }| {
+            Box::pin(async move {
+                // A new connection reads once before it waits.
+                assert!(input.may_have_input());
+                theirs.write_all(b"GET /").unwrap();
+                let n = input.read(&mut [0; 64], Duration::from_secs(10)).await.unwrap();
+                assert_eq!(n, 5);
+                // The read did not fill its buffer: it took all there was.
+                assert!(!input.may_have_input());
+                theirs.write_all(b"ping").unwrap();
+                let started = Instant::now();
+                while !input.may_have_input() {
+                    assert!(started.elapsed() < Duration::from_secs(10), "no event for the new input");
+                    glommio::timer::sleep(Duration::from_millis(1)).await;
+                }
             })
         });
     }
