@@ -32,6 +32,6 @@ pub use error::Error;
 pub use exchange::{answer_bytes, MAX_HEADERS};
 pub use readiness::{Readiness, Registration};
 pub use request::{Method, Request};
-pub use response::{Persistence, Response};
+pub use response::{Persistence, Prepared, Response};
 pub use service::{Limits, Peer, Service};
 pub use status::Status;

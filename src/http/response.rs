@@ -89,6 +89,23 @@ impl<'a> Response<'a> {
         }
     }
 
+    /// `prepared`'s answer, with `extra` header lines built for this one.
+    /// Its bytes after the `Date` line are copied whole when nothing about
+    /// this answer differs from how they were written.
+    pub fn send_prepared(&mut self, prepared: &Prepared, extra: &str) {
+        if !extra.is_empty() || self.head_only || self.persistence != Persistence::KeepAlive {
+            let Prepared { status, headers, content_type, body, .. } = *prepared;
+            return self.send_with(status, headers, extra, content_type, body);
+        }
+        debug_assert!(!self.written, "one response per request");
+        self.written = true;
+        let out = &mut *self.out;
+        out.extend_from_slice(prepared.status.line.as_bytes());
+        out.extend_from_slice(b"Server: divolte\r\n");
+        out.extend_from_slice(self.date_line);
+        out.extend_from_slice(&prepared.tail);
+    }
+
     /// `text/plain; charset=utf-8` response.
     pub fn text(&mut self, status: Status, headers: &[&str], body: &str) {
         self.text_with(status, headers, "", body);
@@ -97,5 +114,74 @@ impl<'a> Response<'a> {
     /// [`Response::text`] with `extra` header lines built for this answer.
     pub fn text_with(&mut self, status: Status, headers: &[&str], extra: &str, body: &str) {
         self.send_with(status, headers, extra, Some("text/plain; charset=utf-8"), body.as_bytes());
+    }
+}
+
+/// An answer whose status, header lines and body never change (the pixel),
+/// with everything [`Response::send_with`] writes after the `Date` line
+/// written once: a dozen small copies per request become one.
+#[derive(Debug)]
+pub struct Prepared {
+    status: Status,
+    headers: &'static [&'static str],
+    content_type: Option<&'static str>,
+    body: &'static [u8],
+    /// The bytes after the `Date` line on a kept-alive connection, for a
+    /// request that is not `HEAD`.
+    tail: Box<[u8]>,
+}
+
+impl Prepared {
+    /// The answer with `status`, `headers` (complete lines), `content_type`
+    /// and `body`.
+    pub fn new(
+        status: Status,
+        headers: &'static [&'static str],
+        content_type: Option<&'static str>,
+        body: &'static [u8],
+    ) -> Self {
+        // Written the one way answers are written, with an empty Date line:
+        // the tail is what follows the status and Server lines.
+        let mut written = Vec::new();
+        Response::new(&mut written, b"", false, Persistence::KeepAlive).send(status, headers, content_type, body);
+        let tail = written.split_off(status.line.len() + b"Server: divolte\r\n".len()).into_boxed_slice();
+        Self { status, headers, content_type, body, tail }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADERS: &[&str] = &["Cache-Control: no-cache\r\n", "ETag: \"x\"\r\n"];
+    const DATE: &[u8] = b"Date: Tue, 01 Dec 2026 01:00:00 GMT\r\n";
+
+    #[test]
+    fn a_prepared_answer_is_written_as_the_same_answer_written_in_parts() {
+        let prepared = Prepared::new(Status::OK, HEADERS, Some("image/gif"), b"GIF89a");
+        for persistence in [Persistence::KeepAlive, Persistence::KeepAliveAnnounced, Persistence::Close] {
+            for head_only in [false, true] {
+                for extra in ["", "Set-Cookie: a=b\r\n"] {
+                    let (mut whole, mut parts) = (Vec::new(), Vec::new());
+                    Response::new(&mut whole, DATE, head_only, persistence).send_prepared(&prepared, extra);
+                    Response::new(&mut parts, DATE, head_only, persistence).send_with(
+                        Status::OK,
+                        HEADERS,
+                        extra,
+                        Some("image/gif"),
+                        b"GIF89a",
+                    );
+                    assert_eq!(
+                        String::from_utf8_lossy(&whole),
+                        String::from_utf8_lossy(&parts),
+                        "{persistence:?}, HEAD {head_only}, extra {extra:?}"
+                    );
+                }
+            }
+        }
+        let mut out = Vec::new();
+        Response::new(&mut out, DATE, false, Persistence::KeepAlive).send_prepared(&prepared, "");
+        assert!(out.starts_with(b"HTTP/1.1 200 OK\r\nServer: divolte\r\nDate: "));
+        assert!(out.ends_with(b"Content-Length: 6\r\n\r\nGIF89a"));
     }
 }

@@ -12,7 +12,7 @@ use crate::assets::{accepts_gzip, Tag, PIXEL_ETAG, PIXEL_GIF, PIXEL_HEADERS, STA
 use crate::enrich::anonymize;
 use crate::event::{json, Rejected};
 use crate::http::coding::{self, BodyError};
-use crate::http::{self, DateCache, Method, Request, Response, Service, Status};
+use crate::http::{self, DateCache, Method, Prepared, Request, Response, Service, Status};
 use crate::lifecycle::{PING_OK, PING_SHUTTING_DOWN};
 use crate::metrics::{Counter, ShardMetrics};
 use crate::plan::Delivery;
@@ -46,6 +46,8 @@ pub struct ShardService {
     decoded: RefCell<Vec<u8>>,
     /// The ids the answer's cookies carry.
     ids: RefCell<EventIds>,
+    /// The pixel's answer, its fixed lines written once.
+    pixel: Prepared,
 }
 
 impl ShardService {
@@ -66,6 +68,7 @@ impl ShardService {
             headers: RefCell::new(String::with_capacity(512)),
             decoded: RefCell::default(),
             ids: RefCell::default(),
+            pixel: Prepared::new(Status::OK, PIXEL_HEADERS, Some("image/gif"), PIXEL_GIF),
         }
     }
 
@@ -347,7 +350,7 @@ impl Service for ShardService {
                 if beacon {
                     res.send_with(Status::NO_CONTENT, &[], &headers, None, &[]);
                 } else {
-                    res.send_with(Status::OK, PIXEL_HEADERS, &headers, Some("image/gif"), PIXEL_GIF);
+                    res.send_prepared(&self.pixel, &headers);
                 }
                 batched.then(|| self.ticket())
             }
