@@ -14,6 +14,9 @@ pub enum Persistence {
     Close,
 }
 
+/// The `Server` line of every answer.
+const SERVER_LINE: &[u8] = b"Server: divolte\r\n";
+
 /// Appends one response to the connection's output buffer. Created by the
 /// connection for each request; the handler picks the status, headers and
 /// body, while the connection decides `Date`, `Server` and `Connection`.
@@ -61,7 +64,7 @@ impl<'a> Response<'a> {
         self.written = true;
         let out = &mut *self.out;
         out.extend_from_slice(status.line.as_bytes());
-        out.extend_from_slice(b"Server: divolte\r\n");
+        out.extend_from_slice(SERVER_LINE);
         out.extend_from_slice(self.date_line);
         for h in headers {
             out.extend_from_slice(h.as_bytes());
@@ -101,7 +104,7 @@ impl<'a> Response<'a> {
         self.written = true;
         let out = &mut *self.out;
         out.extend_from_slice(prepared.status.line.as_bytes());
-        out.extend_from_slice(b"Server: divolte\r\n");
+        out.extend_from_slice(SERVER_LINE);
         out.extend_from_slice(self.date_line);
         out.extend_from_slice(&prepared.tail);
     }
@@ -144,7 +147,7 @@ impl Prepared {
         // the tail is what follows the status and Server lines.
         let mut written = Vec::new();
         Response::new(&mut written, b"", false, Persistence::KeepAlive).send(status, headers, content_type, body);
-        let tail = written.split_off(status.line.len() + b"Server: divolte\r\n".len()).into_boxed_slice();
+        let tail = written.split_off(status.line.len() + SERVER_LINE.len()).into_boxed_slice();
         Self { status, headers, content_type, body, tail }
     }
 }
