@@ -129,17 +129,20 @@ pub fn id_parts(s: &[u8]) -> Option<IdParts> {
 /// [`normal_base36`] of the text before the first colon of `s`, and where
 /// that colon is; `None` when that text is not in normal form.
 fn normal_base36_before_colon(s: &[u8]) -> Option<(i64, usize)> {
-    let colon = s.iter().take(13).position(|&b| b == b':')?;
+    let colon = s.iter().take(NORMAL_DIGITS + 1).position(|&b| b == b':')?;
     Some((normal_base36(&s[..colon])?, colon))
 }
 
+/// The most digits [`normal_base36`] reads: 36^12 < 2^63, so it cannot
+/// overflow.
+const NORMAL_DIGITS: usize = 12;
+
 /// The value of `text` when it is written as the original renders numbers
 /// (`Long.toString(n, 36)`: lower-case digits, no sign, no leading zero),
-/// as the tag writes them, in at most twelve digits (36^12 < 2^63, so it
-/// cannot overflow). `None` for anything else, which the general parse
-/// takes.
+/// as the tag writes them, in at most [`NORMAL_DIGITS`] digits. `None` for
+/// anything else, which the general parse takes.
 fn normal_base36(text: &[u8]) -> Option<i64> {
-    if text.is_empty() || text.len() > 12 || text[0] == b'0' && text.len() > 1 {
+    if text.is_empty() || text.len() > NORMAL_DIGITS || text[0] == b'0' && text.len() > 1 {
         return None;
     }
     text.iter().try_fold(0i64, |n, &b| {
