@@ -60,12 +60,8 @@ impl<'a> Response<'a> {
         content_type: Option<&str>,
         body: &[u8],
     ) {
-        debug_assert!(!self.written, "one response per request");
-        self.written = true;
+        self.start(status);
         let out = &mut *self.out;
-        out.extend_from_slice(status.line.as_bytes());
-        out.extend_from_slice(SERVER_LINE);
-        out.extend_from_slice(self.date_line);
         for h in headers {
             out.extend_from_slice(h.as_bytes());
         }
@@ -100,13 +96,17 @@ impl<'a> Response<'a> {
             let Prepared { status, headers, content_type, body, .. } = *prepared;
             return self.send_with(status, headers, extra, content_type, body);
         }
+        self.start(prepared.status);
+        self.out.extend_from_slice(&prepared.tail);
+    }
+
+    /// Writes the lines every answer starts with: status, `Server`, `Date`.
+    fn start(&mut self, status: Status) {
         debug_assert!(!self.written, "one response per request");
         self.written = true;
-        let out = &mut *self.out;
-        out.extend_from_slice(prepared.status.line.as_bytes());
-        out.extend_from_slice(SERVER_LINE);
-        out.extend_from_slice(self.date_line);
-        out.extend_from_slice(&prepared.tail);
+        self.out.extend_from_slice(status.line.as_bytes());
+        self.out.extend_from_slice(SERVER_LINE);
+        self.out.extend_from_slice(self.date_line);
     }
 
     /// `text/plain; charset=utf-8` response.
