@@ -185,6 +185,8 @@ fn an_unreachable_namenode_holds_the_records_staged_and_the_sink_unhealthy() {
     assert!(c.log_text().contains("The store does not answer"));
     // Synced in the staging directory at the roll, then the publish fails.
     eventually(Duration::from_secs(10), || c.metric("divolte_sink_delivered_total", "hdfs") == 5);
+    // Files written to the staging disk say nothing of the store.
+    assert!(c.get("/ready", "").contains("sink(s) failing: hdfs"), "staged records do not make the store healthy");
     eventually(Duration::from_secs(45), || c.metric("divolte_sink_errors_total", "hdfs") > 0);
     assert!(c.metric("divolte_sink_store_errors_total", "cause=\"unreachable\"") > 0);
     assert_eq!(c.metric("divolte_sink_store_errors_total", "cause=\"disk\""), 0);

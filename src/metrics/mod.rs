@@ -137,9 +137,9 @@ pub struct SinkMetrics {
     pub failed: AtomicU64,
     /// Records sent again after a retriable delivery error.
     pub retried: AtomicU64,
-    /// Set while the sink cannot deliver (broker unreachable, file errors);
-    /// cleared by the next success. Drives `/ready`.
-    pub unhealthy: std::sync::atomic::AtomicBool,
+    /// The [`Part`]s failing now, one bit each: set by a part's failure,
+    /// cleared by its next success. Drives `/ready`.
+    failing: std::sync::atomic::AtomicU8,
     /// Files published (file sinks).
     pub files_published: AtomicU64,
     /// Write errors.
@@ -188,20 +188,38 @@ impl SinkMetrics {
         self.recent.store(Arc::new(kept));
     }
 
-    /// Whether the sink delivered (or had nothing to deliver) since its last failure.
+    /// Whether every part of the sink succeeded (or had nothing to do)
+    /// since its last failure.
     pub fn is_healthy(&self) -> bool {
-        !self.unhealthy.load(Ordering::Relaxed)
+        self.failing.load(Ordering::Relaxed) == 0
     }
 
-    /// Records the outcome of a delivery attempt.
-    pub fn set_healthy(&self, healthy: bool) {
-        self.unhealthy.store(!healthy, Ordering::Relaxed);
+    /// Records the outcome of an attempt by `part`.
+    pub fn set_healthy(&self, part: Part, healthy: bool) {
+        if healthy {
+            self.failing.fetch_and(!(part as u8), Ordering::Relaxed);
+        } else {
+            self.failing.fetch_or(part as u8, Ordering::Relaxed);
+        }
     }
 
     /// Records waiting in all lanes.
     pub fn queued_total(&self) -> u64 {
         self.queued.iter().map(|q| q.load(Ordering::Relaxed)).sum()
     }
+}
+
+/// A part of a sink whose health is tracked on its own, so that one
+/// part's success cannot hide another's failure: a file written to the
+/// staging disk says nothing of the store it is published to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// A Kafka sink's deliveries to its brokers.
+    Brokers = 1,
+    /// A file sink's staging disk: creating, writing and syncing files.
+    Disk = 2,
+    /// A file sink's store: publishing files to it.
+    Store = 4,
 }
 
 /// Why a file sink's attempt to write or publish a file failed.
@@ -374,4 +392,23 @@ pub fn log_due(last: &mut Option<Instant>) -> bool {
         *last = Some(now);
     }
     due
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Part, SinkMetrics};
+
+    #[test]
+    fn a_part_that_succeeds_does_not_clear_another_parts_failure() {
+        let m = SinkMetrics::new(1);
+        assert!(m.is_healthy());
+        m.set_healthy(Part::Store, false);
+        m.set_healthy(Part::Disk, true);
+        assert!(!m.is_healthy(), "a file written to disk says nothing of the store");
+        m.set_healthy(Part::Disk, false);
+        m.set_healthy(Part::Store, true);
+        assert!(!m.is_healthy());
+        m.set_healthy(Part::Disk, true);
+        assert!(m.is_healthy());
+    }
 }

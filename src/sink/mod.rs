@@ -19,7 +19,7 @@ use crossbeam_channel::Receiver;
 use crate::avro::{JsonWriter, Unions};
 use crate::batch::{SinkLanes, SinkMessage};
 use crate::config::JsonUnions;
-use crate::metrics::SinkMetrics;
+use crate::metrics::{Part, SinkMetrics};
 use crate::plan::{FilePlan, Format, SinkKind, SinkPlan, StorePlan};
 
 /// How long a flush thread lets batches gather after it took one, when
@@ -302,7 +302,7 @@ fn check_remote_store(name: &str, plan: &FilePlan, metrics: &SinkMetrics) -> Res
         Ok(()) => Ok(()),
         Err(file::store::CheckFailure::Refused(why)) => Err(format!("sink {name}: the store refuses: {why}")),
         Err(file::store::CheckFailure::Unreachable(why)) => {
-            metrics.set_healthy(false);
+            metrics.set_healthy(Part::Store, false);
             tracing::warn!(sink = %name, reason = %why, "The store does not answer; starting with the sink unhealthy, records are held.");
             Ok(())
         }

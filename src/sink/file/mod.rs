@@ -46,7 +46,7 @@ use super::DrainDeadline;
 use crate::batch::ack::Share;
 use crate::batch::{Batch, SinkMessage};
 use crate::config::FileStrategyConfig;
-use crate::metrics::{SinkMetrics, StoreErrorCause};
+use crate::metrics::{Part, SinkMetrics, StoreErrorCause};
 use crate::plan::{Backoff, FilePlan, Jitter};
 use store::Store;
 use writer::{FileFormat, FileNamer, OpenFile, Staged};
@@ -148,19 +148,21 @@ impl Retry {
     fn until_done<T>(&self, what: &str, mut op: impl FnMut() -> std::io::Result<T>) -> Option<T> {
         let mut failures = 0u32;
         let mut last_log: Option<Instant> = None;
+        let publishing = what == "publish a file";
+        let part = if publishing { Part::Store } else { Part::Disk };
         loop {
             match op() {
                 Ok(v) => {
-                    self.metrics.set_healthy(true);
+                    self.metrics.set_healthy(part, true);
                     if failures > 0 {
                         tracing::info!(sink = %self.sink, failures, "Writing again after {what} failed.");
                     }
                     return Some(v);
                 }
                 Err(error) => {
-                    self.metrics.set_healthy(false);
+                    self.metrics.set_healthy(part, false);
                     self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                    let cause = if what == "publish a file" { store::cause(&error) } else { StoreErrorCause::Disk };
+                    let cause = if publishing { store::cause(&error) } else { StoreErrorCause::Disk };
                     self.metrics.store_errors[cause as usize].fetch_add(1, Ordering::Relaxed);
                     failures += 1;
                     // Once, then every ten seconds of retrying.

@@ -16,7 +16,7 @@ use rdkafka::util::IntoOpaque;
 use rdkafka::ClientContext;
 
 use crate::batch::ack::Share;
-use crate::metrics::SinkMetrics;
+use crate::metrics::{Part, SinkMetrics};
 
 /// Where a record handed to librdkafka came from: its delivery opaque.
 pub(super) enum Origin {
@@ -136,7 +136,7 @@ fn retriable(code: RDKafkaErrorCode) -> bool {
 impl ClientContext for Reports {
     fn error(&self, error: KafkaError, reason: &str) {
         if matches!(error.rdkafka_error_code(), Some(RDKafkaErrorCode::AllBrokersDown)) {
-            self.metrics.set_healthy(false);
+            self.metrics.set_healthy(Part::Brokers, false);
         }
         self.warn_at_most_once_a_second(|| tracing::warn!(sink = %self.sink, %error, reason, "Kafka client error."));
     }
@@ -151,7 +151,7 @@ impl ProducerContext for Reports {
         }
         match result {
             Ok(_) => {
-                self.metrics.set_healthy(true);
+                self.metrics.set_healthy(Part::Brokers, true);
                 self.metrics.delivered.fetch_add(1, Ordering::Relaxed);
                 origin.settle();
             }
