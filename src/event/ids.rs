@@ -101,9 +101,34 @@ pub struct IdParts {
     pub timestamp: i64,
     /// Where the unique part is.
     pub unique: Range<usize>,
-    /// The text is how the original renders the timestamp
-    /// (`Long.toString(n, 36)`), so the identifier is already normalised.
-    pub normal: bool,
+}
+
+/// Whether `s` is an identifier the original stores as it is: `0:`, a
+/// timestamp as it renders them ([`normal_base36`]'s text), `:`, and a
+/// unique part without a colon. The tag writes every identifier so; only
+/// the others need [`id_parts`] and a rendering. Reads no value: checking
+/// the shape costs a quarter of parsing it.
+pub fn is_normal_id(s: &[u8]) -> bool {
+    let Some(rest) = s.strip_prefix(b"0:") else {
+        return false;
+    };
+    let digits = rest.iter().take(NORMAL_DIGITS).take_while(|b| matches!(b, b'0'..=b'9' | b'a'..=b'z')).count();
+    let leading_zero = rest.first() == Some(&b'0') && digits > 1;
+    digits > 0 && !leading_zero && rest.get(digits) == Some(&b':') && !has_colon(&rest[digits + 1..])
+}
+
+/// Whether `s` holds a `:`, eight bytes at a time: a unique part is a
+/// few words long, too short for a vector search to pay for its setup.
+fn has_colon(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut words = s.chunks_exact(8);
+    // A byte of `x` is zero (a colon) exactly when the subtraction borrows
+    // into its high bit while that bit was clear in `x`.
+    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let colons = u64::from_ne_bytes([b':'; 8]);
+    words.by_ref().any(|w| zero_in(u64::from_ne_bytes(w.try_into().unwrap_or([0; 8])) ^ colons))
+        || words.remainder().contains(&b':')
 }
 
 /// The parts of the identifier `0:<ts36>:<id>` in `s`, as [`DivolteId::parse`]
@@ -123,7 +148,7 @@ pub fn id_parts(s: &[u8]) -> Option<IdParts> {
         Some(n) => n,
         None => parse_base36_i64(std::str::from_utf8(&rest[..colon]).ok()?)?,
     };
-    Some(IdParts { timestamp, unique: 3 + colon..s.len(), normal: normal.is_some() })
+    Some(IdParts { timestamp, unique: 3 + colon..s.len() })
 }
 
 /// [`normal_base36`] of the text before the first colon of `s`, and where
@@ -171,10 +196,13 @@ mod tests {
         let raw = b"0:+I1T84HGY:x";
         let parts = id_parts(raw).unwrap();
         assert_eq!(&raw[parts.unique], b"x");
-        assert!(!parts.normal);
-        let normal = id_parts(b"0:i1t84hgy:x").unwrap();
-        assert_eq!(normal.timestamp, parts.timestamp);
-        assert!(normal.normal);
+        assert!(!is_normal_id(raw));
+        let normal = b"0:i1t84hgy:x";
+        assert_eq!(id_parts(normal).unwrap().timestamp, parts.timestamp);
+        assert!(is_normal_id(normal));
+        for not_an_id in [&b"0:i1t84hgy"[..], b"0:i1t84hgy:x:y", b"1:i1t84hgy:x", b"0::x", b"0:"] {
+            assert!(!is_normal_id(not_an_id), "{}", String::from_utf8_lossy(not_an_id));
+        }
     }
 
     #[test]
@@ -193,11 +221,32 @@ mod tests {
             // rendering as text; every one the tag writes (no sign, at most
             // twelve digits) is said to be. Others are rendered again, to
             // the same text when it was normal.
-            if let Some(parts) = id_parts(format!("0:{text}:u").as_bytes()) {
-                assert_eq!(parts.timestamp, general.unwrap(), "{text}");
-                assert!(!parts.normal || rendered == Some(true), "{text} is not normal");
-                let tag_form = rendered == Some(true) && !text.starts_with('-') && text.len() <= 12;
-                assert!(parts.normal || !tag_form, "{text} is normal");
+            let id = format!("0:{text}:u");
+            let normal = is_normal_id(id.as_bytes());
+            match id_parts(id.as_bytes()) {
+                Some(parts) => {
+                    assert_eq!(parts.timestamp, general.unwrap(), "{text}");
+                    assert!(!normal || rendered == Some(true), "{text} is not normal");
+                    let tag_form = rendered == Some(true) && !text.starts_with('-') && text.len() <= 12;
+                    assert!(normal || !tag_form, "{text} is normal");
+                }
+                None => assert!(!normal, "{text} is no identifier"),
+            }
+        }
+    }
+
+    #[test]
+    fn finds_a_colon_anywhere_in_words_and_their_remainder() {
+        for len in 0..40 {
+            let plain = vec![b'a'; len];
+            assert!(!has_colon(&plain));
+            for at in 0..len {
+                let mut with = plain.clone();
+                with[at] = b':';
+                assert!(has_colon(&with), "{len} {at}");
+                // Bytes next to a colon in value (9 and ;) are not one.
+                with[at] = if at % 2 == 0 { b'9' } else { b';' };
+                assert!(!has_colon(&with), "{len} {at}");
             }
         }
     }

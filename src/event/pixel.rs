@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use super::checksum;
-use super::ids::{id_parts, parse_base36_f64, parse_base36_i32, parse_base36_i64, push_base36};
+use super::ids::{id_parts, is_normal_id, parse_base36_f64, parse_base36_i32, parse_base36_i64, push_base36};
 use super::{CustomParameters, Event, Rejected, SourceKind};
 use crate::http::Request;
 use crate::plan::SourceId;
@@ -193,10 +193,10 @@ fn letter(name: &[u8]) -> Option<usize> {
 /// The range of the normalised form of the identifier at `raw`: `raw`
 /// itself when already normal, else a rendering appended to the arena.
 fn normalised_id(arena: &mut Vec<u8>, raw: Range<usize>) -> Option<Range<usize>> {
-    let parts = id_parts(&arena[raw.clone()])?;
-    if parts.normal {
+    if is_normal_id(&arena[raw.clone()]) {
         return Some(raw);
     }
+    let parts = id_parts(&arena[raw.clone()])?;
     let start = arena.len();
     arena.extend_from_slice(b"0:");
     push_base36(arena, parts.timestamp);
