@@ -74,10 +74,16 @@ impl<'a> Request<'a> {
 }
 
 impl<'a> Request<'a> {
-    /// Values of every header named `name` (case-insensitive), in order.
+    /// Values of every header named `name` (lower case; matched without
+    /// regard to case), in order.
     pub fn headers_named(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        debug_assert!(!name.bytes().any(|b| b.is_ascii_uppercase()), "{name} is asked for in lower case");
         let headers = self.headers;
-        headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value)
+        // Only the sent name is folded: `name` is lower case already.
+        let named = move |h: &&httparse::Header<'a>| {
+            h.name.len() == name.len() && h.name.bytes().zip(name.bytes()).all(|(a, b)| a.to_ascii_lowercase() == b)
+        };
+        headers.iter().filter(named).map(|h| h.value)
     }
 
     /// The first header named `name`, as text if it is valid UTF-8.
@@ -119,7 +125,21 @@ pub fn canonical_path<'a>(path: &'a str, scratch: &'a mut String) -> &'a str {
 
 #[cfg(test)]
 mod tests {
-    use super::canonical_path;
+    use super::{canonical_path, Request};
+
+    #[test]
+    fn headers_are_found_whatever_the_case_they_were_sent_in() {
+        let sent = [
+            httparse::Header { name: "USER-AGENT", value: b"a" },
+            httparse::Header { name: "user-agents", value: b"b" },
+            httparse::Header { name: "User-Agent", value: b"c" },
+            httparse::Header { name: "user_agent", value: b"d" },
+        ];
+        let req = Request { headers: &sent, ..Request::test_get("/", "") };
+        assert_eq!(req.headers_named("user-agent").collect::<Vec<_>>(), [b"a", b"c"]);
+        assert_eq!(req.header("user-agent"), Some("a"));
+        assert_eq!(req.header("origin"), None);
+    }
 
     #[test]
     fn resolves_dot_segments() {
