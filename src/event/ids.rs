@@ -114,7 +114,7 @@ pub struct IdParts {
 /// timestamp as it renders them ([`normal_base36`]'s text), `:`, and a
 /// unique part without a colon. The tag writes every identifier so; only
 /// the others need [`id_parts`] and a rendering. Reads no value: checking
-/// the shape costs a quarter of parsing it.
+/// the shape costs about half as much as parsing it.
 pub fn is_normal_id(s: &[u8]) -> bool {
     let Some(rest) = s.strip_prefix(b"0:") else {
         return false;
@@ -130,8 +130,8 @@ fn has_colon(s: &[u8]) -> bool {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     let mut words = s.chunks_exact(8);
-    // A byte of `x` is zero (a colon) exactly when the subtraction borrows
-    // into its high bit while that bit was clear in `x`.
+    // Some byte of `x` is zero (a colon) exactly when this is not: the
+    // lowest zero byte borrows into its own high bit, which was clear.
     let zero_in = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
     let colons = u64::from_ne_bytes([b':'; 8]);
     words.by_ref().any(|w| zero_in(u64::from_ne_bytes(w.try_into().unwrap_or([0; 8])) ^ colons))
