@@ -142,14 +142,12 @@ impl Retry {
             }
     }
 
-    /// Runs `op` until it succeeds, with the backoff between attempts, the
-    /// sink unhealthy and each failure counted; `None` once the drain
-    /// deadline has passed.
-    fn until_done<T>(&self, what: &str, mut op: impl FnMut() -> std::io::Result<T>) -> Option<T> {
+    /// Runs `op`, the work of `part` described by `what`, until it
+    /// succeeds, with the backoff between attempts, `part` unhealthy and
+    /// each failure counted; `None` once the drain deadline has passed.
+    fn until_done<T>(&self, part: Part, what: &str, mut op: impl FnMut() -> std::io::Result<T>) -> Option<T> {
         let mut failures = 0u32;
         let mut last_log: Option<Instant> = None;
-        let publishing = what == "publish a file";
-        let part = if publishing { Part::Store } else { Part::Disk };
         loop {
             match op() {
                 Ok(v) => {
@@ -162,7 +160,10 @@ impl Retry {
                 Err(error) => {
                     self.metrics.set_healthy(part, false);
                     self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                    let cause = if publishing { store::cause(&error) } else { StoreErrorCause::Disk };
+                    let cause = match part {
+                        Part::Store => store::cause(&error),
+                        _ => StoreErrorCause::Disk,
+                    };
                     self.metrics.store_errors[cause as usize].fetch_add(1, Ordering::Relaxed);
                     failures += 1;
                     // Once, then every ten seconds of retrying.
@@ -236,7 +237,10 @@ impl FlushThread {
         for i in 0..batch.len() {
             if self.file.is_none() {
                 let taken = |name: &str| self.store.exists(name);
-                match self.guard.until_done("create a file", || OpenFile::create(&self.namer, &self.format, taken)) {
+                match self
+                    .guard
+                    .until_done(Part::Disk, "create a file", || OpenFile::create(&self.namer, &self.format, taken))
+                {
                     Some(f) => {
                         tracing::debug!(sink = %self.guard.sink, path = %f.working_path().display(), "Opened file.");
                         self.file = Some(f);
@@ -281,7 +285,7 @@ impl FlushThread {
             None => true,
             Some(file) => {
                 let pending = file.pending() as u64;
-                if self.guard.until_done("write a file", || file.sync()).is_some() {
+                if self.guard.until_done(Part::Disk, "write a file", || file.sync()).is_some() {
                     self.guard.metrics.delivered.fetch_add(pending, Ordering::Relaxed);
                     true
                 } else {
@@ -317,10 +321,9 @@ impl FlushThread {
     /// after that it stays staged for the next start.
     fn publish_staged(&mut self, staged: Staged) {
         let (sink, store, deadline) = (&self.guard.sink, &self.store, &self.guard.deadline);
-        match self
-            .guard
-            .until_done("publish a file", || store.publish(&staged.path, &staged.name, deadline.remaining()))
-        {
+        match self.guard.until_done(Part::Store, "publish a file", || {
+            store.publish(&staged.path, &staged.name, deadline.remaining())
+        }) {
             Some(published) => {
                 self.guard.metrics.files_published.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(sink = %sink, path = %published, records = staged.records, "Published file.");
