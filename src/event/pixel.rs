@@ -7,7 +7,7 @@
 use std::ops::Range;
 
 use super::checksum;
-use super::ids::{id_parts, is_normal_id, parse_base36_f64, parse_base36_i32, parse_base36_i64, push_base36};
+use super::ids::{id_parts, is_normal_id_in, parse_base36_f64, parse_base36_i32, parse_base36_i64, push_base36};
 use super::{CustomParameters, Event, Rejected, SourceKind};
 use crate::http::Request;
 use crate::plan::SourceId;
@@ -193,7 +193,7 @@ fn letter(name: &[u8]) -> Option<usize> {
 /// The range of the normalised form of the identifier at `raw`: `raw`
 /// itself when already normal, else a rendering appended to the arena.
 fn normalised_id(arena: &mut Vec<u8>, raw: Range<usize>) -> Option<Range<usize>> {
-    if is_normal_id(&arena[raw.clone()]) {
+    if is_normal_id_in(arena, raw.clone()) {
         return Some(raw);
     }
     let parts = id_parts(&arena[raw.clone()])?;
@@ -287,17 +287,12 @@ impl PixelScratch {
         let arena = &self.arena;
         let params = &self.params;
         if sections {
-            // Arena offsets fit in u32: requests are far smaller.
-            let mut spans = [(0u32, 0u32); 26];
-            let mut count = 0;
-            for (slot, i) in first.iter().enumerate() {
-                if let (Some(i), false) = (i, slot == usize::from(b'x' - b'a')) {
-                    let p = &params[usize::from(*i)];
-                    spans[count] = (p.name.start as u32, p.value.end as u32 + 1);
-                    count += 1;
-                }
-            }
-            checksum::canonical_form_of_sections(arena, &spans[..count], &mut self.canonical);
+            let x = usize::from(b'x' - b'a');
+            let sections = first.iter().enumerate().filter(|&(slot, _)| slot != x).filter_map(|(_, i)| {
+                let p = &params[usize::from((*i)?)];
+                Some((p.name.start, p.value.end + 1))
+            });
+            checksum::canonical_form_of_sections(arena, sections, &mut self.canonical);
         } else {
             checksum::canonical_form(
                 params.len(),
