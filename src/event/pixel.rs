@@ -281,8 +281,22 @@ impl PixelScratch {
         }
         let value = |c: u8| first[usize::from(c - b'a')].map(|i| self.params[usize::from(i)].value.clone());
         let (party_raw, session_raw) = (value(b'p'), value(b's'));
-        let required = [b'v', b'e', b'c', b'n', b'f'].map(value);
-        let optional = [b'l', b'r', b't', b'u', b'w', b'h', b'i', b'j', b'k', b'x'].map(value);
+        // Looked up one by one: `[..].map(value)` goes through a generic
+        // `try_map` that the compiler did not always inline (about 280
+        // instructions when it did not).
+        let required = [value(b'v'), value(b'e'), value(b'c'), value(b'n'), value(b'f')];
+        let optional = [
+            value(b'l'),
+            value(b'r'),
+            value(b't'),
+            value(b'u'),
+            value(b'w'),
+            value(b'h'),
+            value(b'i'),
+            value(b'j'),
+            value(b'k'),
+            value(b'x'),
+        ];
 
         let arena = &self.arena;
         let params = &self.params;
