@@ -134,7 +134,10 @@ impl DefaultMapping {
         }
         text(out, e.user_agent);
         match ua {
-            Some(u) => {
+            // The same bytes for every event with this agent: written once,
+            // then copied (about 400 instructions per event less).
+            Some(u) => out.extend_from_slice(u.written.0.get_or_init(|| {
+                let mut fields = Vec::new();
                 for field in [
                     &u.name,
                     &u.family,
@@ -146,9 +149,10 @@ impl DefaultMapping {
                     &u.os_version,
                     &u.os_vendor,
                 ] {
-                    text(out, Some(&field[..]));
+                    text(&mut fields, Some(&field[..]));
                 }
-            }
+                fields.into()
+            })),
             None => out.extend_from_slice(&[0; 9]),
         }
         Ok(())
@@ -218,6 +222,9 @@ mod tests {
             let req = Request::test_get("/csc-event", query);
             let mut scratch = PixelScratch::default();
             let event = scratch.parse(&req, SourceId(0)).unwrap().verify();
+            // The first query writes the agent's fields and keeps them;
+            // the second copies what was kept.
+            assert_eq!(ua.written.0.get().is_some(), query.ends_with("f=t"));
             for agent in [Some(&ua), None] {
                 let (mut ours, mut theirs) = (vec![7], vec![7]);
                 direct.write(&event, agent, &layout, &mut ours).unwrap();
