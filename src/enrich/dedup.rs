@@ -60,11 +60,8 @@ impl DuplicateMemory {
     pub fn probe(&self, party: &str, session: &str, event: &str, scratch: &mut Vec<u8>) -> Probe {
         scratch.clear();
         for part in [party, session, event] {
-            if part.is_ascii() {
-                // The common case: each byte is one UTF-16 unit, high byte
-                // zero, spread sixteen bytes at a time.
-                push_widened(scratch, part.as_bytes());
-            } else {
+            // The common case is ASCII: each byte is one UTF-16 unit.
+            if !push_widened(scratch, part.as_bytes()) {
                 for unit in part.encode_utf16() {
                     scratch.extend_from_slice(&unit.to_le_bytes());
                 }
@@ -82,34 +79,38 @@ impl DuplicateMemory {
     }
 }
 
-/// Appends ASCII `text` as UTF-16LE: each byte followed by a zero byte,
-/// sixteen bytes at a time.
-fn push_widened(out: &mut Vec<u8>, text: &[u8]) {
+/// Appends `text` as UTF-16LE when it is ASCII, each byte followed by a
+/// zero byte, sixteen bytes at a time, and says whether it was; leaves
+/// `out` as it was when not. Whether it is ASCII comes from the widening's
+/// own loads, where a separate check read the text again.
+fn push_widened(out: &mut Vec<u8>, text: &[u8]) -> bool {
     let start = out.len();
     out.resize(start + 2 * text.len().next_multiple_of(16), 0);
     let mut blocks = text.chunks_exact(16);
     let mut wide = out[start..].chunks_exact_mut(32);
+    let mut ascii = true;
     // Blocks first: `zip` asks its first iterator before the second.
     for (from, to) in (&mut blocks).zip(&mut wide) {
-        widen(from.try_into().unwrap_or(&[0; 16]), to.try_into().unwrap_or(&mut [0; 32]));
+        ascii &= widen(from.try_into().unwrap_or(&[0; 16]), to.try_into().unwrap_or(&mut [0; 32]));
     }
     let rest = blocks.remainder();
     if let Some(to) = wide.next() {
         let mut last = [0; 16];
         last[..rest.len()].copy_from_slice(rest);
-        widen(&last, to.try_into().unwrap_or(&mut [0; 32]));
+        ascii &= widen(&last, to.try_into().unwrap_or(&mut [0; 32]));
     }
-    out.truncate(start + 2 * text.len());
+    out.truncate(if ascii { start + 2 * text.len() } else { start });
+    ascii
 }
 
 /// Sixteen bytes spread into the low bytes of sixteen 16-bit lanes
-/// (`ab..` to `a0b0..`): sixteen ASCII characters as UTF-16LE. Two SSE2
-/// interleaves with zero, where widening a word at a time took about 550
-/// instructions per event.
+/// (`ab..` to `a0b0..`): sixteen ASCII characters as UTF-16LE. Says
+/// whether they were ASCII. Two SSE2 interleaves with zero, where widening
+/// a word at a time took about 550 instructions per event.
 #[cfg(target_arch = "x86_64")]
-fn widen(block: &[u8; 16], wide: &mut [u8; 32]) {
+fn widen(block: &[u8; 16], wide: &mut [u8; 32]) -> bool {
     use std::arch::x86_64::{
-        _mm_loadu_si128, _mm_setzero_si128, _mm_storeu_si128, _mm_unpackhi_epi8, _mm_unpacklo_epi8,
+        _mm_loadu_si128, _mm_movemask_epi8, _mm_setzero_si128, _mm_storeu_si128, _mm_unpackhi_epi8, _mm_unpacklo_epi8,
     };
     // SAFETY: SSE2 is part of every x86_64 target; the load reads the
     // sixteen bytes of `block` and the stores write the two halves of
@@ -119,16 +120,19 @@ fn widen(block: &[u8; 16], wide: &mut [u8; 32]) {
         let zero = _mm_setzero_si128();
         _mm_storeu_si128(wide.as_mut_ptr().cast(), _mm_unpacklo_epi8(v, zero));
         _mm_storeu_si128(wide.as_mut_ptr().add(16).cast(), _mm_unpackhi_epi8(v, zero));
+        // A byte's high bit is set exactly when it is not ASCII.
+        _mm_movemask_epi8(v) == 0
     }
 }
 
 /// [`widen`] a byte at a time, for other targets (and to check the SIMD
 /// version against).
 #[cfg(any(not(target_arch = "x86_64"), test))]
-fn widen_bytewise(block: &[u8; 16], wide: &mut [u8; 32]) {
+fn widen_bytewise(block: &[u8; 16], wide: &mut [u8; 32]) -> bool {
     for (pair, &b) in wide.chunks_exact_mut(2).zip(block) {
         pair.copy_from_slice(&[b, 0]);
     }
+    block.is_ascii()
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -201,6 +205,11 @@ mod tests {
             memory.seen_before(&text[..len], &text[len..], "é", &mut fast);
             let want: Vec<u8> = format!("{text}é").encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
             assert_eq!(fast, want, "{len}");
+            // Found in a whole block or in the tail, after an ASCII part.
+            let session = format!("{}é{}", &text[..len], &text[len..]);
+            memory.seen_before(text, &session, "e", &mut fast);
+            let want: Vec<u8> = format!("{text}{session}e").encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+            assert_eq!(fast, want, "{len}");
         }
     }
 
@@ -208,10 +217,16 @@ mod tests {
     fn the_vector_widening_matches_the_bytewise_one() {
         let block: [u8; 16] = std::array::from_fn(|i| b"0:i1t84hgy:5AF35"[i]);
         let (mut vector, mut bytewise) = ([0xaa; 32], [0x55; 32]);
-        widen(&block, &mut vector);
-        widen_bytewise(&block, &mut bytewise);
+        assert!(widen(&block, &mut vector) && widen_bytewise(&block, &mut bytewise));
         assert_eq!(vector, bytewise);
         assert_eq!(&vector[..4], b"0\0:\0");
+        for at in 0..16 {
+            for byte in [0x80, 0xc3, 0xff] {
+                let mut other = block;
+                other[at] = byte;
+                assert!(!widen(&other, &mut vector) && !widen_bytewise(&other, &mut bytewise), "{at} {byte}");
+            }
+        }
     }
 
     #[test]
