@@ -200,9 +200,12 @@ fn handle_one<S: Service>(
     limits: &Limits,
     ex: &mut Exchange<S::Ticket>,
 ) -> Step {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut parsed = httparse::Request::new(&mut headers);
-    let head_len = match parsed.parse(buf) {
+    // Left uninitialised: filling 64 empty headers (2 KiB) for every
+    // request cost about 200 instructions; httparse writes the ones it
+    // parses and hands back only those.
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut []);
+    let head_len = match parsed.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) if n > limits.max_head_bytes => {
             return Step::Fail(head_too_large(buf, limits.max_head_bytes))
         }
