@@ -88,8 +88,40 @@ impl<'a> Request<'a> {
 
     /// The first header named `name`, as text if it is valid UTF-8.
     pub fn header(&self, name: &'a str) -> Option<&'a str> {
-        self.headers_named(name).next().and_then(|v| std::str::from_utf8(v).ok())
+        self.headers_named(name).next().and_then(|v| {
+            // Header values are nearly always ASCII, which a vector check
+            // finds in a third of UTF-8 validation's instructions.
+            if is_ascii(v) {
+                // SAFETY: ASCII is valid UTF-8.
+                Some(unsafe { std::str::from_utf8_unchecked(v) })
+            } else {
+                std::str::from_utf8(v).ok()
+            }
+        })
     }
+}
+
+/// Whether `bytes` is all ASCII, sixteen bytes at a time with SSE2 (the
+/// last block overlapping the one before it). The standard library's
+/// word-wise check cost more than validating the text as UTF-8.
+fn is_ascii(bytes: &[u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if bytes.len() >= 16 {
+        use std::arch::x86_64::{_mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128};
+        // SAFETY: SSE2 is part of every x86_64 target; each load reads
+        // sixteen bytes of `bytes` (unaligned): a whole block, or the last
+        // sixteen.
+        return unsafe {
+            let load = |at: usize| _mm_loadu_si128(bytes.as_ptr().add(at).cast());
+            let mut high = load(bytes.len() - 16);
+            for at in (0..bytes.len() - 16).step_by(16) {
+                high = _mm_or_si128(high, load(at));
+            }
+            // A byte's high bit is set exactly when it is not ASCII.
+            _mm_movemask_epi8(high) == 0
+        };
+    }
+    bytes.is_ascii()
 }
 
 /// Resolves `.` and `..` segments the way the original's canonical-path
@@ -127,7 +159,21 @@ pub fn canonical_path<'a>(path: &'a str, scratch: &'a mut String) -> &'a str {
 
 #[cfg(test)]
 mod tests {
-    use super::{canonical_path, Request};
+    use super::{canonical_path, is_ascii, Request};
+
+    #[test]
+    fn the_vector_ascii_check_finds_any_high_byte() {
+        for len in 0..70 {
+            let mut text = vec![b'a'; len];
+            assert!(is_ascii(&text), "{len}");
+            for at in 0..len {
+                text[at] = 0x80;
+                assert!(!is_ascii(&text), "{len} {at}");
+                text[at] = 0x7f;
+                assert!(is_ascii(&text), "{len} {at}");
+            }
+        }
+    }
 
     #[test]
     fn headers_are_found_whatever_the_case_they_were_sent_in() {
