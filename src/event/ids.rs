@@ -12,7 +12,13 @@ pub fn parse_base36_i64(s: &str) -> Option<i64> {
     if s.is_empty() {
         return None;
     }
-    normal_base36(s.as_bytes()).or_else(|| i64::from_str_radix(s, 36).ok())
+    // A checksum is negative half the time: its digits are in normal form
+    // too, and take the shortcut rather than the general parse.
+    let normal = match s.as_bytes() {
+        [b'-', digits @ ..] => normal_base36(digits).map(|n| -n),
+        digits => normal_base36(digits),
+    };
+    normal.or_else(|| i64::from_str_radix(s, 36).ok())
 }
 
 /// Parses a base-36 `i32` like Java's `Integer.parseInt(x, 36)`.
@@ -384,10 +390,14 @@ mod tests {
 
     #[test]
     fn base36_round_trips_like_java() {
-        for n in [0i64, 35, 36, -1, -1_234_567, i64::MAX, i64::MIN + 1] {
+        for n in [0i64, 35, 36, -1, -1_234_567, -(36i64.pow(12) - 1), -36i64.pow(12), i64::MAX, i64::MIN + 1] {
             let mut out = Vec::new();
             push_base36(&mut out, n);
             assert_eq!(parse_base36_i64(std::str::from_utf8(&out).unwrap()), Some(n));
+        }
+        for (text, n) in [("-0", 0), ("-00", 0), ("-01", 1), ("-z", 35), ("-", 0), ("--1", 0), ("-+1", 0), ("-A", 10)] {
+            let java = if text.len() > 1 && !text[1..].starts_with(['-', '+']) { Some(-n) } else { None };
+            assert_eq!(parse_base36_i64(text), java, "{text}");
         }
         assert_eq!(parse_base36_i32("1ak"), Some(1676));
         assert_eq!(parse_base36_i32("1.i"), None, "integers stay integers");
